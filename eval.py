@@ -1,0 +1,79 @@
+"""Evaluate a generator on the whole test split, beside the grayscale-output baseline (L kept, ab = 0).
+
+    python3 eval.py                                           # latest training checkpoint, else pretrained/
+    python3 eval.py --data_dir=../shared/data/cifar10 --json
+
+Metrics: MAE on RGB 0-255 (the metric of record), pixel accuracy at 2% and 5% (Nazeri et al.'s code), PSNR,
+SSIM, and colourfulness (Hasler & Suesstrunk 2003) of the generated and the real images.
+"""
+import os
+import sys
+import time
+
+import torch
+
+from dataset import dataset_name, load_split
+from models import PRETRAINED, load_generator
+from utils import METRIC_NAMES, colorized_rgb, colorfulness, denormalize_lab, image_grid, image_metrics, configure, print_json, \
+    resolve_device, save_png
+
+# -----------------------------------------------------------------------------
+data_dir = 'data'  # image folder with test/ (train/ not needed), or 'data' = torchvision CIFAR-10
+checkpoint = ''  # generator to evaluate; '' = ./<dataset>_train_generator/latest.pt if present, else the pretrained one
+device = 'auto'  # auto | cpu | cuda
+batch_size = 500
+test_limit = 0  # evaluate on a fixed random subset of this many test images, 0 = all
+json = False  # also print one JSON object with every metric
+samples = 'eval_samples.png'  # sample grid (grayscale | generated | original); '' = none
+# -----------------------------------------------------------------------------
+configure(globals(), sys.argv[1:], flags=('json',))
+if batch_size < 1:
+    sys.exit(f"error: --batch_size={batch_size} must be at least 1")
+
+t_start = time.time()
+dev = resolve_device(device)
+if not checkpoint:
+    trained = os.path.join(f'{dataset_name(data_dir)}_train_generator', 'latest.pt')
+    checkpoint = trained if os.path.exists(trained) else PRETRAINED
+    if not os.path.exists(checkpoint):
+        sys.exit(f"error: no checkpoint at {trained} and no pretrained model at {PRETRAINED}; "
+                 "train one with train.py or pass --checkpoint=PATH")
+G, description = load_generator(checkpoint, dev)
+print(f"evaluating {description}")
+test = load_split(data_dir, 'test', G.config['image_size'], test_limit).to(dev)
+autocast = torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else torch.autocast('cpu', enabled=False)
+
+sums = {'model': dict.fromkeys(METRIC_NAMES, 0.0), 'gray': dict.fromkeys(METRIC_NAMES, 0.0)}
+colorfulness_real = 0.0
+with torch.inference_mode():
+    for i in range(0, len(test), batch_size):
+        L, ab_real, rgb_real = test.L[i:i + batch_size], test.ab[i:i + batch_size], test.rgb[i:i + batch_size].float()
+        lab_real = denormalize_lab(L, ab_real)
+        with autocast:
+            ab_fake = G(L).float()
+        for key, ab in (('model', ab_fake), ('gray', torch.zeros_like(ab_fake))):
+            for metric, values in image_metrics(L, ab, lab_real, rgb_real).items():
+                sums[key][metric] += values.sum().item()
+        colorfulness_real += colorfulness(rgb_real).sum().item()
+        if i == 0 and samples:
+            n = min(16, len(L))
+            grid = image_grid([colorized_rgb(L[:n], torch.zeros_like(ab_fake[:n])), colorized_rgb(L[:n], ab_fake[:n]),
+                               rgb_real[:n]], scale=2, groups=2)
+n = len(test)
+model = {k: v / n for k, v in sums['model'].items()}
+gray = {k: v / n for k, v in sums['gray'].items()}
+colorfulness_real /= n
+if samples:
+    save_png(samples, grid)
+
+rows = [('MAE, RGB 0-255 (lower is better)', 'mae', '.3f'), ('pixel accuracy @2% (Lab)', 'acc_2', '.4f'),
+        ('pixel accuracy @5% (Lab)', 'acc_5', '.4f'), ('PSNR, dB', 'psnr', '.2f'),
+        ('SSIM (Gaussian 11x11, sigma 1.5, RGB)', 'ssim', '.4f'), ('colourfulness', 'colorfulness', '.2f')]
+print(f"\n{n} test images of {data_dir}")
+print(f"| {'metric':<38} | {'model':>9} | {'grayscale':>9} |\n|{'-' * 40}|{'-' * 11}|{'-' * 11}|")
+for label, key, fmt in rows:
+    print(f"| {label:<38} | {model[key]:>9{fmt}} | {gray[key]:>9{fmt}} |")
+print(f"| {'colourfulness of the real images':<38} | {colorfulness_real:>9.2f} | {'':>9} |")
+print(f"\n{time.time() - t_start:.1f}s" + (f"; sample grid: {samples}" if samples else ''))
+if json:
+    print_json({'checkpoint': checkpoint, 'images': n, **model, 'colorfulness_real': colorfulness_real, 'gray': gray})

@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny generated image folders and a helper to run the scripts as a user would."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def make_images(folder, n, size=(40, 36), seed=0, gray=False):
+    """Write n smooth random colour (or gray) PNGs of `size` (w, h) into folder."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w] / max(w, h)
+    for i in range(n):
+        c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+        img = c0 * (1 - xx[..., None]) + c1 * yy[..., None] + rng.normal(0, 8, (h, w, 3))
+        img = np.clip(img, 0, 255).astype(np.uint8)
+        if gray:
+            img = np.repeat(img.mean(2, keepdims=True).astype(np.uint8), 3, 2)
+        Image.fromarray(img).save(os.path.join(folder, f'{i:03d}.png'))
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    """An image folder with train/ (two classes, 48 images) and test/ (24 images)."""
+    root = tmp_path / 'tiny'
+    make_images(root / 'train' / 'cat', 24, seed=1)
+    make_images(root / 'train' / 'dog', 24, seed=2, size=(33, 50))
+    make_images(root / 'test' / 'cat', 24, seed=3)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    """Keep dataset caches out of the repository's data/ folder."""
+    path = tmp_path / 'cache'
+    monkeypatch.setenv('COLORIZE_CACHE_DIR', str(path))
+    import dataset
+    monkeypatch.setattr(dataset, 'CACHE_DIR', str(path))
+    return path
+
+
+def run_script(script, *args, check=True, cwd=REPO, timeout=300):
+    """Run a top-level script in a subprocess on the CPU; returns the CompletedProcess with text output."""
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='2')
+    proc = subprocess.run([sys.executable, os.path.join(REPO, script), *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f'{script} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}')
+    return proc
+
+
+TRAIN_TINY = ('--width=8', '--batch_size=16', '--device=cpu', '--val_size=16')

@@ -1,0 +1,83 @@
+"""The image-folder source: loading, caching, grayscale dropping and bad inputs."""
+import os
+
+import pytest
+import torch
+
+import dataset
+import utils
+from conftest import make_images
+
+
+def test_folder_split_is_normalized_lab_at_image_size(tiny_data):
+    split = dataset.load_split(str(tiny_data), 'train', 32, verbose=False)
+    assert len(split) == 48 and split.name == 'tiny'
+    assert split.L.shape == (48, 1, 32, 32) and split.ab.shape == (48, 2, 32, 32) and split.rgb.dtype == torch.uint8
+    assert split.L.min() >= -1 and split.L.max() <= 1 and split.ab.abs().max() <= 1
+    lab = utils.rgb_to_lab(split.rgb.float() / 255)
+    L, ab = utils.normalize_lab(lab)
+    assert torch.allclose(split.L, L) and torch.allclose(split.ab, ab)
+
+
+def test_cache_is_written_once_and_reused(tiny_data, cache_dir, capsys):
+    first = dataset.load_split(str(tiny_data), 'test', 16, limit=10)
+    assert 'cached test split (10 images)' in capsys.readouterr().out
+    files = os.listdir(cache_dir)
+    assert len(files) == 1 and '16px' in files[0] and '-10-' in files[0]
+    second = dataset.load_split(str(tiny_data), 'test', 16, limit=10)
+    assert 'cached' not in capsys.readouterr().out
+    assert torch.equal(first.L, second.L) and torch.equal(first.rgb, second.rgb)
+    dataset.load_split(str(tiny_data), 'test', 32, limit=10)  # another size is another cache entry
+    assert len(os.listdir(cache_dir)) == 2
+
+
+def test_grayscale_images_are_dropped_and_counted(tiny_data, capsys):
+    make_images(tiny_data / 'train' / 'gray', 5, seed=9, gray=True)
+    split = dataset.load_split(str(tiny_data), 'train', 32, drop_gray=True)
+    assert len(split) == 48 and split.dropped_gray == 5
+    assert 'dropped 5 grayscale image(s)' in capsys.readouterr().out
+
+
+def test_corrupt_and_non_image_files_are_skipped_with_one_warning(tiny_data, capsys):
+    (tiny_data / 'train' / 'cat' / 'broken.jpg').write_text('this is not a jpeg')
+    (tiny_data / 'train' / 'cat' / 'empty.png').write_bytes(b'')
+    (tiny_data / 'train' / 'cat' / 'notes.txt').write_text('labels go here')
+    split = dataset.load_split(str(tiny_data), 'train', 32)
+    assert len(split) == 48 and split.skipped == 2
+    err = capsys.readouterr().err
+    assert err.count('warning: skipped 2 unreadable image file(s)') == 1
+
+
+@pytest.mark.parametrize('layout,message', [
+    ('missing', "does not exist"),
+    ('no_split', "has no train/ subfolder"),
+    ('empty', "no images found under"),
+    ('all_broken', "could be read"),
+])
+def test_missing_or_empty_dataset_is_one_clear_error(tmp_path, layout, message):
+    root = tmp_path / 'data'
+    if layout != 'missing':
+        root.mkdir()
+    if layout in ('empty', 'all_broken'):
+        (root / 'train').mkdir()
+        (root / 'test').mkdir()
+    if layout == 'all_broken':
+        (root / 'train' / 'x.jpg').write_text('nope')
+    with pytest.raises(SystemExit) as e:
+        dataset.load_split(str(root), 'train', 32, verbose=False)
+    text = str(e.value)
+    assert message in text and '--data_dir' in text and '\n' not in text
+
+
+def test_read_image_modes(tmp_path):
+    import numpy as np
+    from PIL import Image
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:, :2, 3] = 255  # left half opaque red, right half transparent
+    Image.fromarray(rgba, 'RGBA').save(tmp_path / 'a.png')
+    out = dataset.read_image(tmp_path / 'a.png')
+    assert np.allclose(out[:, :2], [1, 0, 0]) and np.allclose(out[:, 2:], 1)  # transparent over white
+    Image.fromarray(np.full((3, 5), 65535 // 2, np.uint16)).save(tmp_path / 'b.png')
+    out = dataset.read_image(tmp_path / 'b.png')
+    assert out.shape == (3, 5, 3) and np.allclose(out, 0.5, atol=1e-3)

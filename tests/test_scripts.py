@@ -1,0 +1,117 @@
+"""train.py and eval.py run as a user runs them: a training step, resume after SIGKILL, end-to-end train + eval, errors."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import models
+import utils
+from conftest import REPO, TRAIN_TINY, run_script
+
+
+def _ckpt(out_dir, name='tiny'):
+    return os.path.join(out_dir, f'{name}_train_generator', 'latest.pt')
+
+
+def test_one_training_step_changes_the_weights_and_gives_finite_losses(tiny_data, tmp_path):
+    out = tmp_path / 'run'
+    run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', '--train_limit=16',
+               '--seed=7', *TRAIN_TINY)
+    ckpt = utils.load_checkpoint(_ckpt(out))
+    assert ckpt['step'] == 1 and ckpt['epoch'] == 1
+    h = ckpt['history'][0]
+    assert all(math.isfinite(h[k]) for k in ('loss_D', 'loss_G_adv', 'loss_G_l1', 'val_mae'))
+    assert h['loss_D'] > 0 and h['loss_G_adv'] > 0 and h['loss_G_l1'] > 0
+    torch.manual_seed(7)  # train.py seeds, then builds G first: the same initial weights
+    G0 = models.Generator(8, 32)
+    for name, w0 in G0.state_dict().items():
+        if name.endswith('weight') and w0.dim() == 4:
+            assert not torch.equal(w0, ckpt['G'][name]), f'{name} did not change'
+    D_ckpt = utils.load_checkpoint(os.path.join(out, 'tiny_train_discriminator', 'latest.pt'))
+    assert D_ckpt['epoch'] == 1 and 'opt_D' in D_ckpt
+
+
+def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path):
+    common = (f'--data_dir={tiny_data}', '--train_limit=32', '--l1_warmup_epochs=1', *TRAIN_TINY)
+    run_script('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2')
+    run_script('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=1')
+    second = run_script('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2')
+    assert 'resumed from' in second.stdout and 'at epoch 1' in second.stdout
+    a, b = utils.load_checkpoint(_ckpt(tmp_path / 'a')), utils.load_checkpoint(_ckpt(tmp_path / 'b'))
+    assert a['step'] == b['step'] == 4
+    for key in ('G', 'G_ema'):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f'{key}.{name} differs after resume'
+    assert [h['val_mae'] for h in a['history']] == [h['val_mae'] for h in b['history']]
+
+
+def test_sigkill_then_rerun_resumes_and_finishes(tiny_data, tmp_path):
+    out = tmp_path / 'run'
+    args = [sys.executable, os.path.join(REPO, 'train.py'), f'--data_dir={tiny_data}', f'--out_dir={out}',
+            '--epochs=1000', *TRAIN_TINY]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES='')
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not os.path.exists(_ckpt(out)) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(0.5)  # let it get into a later epoch, possibly mid-write
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = utils.load_checkpoint(_ckpt(out))['epoch']  # the file on disk is always whole
+    assert done >= 1
+    again = run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', f'--epochs={done + 1}', *TRAIN_TINY)
+    assert f'resumed from {_ckpt(out)} at epoch {done}' in again.stdout
+    assert utils.load_checkpoint(_ckpt(out))['epoch'] == done + 1
+    assert f'epoch {done + 1}/{done + 1}' in again.stdout
+
+
+def test_train_then_eval_end_to_end(tiny_data, tmp_path):
+    out = tmp_path / 'run'
+    train = run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', *TRAIN_TINY)
+    assert 'epoch 1/1' in train.stdout and 'val_mae' in train.stdout
+    assert os.path.exists(out / 'tiny_train_discriminator' / 'latest.pt')
+    assert sorted(os.listdir(out / 'images')) == ['tiny_curves.png', 'tiny_samples_epoch001.png']
+    grid = tmp_path / 'grid.png'
+    ev = run_script('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={_ckpt(out)}', '--device=cpu', '--json',
+                    f'--samples={grid}')
+    for row in ('MAE', 'pixel accuracy @2%', 'pixel accuracy @5%', 'PSNR', 'SSIM', 'colourfulness'):
+        assert row in ev.stdout
+    result = json.loads(ev.stdout.strip().splitlines()[-1])
+    keys = {'mae', 'acc_2', 'acc_5', 'psnr', 'ssim', 'colorfulness'}
+    assert set(result) == keys | {'checkpoint', 'images', 'colorfulness_real', 'gray'}
+    assert set(result['gray']) == keys and result['images'] == 24 and result['checkpoint'] == _ckpt(out)
+    assert 0 < result['mae'] < 255 and 0 <= result['acc_2'] <= result['acc_5'] <= 1
+    assert result['gray']['colorfulness'] < 0.1 < result['colorfulness_real']
+    assert grid.exists()
+
+
+def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
+    run_script('train.py', f'--data_dir={tiny_data}', '--out_dir=.', '--epochs=1', *TRAIN_TINY, cwd=tmp_path)
+    ev = run_script('eval.py', f'--data_dir={tiny_data}', '--samples=', '--test_limit=8', cwd=tmp_path)
+    assert 'evaluating tiny_train_generator/latest.pt (EMA weights after epoch 1' in ev.stdout
+    assert '8 test images' in ev.stdout
+
+
+@pytest.mark.parametrize('script,args,message', [
+    ('train.py', ['--epochz=3'], 'unknown option --epochz; valid options: --data_dir'),
+    ('train.py', ['--epochs=three'], "--epochs='three' is not a valid int"),
+    ('train.py', ['--data_dir=/no/such/folder'], "data folder '/no/such/folder' does not exist"),
+    ('eval.py', ['--data_dir=/no/such/folder', '--checkpoint=/no/such.pt'], "checkpoint '/no/such.pt' does not exist"),
+])
+def test_bad_command_lines_exit_with_one_line(script, args, message):
+    proc = run_script(script, *args, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_cuda_request_fails_cleanly_without_cuda(tiny_data, tmp_path):
+    proc = run_script('train.py', f'--data_dir={tiny_data}', '--device=cuda', f'--out_dir={tmp_path}', check=False)
+    assert proc.returncode != 0 and 'no CUDA device is available' in proc.stderr
+    assert not os.path.exists(tmp_path / 'tiny_train_generator')

@@ -1,0 +1,242 @@
+"""Train the conditional-GAN colorizer (Nazeri, Ng, Ebrahimi 2018): a U-Net maps L to ab, a PatchGAN judges cat(L, ab).
+
+    python3 train.py                                   # CIFAR-10 via torchvision, 100 epochs
+    python3 train.py --data_dir=../shared/data/cifar10 --width=32 --epochs=10
+
+Any setting below can be overridden as --name=value. Rerunning the same command resumes from the last checkpoint.
+"""
+import copy
+import os
+import sys
+import time
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from dataset import load_split
+from models import Discriminator, Generator
+from utils import (colorized_rgb, image_grid, load_checkpoint, mae_rgb, configure, plot_history,
+                   resolve_device, save_checkpoint, save_png)
+
+# -----------------------------------------------------------------------------
+# data
+data_dir = 'data'  # image folder with train/ and test/ subfolders; 'data' = torchvision CIFAR-10, downloaded there
+image_size = 32  # px; images are center-cropped and resized to this
+train_limit = 0  # use this many training images (a fixed random subset), 0 = all
+val_size = 1000  # fixed test-split images for the per-epoch validation MAE and sample grid
+flip = True  # random horizontal flips, applied on the device
+# model
+width = 64  # base channel width of G and D; 64 is the paper's
+# optimization
+epochs = 100
+batch_size = 128
+lr = 2e-4  # Adam learning rate of G
+lr_d = 2e-4  # Adam learning rate of D
+beta1 = 0.5
+beta2 = 0.999
+lambda_l1 = 100.0  # weight of the L1 loss on ab against the adversarial loss
+lambda_adv = 1.0  # weight of the adversarial loss; 0 trains the L1-only U-Net baseline (no D at all)
+label_smoothing = 0.9  # D's target for real pairs (one-sided: fakes stay at 0)
+l1_warmup_epochs = 0  # epochs of L1-only training before the adversarial loss starts
+ema_decay = 0.999  # per-step decay of the EMA generator used for validation and checkpoints' sampling; 0 = off
+# system
+device = 'auto'  # auto | cpu | cuda
+compile = False  # torch.compile the models (CUDA only; slow first epoch)
+seed = 1337
+out_dir = '.'  # checkpoints go to <out_dir>/<dataset>_train_{generator,discriminator}/, figures to <out_dir>/images/
+resume = True  # continue from the checkpoint in out_dir if there is one
+# -----------------------------------------------------------------------------
+config = configure(globals(), sys.argv[1:])
+for _name in ('epochs', 'batch_size', 'width', 'image_size'):
+    if config[_name] < 1:
+        sys.exit(f"error: --{_name}={config[_name]} must be at least 1")
+if image_size < 4 or image_size & (image_size - 1):
+    sys.exit(f"error: --image_size={image_size} must be a power of two >= 4 (the U-Net halves it down to 2x2)")
+if not 0 <= ema_decay < 1:
+    sys.exit(f"error: --ema_decay={ema_decay} must be in [0, 1); 0 turns the EMA generator off")
+
+dev = resolve_device(device)
+cuda = dev.type == 'cuda'
+torch.manual_seed(seed)
+if cuda:
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+autocast = (lambda: torch.autocast('cuda', dtype=torch.bfloat16)) if cuda else nullcontext
+memory_format = torch.channels_last if cuda else torch.contiguous_format
+
+# -----------------------------------------------------------------------------
+# data: whole splits as Lab tensors on the training device; batches are index slices
+train = load_split(data_dir, 'train', image_size, train_limit, drop_gray=True).to(dev)
+val = load_split(data_dir, 'test', image_size, val_size).to(dev)
+name = train.name
+n_train = len(train)
+batch_size = min(batch_size, n_train)
+steps_per_epoch = n_train // batch_size  # drop the ragged last batch: tiny batches upset BatchNorm
+print(f"data: {n_train} training images ({train.dropped_gray} grayscale dropped, {train.skipped} unreadable skipped), "
+      f"{len(val)} validation images from the test split, {image_size}px, {name}")
+
+# -----------------------------------------------------------------------------
+# models and optimizers
+G = Generator(width, image_size).to(dev, memory_format=memory_format)
+D = Discriminator(width).to(dev, memory_format=memory_format)
+G_ema = copy.deepcopy(G).requires_grad_(False) if ema_decay > 0 else None
+opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=(beta1, beta2))
+opt_D = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(beta1, beta2))
+G_step, D_step = (torch.compile(G), torch.compile(D)) if compile and cuda else (G, D)
+if compile and not cuda:
+    print("note: compile=True only applies on CUDA; training uncompiled on CPU")
+data_rng = torch.Generator(device=dev).manual_seed(seed)  # permutations and flips
+
+ckpt_G_path = os.path.join(out_dir, f'{name}_train_generator', 'latest.pt')
+ckpt_D_path = os.path.join(out_dir, f'{name}_train_discriminator', 'latest.pt')
+images_dir = os.path.join(out_dir, 'images')
+start_epoch, step, elapsed_s, history = 0, 0, 0.0, []
+if resume and os.path.exists(ckpt_G_path):
+    ckpt = load_checkpoint(ckpt_G_path)
+    if ckpt['model_config'] != G.config:
+        sys.exit(f"error: {ckpt_G_path} holds a model with {ckpt['model_config']} but this run asks for {G.config}; "
+                 "pass the same --width/--image_size, another --out_dir, or --resume=False to start over")
+    ckpt_D = load_checkpoint(ckpt_D_path) if os.path.exists(ckpt_D_path) else None
+    G.load_state_dict(ckpt['G'])
+    opt_G.load_state_dict(ckpt['opt_G'])
+    if G_ema is not None and ckpt.get('G_ema') is not None:
+        G_ema.load_state_dict(ckpt['G_ema'])
+    if ckpt_D is not None:
+        if ckpt_D['epoch'] != ckpt['epoch']:
+            print(f"warning: discriminator checkpoint is from epoch {ckpt_D['epoch']}, generator from {ckpt['epoch']}")
+        D.load_state_dict(ckpt_D['D'])
+        opt_D.load_state_dict(ckpt_D['opt_D'])
+    elif lambda_adv > 0:
+        print(f"warning: no discriminator checkpoint at {ckpt_D_path}; D starts fresh")
+    start_epoch, step, elapsed_s, history = ckpt['epoch'], ckpt['step'], ckpt['elapsed_s'], ckpt['history']
+    torch.set_rng_state(ckpt['rng']['torch'])
+    data_rng.set_state(ckpt['rng']['data'])
+    if cuda and 'cuda' in ckpt['rng']:
+        torch.cuda.set_rng_state(ckpt['rng']['cuda'])
+    print(f"resumed from {ckpt_G_path} at epoch {start_epoch}, step {step}")
+    if start_epoch >= epochs:
+        print(f"already trained {start_epoch} epochs (epochs={epochs}); nothing to do. Raise --epochs to train on.")
+        sys.exit(0)
+elif os.path.exists(ckpt_G_path):
+    print(f"resume=False: starting over; {ckpt_G_path} will be overwritten")
+n_params = sum(p.numel() for p in G.parameters()) / 1e6
+print(f"G: {n_params:.2f}M parameters, width {width}; D: {sum(p.numel() for p in D.parameters()) / 1e6:.2f}M; device {dev}")
+
+# -----------------------------------------------------------------------------
+# helpers that need the globals above
+
+
+def update_ema(decay):
+    """Move G_ema's weights and BatchNorm statistics a step towards G's."""
+    ema, live = G_ema.state_dict(), G.state_dict()
+    floats = [k for k, v in ema.items() if v.is_floating_point()]
+    torch._foreach_lerp_([ema[k] for k in floats], [live[k] for k in floats], 1 - decay)
+
+
+@torch.inference_mode()
+def validate(model):
+    """Mean RGB MAE (0-255) of `model` on the validation images, and its outputs for the first 16."""
+    model.eval()
+    total, first = 0.0, None
+    for i in range(0, len(val), 500):
+        L = val.L[i:i + 500].contiguous(memory_format=memory_format)
+        with autocast():
+            ab_fake = model(L).float()
+        total += mae_rgb(colorized_rgb(L, ab_fake), val.rgb[i:i + 500]).sum().item()
+        first = colorized_rgb(L[:16], ab_fake[:16]) if first is None else first
+    model.train()
+    return total / len(val), first
+
+
+val_mae_gray = mae_rgb(colorized_rgb(val.L, torch.zeros_like(val.ab)), val.rgb).mean().item()
+real_label = torch.full((1,), label_smoothing, device=dev)
+
+# -----------------------------------------------------------------------------
+# training loop
+for epoch in range(start_epoch, epochs):
+    t0 = time.time()
+    adversarial = lambda_adv > 0 and epoch >= l1_warmup_epochs
+    perm = torch.randperm(n_train, device=dev, generator=data_rng)
+    flips = torch.rand(n_train, device=dev, generator=data_rng) < 0.5
+    sums = torch.zeros(3, device=dev)  # loss_D, loss_G_adv, loss_G_l1, summed on the device to avoid syncs
+    bar = tqdm(range(steps_per_epoch), desc=f'epoch {epoch + 1}/{epochs}', leave=False, mininterval=2,
+               disable=None, dynamic_ncols=True)
+    for i in bar:
+        idx = perm[i * batch_size:(i + 1) * batch_size]
+        L, ab_real = train.L[idx], train.ab[idx]  # [B,1,H,W], [B,2,H,W]
+        if flip:
+            f = flips[idx].view(-1, 1, 1, 1)
+            L, ab_real = torch.where(f, L.flip(3), L), torch.where(f, ab_real.flip(3), ab_real)
+        L = L.contiguous(memory_format=memory_format)
+        ab_real = ab_real.contiguous(memory_format=memory_format)
+
+        with autocast():
+            ab_fake = G_step(L)
+
+        # D step: real pairs towards label_smoothing, generated pairs (detached from G) towards 0
+        if adversarial:
+            D.requires_grad_(True)
+            with autocast():
+                logits_real = D_step(L, ab_real)
+                logits_fake = D_step(L, ab_fake.detach())
+                loss_D = 0.5 * (F.binary_cross_entropy_with_logits(logits_real, real_label.expand_as(logits_real)) +
+                                F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
+            opt_D.zero_grad(set_to_none=True)
+            loss_D.backward()
+            opt_D.step()
+            D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
+
+        # G step: fool D, and stay near the real colours
+        with autocast():
+            loss_G_l1 = (ab_fake.float() - ab_real.float()).abs().mean()
+            if adversarial:
+                logits = D_step(L, ab_fake)
+                loss_G_adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+            else:
+                loss_G_adv = loss_D = torch.zeros((), device=dev)
+            loss_G = lambda_adv * loss_G_adv + lambda_l1 * loss_G_l1
+        opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        opt_G.step()
+        if G_ema is not None:
+            update_ema(min(ema_decay, (1 + step) / (10 + step)))  # short memory early on, when G moves fast
+        step += 1
+
+        sums += torch.stack([loss_D.detach().float(), loss_G_adv.detach().float(), loss_G_l1.detach()])
+        if bar.n % 20 == 0 and not bar.disable:
+            d, g, l1 = (sums / (i + 1)).tolist()
+            bar.set_postfix_str(f'D {d:.3f} G_adv {g:.3f} G_l1 {l1:.4f}')
+    bar.close()
+
+    # end of epoch: validate, checkpoint, figures
+    train_s = time.time() - t0
+    elapsed_s += train_s
+    loss_D_avg, loss_G_adv_avg, loss_G_l1_avg = (sums / steps_per_epoch).tolist()
+    val_mae_raw, samples_raw = validate(G)
+    val_mae, samples = validate(G_ema) if G_ema is not None else (val_mae_raw, samples_raw)
+    history.append({'epoch': epoch + 1, 'step': step, 'loss_D': loss_D_avg, 'loss_G_adv': loss_G_adv_avg,
+                    'loss_G_l1': loss_G_l1_avg, 'val_mae': val_mae, 'val_mae_raw': val_mae_raw,
+                    'val_mae_gray': val_mae_gray, 'elapsed_s': elapsed_s})
+    rng = {'torch': torch.get_rng_state(), 'data': data_rng.get_state().cpu()}
+    if cuda:
+        rng['cuda'] = torch.cuda.get_rng_state()
+    # D first: a kill between the two writes leaves G one epoch behind D, which resume tolerates
+    save_checkpoint(ckpt_D_path, {'D': D.state_dict(), 'opt_D': opt_D.state_dict(), 'epoch': epoch + 1,
+                                  'model_config': D.config})
+    save_checkpoint(ckpt_G_path, {'G': G.state_dict(), 'G_ema': G_ema.state_dict() if G_ema is not None else None,
+                                  'opt_G': opt_G.state_dict(), 'epoch': epoch + 1, 'step': step,
+                                  'elapsed_s': elapsed_s, 'model_config': G.config, 'config': config,
+                                  'rng': rng, 'history': history})
+    gray = colorized_rgb(val.L[:16], torch.zeros_like(val.ab[:16]))
+    save_png(os.path.join(images_dir, f'{name}_samples_epoch{epoch + 1:03d}.png'),
+             image_grid([gray, samples, val.rgb[:16]], scale=2, groups=2))
+    plot_history(os.path.join(images_dir, f'{name}_curves.png'), history)
+    tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | loss_G_adv {loss_G_adv_avg:.4f} | "
+               f"loss_G_l1 {loss_G_l1_avg:.4f} | val_mae {val_mae:.3f} (raw G {val_mae_raw:.3f}, gray {val_mae_gray:.3f}) | "
+               f"{steps_per_epoch * batch_size / train_s:.0f} img/s | {train_s:.0f}s")
+
+print(f"done: {epochs} epochs, {step} steps, {elapsed_s / 60:.1f} min of training. Checkpoint: {ckpt_G_path}")
+print(f"evaluate it: python3 eval.py --data_dir={data_dir} --checkpoint={ckpt_G_path}")
