@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
+from photo import read_image
 from utils import atomic_write, normalize_lab, rgb_to_lab
 
 REPO = os.path.dirname(os.path.abspath(__file__))
@@ -52,37 +53,17 @@ class LabSplit:
 # ----------------------------------------------------------------------------------------------
 # Reading pictures
 
-def read_image(path):
-    """Open an image file as float32 RGB HxWx3 in [0,1] with EXIF orientation applied.
-
-    Handles grayscale, 16-bit, palette, RGBA/LA (composited over white) and CMYK. Raises OSError/ValueError if unreadable."""
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I'):
-            arr = np.asarray(im, dtype=np.float32)
-            arr = arr / (65535.0 if arr.max() > 255 or im.mode.startswith('I;16') else 255.0)
-            return np.repeat(arr[..., None], 3, axis=2).clip(0, 1)
-        if im.mode == 'F':
-            arr = np.asarray(im, dtype=np.float32).clip(0, 1)
-            return np.repeat(arr[..., None], 3, axis=2)
-        if im.mode in ('P', 'PA') or 'A' in im.mode or 'transparency' in im.info:
-            im = im.convert('RGBA')
-        if im.mode in ('RGBA', 'LA'):
-            rgba = np.asarray(im.convert('RGBA'), dtype=np.float32) / 255
-            alpha = rgba[..., 3:]
-            return rgba[..., :3] * alpha + (1 - alpha)
-        return np.asarray(im.convert('RGB'), dtype=np.float32) / 255
-
-
 def _load_square(path, size):
     """Read an image, center-crop it to a square and resize it to size x size; uint8 HxWx3, or None if unreadable."""
     try:
-        rgb = read_image(path)
+        image = read_image(path)
     except Exception:
         return None
-    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+    if image.shape[0] == 0 or image.shape[1] == 0:
         return None
-    im = Image.fromarray((rgb * 255 + 0.5).astype(np.uint8))
+    if image.dtype != np.uint8:
+        image = (image * 255 + 0.5).astype(np.uint8)
+    im = Image.fromarray(image).convert('RGB')
     w, h = im.size
     if (w, h) != (size, size):
         side = min(w, h)

@@ -39,8 +39,8 @@ def rgb_to_lab(rgb):
     return torch.cat([L, a, b], 1)
 
 
-def lab_to_rgb(lab):
-    """Lab [N,3,H,W] -> sRGB in [0,1], [N,3,H,W], clipped like scikit-image's lab2rgb."""
+def lab_to_rgb(lab, clip=True):
+    """Lab [N,3,H,W] -> sRGB [N,3,H,W], clipped to [0,1] like scikit-image's lab2rgb (clip=False leaves it unclipped)."""
     lab = lab.float()
     L, a, b = lab[:, 0:1], lab[:, 1:2], lab[:, 2:3]
     fy = (L + 16) / 116
@@ -51,7 +51,7 @@ def lab_to_rgb(lab):
     white = torch.tensor(_WHITE_D65, device=lab.device).view(1, 3, 1, 1)
     linear = _mix(t * white, _XYZ_TO_RGB)
     rgb = torch.where(linear > 0.0031308, 1.055 * linear.clamp_min(0).pow(1 / 2.4) - 0.055, 12.92 * linear)
-    return rgb.clamp(0, 1)
+    return rgb.clamp(0, 1) if clip else rgb
 
 
 def normalize_lab(lab):

@@ -6,6 +6,7 @@ import torch
 
 import dataset
 import utils
+from photo import read_image
 from conftest import make_images
 
 
@@ -76,8 +77,8 @@ def test_read_image_modes(tmp_path):
     rgba[..., 0] = 255
     rgba[:, :2, 3] = 255  # left half opaque red, right half transparent
     Image.fromarray(rgba, 'RGBA').save(tmp_path / 'a.png')
-    out = dataset.read_image(tmp_path / 'a.png')
-    assert np.allclose(out[:, :2], [1, 0, 0]) and np.allclose(out[:, 2:], 1)  # transparent over white
+    out = read_image(tmp_path / 'a.png')
+    assert out.dtype == np.uint8 and (out[:, :2] == [255, 0, 0]).all() and (out[:, 2:] == 255).all()  # over white
     Image.fromarray(np.full((3, 5), 65535 // 2, np.uint16)).save(tmp_path / 'b.png')
-    out = dataset.read_image(tmp_path / 'b.png')
-    assert out.shape == (3, 5, 3) and np.allclose(out, 0.5, atol=1e-3)
+    out = read_image(tmp_path / 'b.png')
+    assert out.shape == (3, 5) and out.dtype == np.float32 and np.allclose(out, 0.5, atol=1e-3)
