@@ -45,9 +45,13 @@ class LabSplit:
         return LabSplit(self.L.to(device), self.ab.to(device), self.rgb.to(device), self.name,
                         self.dropped_gray, self.skipped)
 
-    def lab(self, idx=slice(None)):
-        """Exact Lab of the original images (from the uint8 RGB, fp32) for rows `idx`."""
-        return rgb_to_lab(self.rgb[idx].float() / 255)
+    def batch(self, idx, flip=None, memory_format=torch.contiguous_format):
+        """L [B,1,H,W] and ab [B,2,H,W] of rows idx; rows where the bool mask `flip` [B] is set are mirrored left-right."""
+        L, ab = self.L[idx], self.ab[idx]
+        if flip is not None:
+            f = flip.view(-1, 1, 1, 1)
+            L, ab = torch.where(f, L.flip(3), L), torch.where(f, ab.flip(3), ab)
+        return L.contiguous(memory_format=memory_format), ab.contiguous(memory_format=memory_format)
 
 
 # ----------------------------------------------------------------------------------------------

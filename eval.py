@@ -14,8 +14,7 @@ import torch
 
 from dataset import dataset_name, load_split
 from models import PRETRAINED, load_generator
-from utils import METRIC_NAMES, colorized_rgb, colorfulness, denormalize_lab, image_grid, image_metrics, configure, print_json, \
-    resolve_device, save_png
+from utils import comparison_grid, configure, evaluate, print_json, resolve_device, save_png
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/ (train/ not needed), or 'data' = torchvision CIFAR-10
@@ -41,30 +40,13 @@ if not checkpoint:
 G, description = load_generator(checkpoint, dev)
 print(f"evaluating {description}")
 test = load_split(data_dir, 'test', G.config['image_size'], test_limit).to(dev)
-autocast = torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else torch.autocast('cpu', enabled=False)
 
-sums = {'model': dict.fromkeys(METRIC_NAMES, 0.0), 'gray': dict.fromkeys(METRIC_NAMES, 0.0)}
-colorfulness_real = 0.0
-with torch.inference_mode():
-    for i in range(0, len(test), batch_size):
-        L, ab_real, rgb_real = test.L[i:i + batch_size], test.ab[i:i + batch_size], test.rgb[i:i + batch_size].float()
-        lab_real = denormalize_lab(L, ab_real)
-        with autocast:
-            ab_fake = G(L).float()
-        for key, ab in (('model', ab_fake), ('gray', torch.zeros_like(ab_fake))):
-            for metric, values in image_metrics(L, ab, lab_real, rgb_real).items():
-                sums[key][metric] += values.sum().item()
-        colorfulness_real += colorfulness(rgb_real).sum().item()
-        if i == 0 and samples:
-            n = min(16, len(L))
-            grid = image_grid([colorized_rgb(L[:n], torch.zeros_like(ab_fake[:n])), colorized_rgb(L[:n], ab_fake[:n]),
-                               rgb_real[:n]], scale=2, groups=2)
+autocast = torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else None
+model, gray, colorfulness_real, ab_first = evaluate(G, test, batch_size, autocast)
 n = len(test)
-model = {k: v / n for k, v in sums['model'].items()}
-gray = {k: v / n for k, v in sums['gray'].items()}
-colorfulness_real /= n
 if samples:
-    save_png(samples, grid)
+    k = min(16, n)
+    save_png(samples, comparison_grid(test.L[:k], [ab_first[:k]], test.rgb[:k]))
 
 rows = [('MAE, RGB 0-255 (lower is better)', 'mae', '.3f'), ('pixel accuracy @2% (Lab)', 'acc_2', '.4f'),
         ('pixel accuracy @5% (Lab)', 'acc_5', '.4f'), ('PSNR, dB', 'psnr', '.2f'),

@@ -1,9 +1,11 @@
 """The networks: a U-Net generator L -> ab and a conditional PatchGAN discriminator on cat(L, ab)."""
 import json
 import os
+from contextlib import nullcontext
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 PRETRAINED = os.path.join(REPO, 'pretrained', 'generator.safetensors')
@@ -79,6 +81,47 @@ class Discriminator(nn.Module):
 
     def forward(self, L, ab):
         return self.net(torch.cat([L, ab], 1))
+
+
+def gan_step(G, D, opt_G, opt_D, L, ab_real, lambda_l1=100.0, lambda_adv=1.0, label_smoothing=0.9,
+             autocast=nullcontext):
+    """One D step and one G step of the conditional GAN on a batch: L [B,1,H,W], ab_real [B,2,H,W].
+
+    lambda_adv = 0 skips D entirely (L1-only U-Net). Returns the detached losses [loss_D, loss_G_adv, loss_G_l1]."""
+    with autocast():
+        ab_fake = G(L)
+    zero = torch.zeros((), device=L.device)
+    loss_D = loss_G_adv = zero
+    if lambda_adv > 0:
+        # D step: real pairs towards label_smoothing (one-sided), generated pairs, detached from G, towards 0
+        D.requires_grad_(True)
+        with autocast():
+            logits_real = D(L, ab_real)
+            logits_fake = D(L, ab_fake.detach())
+            loss_D = 0.5 * (F.binary_cross_entropy_with_logits(logits_real, torch.full_like(logits_real, label_smoothing))
+                            + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
+        opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        opt_D.step()
+        D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
+    # G step: fool D, and stay near the real colours
+    with autocast():
+        loss_G_l1 = (ab_fake.float() - ab_real.float()).abs().mean()
+        if lambda_adv > 0:
+            logits = D(L, ab_fake)
+            loss_G_adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        loss_G = lambda_adv * loss_G_adv + lambda_l1 * loss_G_l1
+    opt_G.zero_grad(set_to_none=True)
+    loss_G.backward()
+    opt_G.step()
+    return torch.stack([loss_D.detach().float(), loss_G_adv.detach().float(), loss_G_l1.detach()])
+
+
+def update_ema(G_ema, G, decay):
+    """Move G_ema's weights and BatchNorm statistics a step towards G's: ema = decay * ema + (1 - decay) * G."""
+    ema, live = G_ema.state_dict(), G.state_dict()
+    floats = [k for k, v in ema.items() if v.is_floating_point()]
+    torch._foreach_lerp_([ema[k] for k in floats], [live[k] for k in floats], 1 - decay)
 
 
 def init_weights(module):

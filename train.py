@@ -12,13 +12,12 @@ import time
 from contextlib import nullcontext
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from dataset import load_split
-from models import Discriminator, Generator
-from utils import (colorized_rgb, image_grid, load_checkpoint, mae_rgb, configure, plot_history,
-                   resolve_device, save_checkpoint, save_png)
+from models import Discriminator, Generator, gan_step, update_ema
+from utils import (comparison_grid, configure, evaluate, load_checkpoint, plot_history, resolve_device,
+                   save_checkpoint, save_png)
 
 # -----------------------------------------------------------------------------
 # data
@@ -129,30 +128,14 @@ print(f"G: {n_params:.2f}M parameters, width {width}; D: {sum(p.numel() for p in
 # helpers that need the globals above
 
 
-def update_ema(decay):
-    """Move G_ema's weights and BatchNorm statistics a step towards G's."""
-    ema, live = G_ema.state_dict(), G.state_dict()
-    floats = [k for k, v in ema.items() if v.is_floating_point()]
-    torch._foreach_lerp_([ema[k] for k in floats], [live[k] for k in floats], 1 - decay)
-
-
-@torch.inference_mode()
 def validate(model):
-    """Mean RGB MAE (0-255) of `model` on the validation images, and its outputs for the first 16."""
+    """Validation metrics of `model` (and of the grayscale output), and its ab for the first batch."""
     model.eval()
-    total, first = 0.0, None
-    for i in range(0, len(val), 500):
-        L = val.L[i:i + 500].contiguous(memory_format=memory_format)
-        with autocast():
-            ab_fake = model(L).float()
-        total += mae_rgb(colorized_rgb(L, ab_fake), val.rgb[i:i + 500]).sum().item()
-        first = colorized_rgb(L[:16], ab_fake[:16]) if first is None else first
+    metrics, metrics_gray, _, ab_first = evaluate(model, val, 500, autocast())
     model.train()
-    return total / len(val), first
+    return metrics, metrics_gray, ab_first
 
 
-val_mae_gray = mae_rgb(colorized_rgb(val.L, torch.zeros_like(val.ab)), val.rgb).mean().item()
-real_label = torch.full((1,), label_smoothing, device=dev)
 
 # -----------------------------------------------------------------------------
 # training loop
@@ -166,46 +149,13 @@ for epoch in range(start_epoch, epochs):
                disable=None, dynamic_ncols=True)
     for i in bar:
         idx = perm[i * batch_size:(i + 1) * batch_size]
-        L, ab_real = train.L[idx], train.ab[idx]  # [B,1,H,W], [B,2,H,W]
-        if flip:
-            f = flips[idx].view(-1, 1, 1, 1)
-            L, ab_real = torch.where(f, L.flip(3), L), torch.where(f, ab_real.flip(3), ab_real)
-        L = L.contiguous(memory_format=memory_format)
-        ab_real = ab_real.contiguous(memory_format=memory_format)
-
-        with autocast():
-            ab_fake = G_step(L)
-
-        # D step: real pairs towards label_smoothing, generated pairs (detached from G) towards 0
-        if adversarial:
-            D.requires_grad_(True)
-            with autocast():
-                logits_real = D_step(L, ab_real)
-                logits_fake = D_step(L, ab_fake.detach())
-                loss_D = 0.5 * (F.binary_cross_entropy_with_logits(logits_real, real_label.expand_as(logits_real)) +
-                                F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
-            opt_D.zero_grad(set_to_none=True)
-            loss_D.backward()
-            opt_D.step()
-            D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
-
-        # G step: fool D, and stay near the real colours
-        with autocast():
-            loss_G_l1 = (ab_fake.float() - ab_real.float()).abs().mean()
-            if adversarial:
-                logits = D_step(L, ab_fake)
-                loss_G_adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-            else:
-                loss_G_adv = loss_D = torch.zeros((), device=dev)
-            loss_G = lambda_adv * loss_G_adv + lambda_l1 * loss_G_l1
-        opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        opt_G.step()
+        L, ab_real = train.batch(idx, flips[idx] if flip else None, memory_format)  # [B,1,H,W], [B,2,H,W]
+        losses = gan_step(G_step, D_step, opt_G, opt_D, L, ab_real, lambda_l1, lambda_adv if adversarial else 0.0,
+                          label_smoothing, autocast)
         if G_ema is not None:
-            update_ema(min(ema_decay, (1 + step) / (10 + step)))  # short memory early on, when G moves fast
+            update_ema(G_ema, G, min(ema_decay, (1 + step) / (10 + step)))  # short memory early, when G moves fast
         step += 1
-
-        sums += torch.stack([loss_D.detach().float(), loss_G_adv.detach().float(), loss_G_l1.detach()])
+        sums += losses
         if bar.n % 20 == 0 and not bar.disable:
             d, g, l1 = (sums / (i + 1)).tolist()
             bar.set_postfix_str(f'D {d:.3f} G_adv {g:.3f} G_l1 {l1:.4f}')
@@ -215,11 +165,13 @@ for epoch in range(start_epoch, epochs):
     train_s = time.time() - t0
     elapsed_s += train_s
     loss_D_avg, loss_G_adv_avg, loss_G_l1_avg = (sums / steps_per_epoch).tolist()
-    val_mae_raw, samples_raw = validate(G)
-    val_mae, samples = validate(G_ema) if G_ema is not None else (val_mae_raw, samples_raw)
+    metrics_raw, metrics_gray, ab_raw = validate(G)
+    metrics, _, ab_first = validate(G_ema) if G_ema is not None else (metrics_raw, metrics_gray, ab_raw)
+    val_mae, val_mae_raw, val_mae_gray = metrics['mae'], metrics_raw['mae'], metrics_gray['mae']
     history.append({'epoch': epoch + 1, 'step': step, 'loss_D': loss_D_avg, 'loss_G_adv': loss_G_adv_avg,
                     'loss_G_l1': loss_G_l1_avg, 'val_mae': val_mae, 'val_mae_raw': val_mae_raw,
-                    'val_mae_gray': val_mae_gray, 'elapsed_s': elapsed_s})
+                    'val_mae_gray': val_mae_gray, 'val_colorfulness': metrics['colorfulness'],
+                    'elapsed_s': elapsed_s})
     rng = {'torch': torch.get_rng_state(), 'data': data_rng.get_state().cpu()}
     if cuda:
         rng['cuda'] = torch.cuda.get_rng_state()
@@ -230,9 +182,8 @@ for epoch in range(start_epoch, epochs):
                                   'opt_G': opt_G.state_dict(), 'epoch': epoch + 1, 'step': step,
                                   'elapsed_s': elapsed_s, 'model_config': G.config, 'config': config,
                                   'rng': rng, 'history': history})
-    gray = colorized_rgb(val.L[:16], torch.zeros_like(val.ab[:16]))
     save_png(os.path.join(images_dir, f'{name}_samples_epoch{epoch + 1:03d}.png'),
-             image_grid([gray, samples, val.rgb[:16]], scale=2, groups=2))
+             comparison_grid(val.L[:16], [ab_first[:16]], val.rgb[:16]))
     plot_history(os.path.join(images_dir, f'{name}_curves.png'), history)
     tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | loss_G_adv {loss_G_adv_avg:.4f} | "
                f"loss_G_l1 {loss_G_l1_avg:.4f} | val_mae {val_mae:.3f} (raw G {val_mae_raw:.3f}, gray {val_mae_gray:.3f}) | "

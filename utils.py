@@ -144,6 +144,27 @@ def image_metrics(L, ab_fake, lab_real, rgb_real):
     }
 
 
+@torch.inference_mode()
+def evaluate(G, split, batch_size=500, autocast=None):
+    """Run G over a LabSplit in batches; returns (mean metrics of G, mean metrics of the grayscale output,
+    mean colourfulness of the real images, G's ab for the first batch)."""
+    sums = {'model': dict.fromkeys(METRIC_NAMES, 0.0), 'gray': dict.fromkeys(METRIC_NAMES, 0.0)}
+    colorfulness_real, first = 0.0, None
+    for i in range(0, len(split), batch_size):
+        L, ab_real, rgb_real = split.L[i:i + batch_size], split.ab[i:i + batch_size], split.rgb[i:i + batch_size].float()
+        lab_real = denormalize_lab(L, ab_real)
+        with autocast or torch.autocast('cpu', enabled=False):
+            ab_fake = G(L).float()
+        for key, ab in (('model', ab_fake), ('gray', torch.zeros_like(ab_fake))):
+            for metric, values in image_metrics(L, ab, lab_real, rgb_real).items():
+                sums[key][metric] += values.sum().item()
+        colorfulness_real += colorfulness(rgb_real).sum().item()
+        first = ab_fake if first is None else first
+    n = len(split)
+    return ({k: v / n for k, v in sums['model'].items()}, {k: v / n for k, v in sums['gray'].items()},
+            colorfulness_real / n, first)
+
+
 # ----------------------------------------------------------------------------------------------
 # Files: atomic writes and checkpoints.
 
@@ -227,6 +248,12 @@ def plot_history(path, history):
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=90))
     plt.close(fig)
+
+
+def comparison_grid(L, ab_columns, rgb_real, scale=2, groups=2):
+    """Grid of grayscale | one column per ab prediction | original, from network-scale L and ab, as HxWx3 uint8."""
+    gray = colorized_rgb(L, torch.zeros_like(L).expand(-1, 2, -1, -1))
+    return image_grid([gray, *(colorized_rgb(L, ab) for ab in ab_columns), rgb_real], scale=scale, groups=groups)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,230 @@
+"""Measure training, evaluation, Lab conversion and full-resolution colorization speed, each beside a baseline.
+
+    python3 bench.py                 # CPU or GPU, whichever --device=auto finds
+    python3 bench.py --json
+
+The baseline is the straightforward pipeline: a torch DataLoader whose dataset converts each image to Lab
+with scikit-image in __getitem__, fp32, no compile. Baseline and fast path run in this one process, one
+after the other, so their ratio holds on a noisy machine. Synthetic images stand in for data: speed does
+not depend on the pixels.
+"""
+import io
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from skimage import color as skcolor
+from skimage.metrics import structural_similarity
+
+from dataset import LabSplit, _to_lab_tensors
+from models import Discriminator, Generator, gan_step, generator_gflop, update_ema
+from photo import colorize, read_image
+from utils import configure, evaluate, print_json, resolve_device
+
+# -----------------------------------------------------------------------------
+device = 'auto'  # auto | cpu | cuda
+width = 64  # generator/discriminator base width; 64 is the paper's
+batch_size = 128  # training batch
+train_steps = 6  # timed training steps per variant (after 2 warm-up steps)
+eval_images = 2000  # images per timed evaluation
+compile = False  # torch.compile the fast path's models (CUDA only)
+json = False  # also print one JSON object
+# -----------------------------------------------------------------------------
+configure(globals(), sys.argv[1:], flags=('json',))
+dev = resolve_device(device)
+cuda = dev.type == 'cuda'
+if cuda:
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+autocast = (lambda: torch.autocast('cuda', dtype=torch.bfloat16)) if cuda else (lambda: torch.autocast('cpu', enabled=False))
+memory_format = torch.channels_last if cuda else torch.contiguous_format
+torch.manual_seed(0)
+n_images = max(eval_images, batch_size * (train_steps + 2))
+rng = np.random.default_rng(0)
+rgb_uint8 = rng.integers(0, 256, (n_images, 32, 32, 3), dtype=np.uint8)
+
+
+def sync():
+    """Wait for queued GPU work so wall-clock timings are real."""
+    if cuda:
+        torch.cuda.synchronize()
+
+
+def timed(fn):
+    """Seconds that fn() takes, synchronized."""
+    sync()
+    t = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t
+
+
+def matmul_gflops(dtype, n=2048, reps=5):
+    """Best-of-3 dense matrix-multiply rate in GFLOP/s on this device."""
+    a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
+    a @ b
+    best = min(timed(lambda: [a @ b for _ in range(reps)]) for _ in range(3))
+    return 2 * n ** 3 * reps / best / 1e9
+
+
+class SkimageLab(torch.utils.data.Dataset):
+    """The baseline dataset: one uint8 RGB image per item, converted to normalized Lab with scikit-image."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        lab = skcolor.rgb2lab(self.images[i]).astype(np.float32).transpose(2, 0, 1)  # [3,H,W]
+        return torch.from_numpy(lab[:1] / 50 - 1), torch.from_numpy(lab[1:] / 110), torch.from_numpy(self.images[i])
+
+
+def new_models(channels_last):
+    """Fresh G, D and their Adam optimizers (paper settings)."""
+    G = Generator(width).to(dev)
+    D = Discriminator(width).to(dev)
+    if channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    opt = lambda m: torch.optim.Adam(m.parameters(), lr=2e-4, betas=(0.5, 0.999))  # noqa: E731
+    return G, D, opt(G), opt(D)
+
+
+# -----------------------------------------------------------------------------
+# training: baseline DataLoader + fp32 vs on-device Lab tensors + index slices (+ bf16/channels_last/compile on CUDA)
+def bench_train_baseline():
+    """Images/s of GAN steps fed by the per-item scikit-image DataLoader, fp32."""
+    G, D, opt_G, opt_D = new_models(False)
+    loader = torch.utils.data.DataLoader(SkimageLab(rgb_uint8), batch_size=batch_size, shuffle=True, drop_last=True)
+    batches = iter(loader)
+
+    def step():
+        L, ab, _ = next(batches)
+        gan_step(G, D, opt_G, opt_D, L.to(dev), ab.to(dev))
+
+    for _ in range(2):
+        step()
+    return batch_size * train_steps / timed(lambda: [step() for _ in range(train_steps)])
+
+
+def bench_train_fast():
+    """Images/s of train.py's hot path: Lab tensors on the device, a permutation, flips on the device, EMA."""
+    split = LabSplit(*_to_lab_tensors(rgb_uint8), 'bench', 0, 0).to(dev)
+    G, D, opt_G, opt_D = new_models(cuda)
+    G_ema = Generator(width).to(dev).requires_grad_(False)
+    G_step, D_step = (torch.compile(G), torch.compile(D)) if compile and cuda else (G, D)
+    perm = torch.randperm(len(split), device=dev)
+    flips = torch.rand(len(split), device=dev) < 0.5
+
+    def step(i):
+        idx = perm[i * batch_size:(i + 1) * batch_size]
+        L, ab = split.batch(idx, flips[idx], memory_format)
+        gan_step(G_step, D_step, opt_G, opt_D, L, ab, autocast=autocast)
+        update_ema(G_ema, G, 0.999)
+
+    for i in range(2):
+        step(i)
+    return batch_size * train_steps / timed(lambda: [step(2 + i) for i in range(train_steps)])
+
+
+# -----------------------------------------------------------------------------
+# evaluation: baseline per-item scikit-image pipeline vs eval.py's batched torch path
+def bench_eval_baseline(G):
+    """Images/s of a straightforward eval: DataLoader with scikit-image, fp32 no_grad, per-image numpy/scikit-image metrics."""
+    loader = torch.utils.data.DataLoader(SkimageLab(rgb_uint8[:eval_images]), batch_size=500)
+
+    def run():
+        with torch.no_grad():
+            for L, _, rgb in loader:
+                ab = G(L.to(dev)).cpu().numpy()
+                for j in range(len(L)):
+                    lab = np.concatenate([(L[j].numpy() + 1) * 50, ab[j] * 110]).transpose(1, 2, 0)
+                    fake = skcolor.lab2rgb(lab) * 255
+                    real = rgb[j].numpy().astype(np.float64)
+                    np.abs(fake - real).mean()
+                    10 * np.log10(255 ** 2 / max(((fake - real) ** 2).mean(), 1e-10))
+                    structural_similarity(fake, real, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                          data_range=255, channel_axis=2)
+    return eval_images / timed(run)
+
+
+def bench_eval_fast(G):
+    """Images/s of eval.py's path: Lab tensors on the device, batched inference, metrics batched in torch."""
+    split = LabSplit(*_to_lab_tensors(rgb_uint8[:eval_images]), 'bench', 0, 0).to(dev)
+    evaluate(G, split, 500, autocast())  # warm-up
+    return eval_images / timed(lambda: evaluate(G, split, 500, autocast()))
+
+
+def bench_generator_only(G):
+    """Images/s of G's forward pass alone at the evaluation batch size: the compute floor of evaluation."""
+    L = torch.rand(500, 1, 32, 32, device=dev) * 2 - 1
+    with torch.inference_mode(), autocast():
+        G(L)
+        return 500 * 4 / timed(lambda: [G(L) for _ in range(4)])
+
+
+def bench_lab():
+    """Images/s of the batched torch RGB -> Lab conversion used to build the dataset cache."""
+    _to_lab_tensors(rgb_uint8[:500])
+    return n_images / timed(lambda: _to_lab_tensors(rgb_uint8))
+
+
+def bench_colorize(G):
+    """Seconds to colorize a 12-megapixel (4000x3000) gray photo from decoded pixels, and to decode + encode it."""
+    yy, xx = np.mgrid[0:3000, 0:4000]
+    photo = (128 + 90 * np.sin(xx / 300) * np.cos(yy / 200) + rng.normal(0, 6, (3000, 4000))).clip(0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, format='JPEG', quality=90)
+    colorize(G, photo, device=dev)  # warm-up
+    seconds = min(timed(lambda: colorize(G, photo, device=dev)) for _ in range(2))
+    out = colorize(G, photo, device=dev)
+
+    def io_roundtrip():
+        buffer.seek(0)
+        read_image(buffer)
+        Image.fromarray(out).save(io.BytesIO(), format='PNG')
+    return seconds, timed(io_roundtrip)
+
+
+# -----------------------------------------------------------------------------
+print(f"device {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if cuda else f" ({torch.get_num_threads()} threads)")
+      + f", width {width}, batch {batch_size}")
+G_eval = Generator(width).to(dev).eval()
+results = {'device': torch.cuda.get_device_name(dev) if cuda else f'cpu ({torch.get_num_threads()} threads)',
+           'width': width}
+results['matmul_gflops'] = matmul_gflops(torch.float32)
+if cuda:
+    results['matmul_gflops_bf16'] = matmul_gflops(torch.bfloat16)
+results['gflop_per_image'] = generator_gflop(G_eval)
+results['train_img_s_baseline'] = bench_train_baseline()
+results['train_img_s'] = bench_train_fast()
+results['eval_img_s_baseline'] = bench_eval_baseline(G_eval)
+results['eval_img_s'] = bench_eval_fast(G_eval)
+results['generator_img_s'] = bench_generator_only(G_eval)
+results['eval_efficiency'] = results['eval_img_s'] * results['gflop_per_image'] / results['matmul_gflops']
+results['lab_img_s'] = bench_lab()
+results['colorize_12mp_s'], results['colorize_12mp_io_s'] = bench_colorize(G_eval)
+
+rows = [('training step, img/s', 'train_img_s', 'train_img_s_baseline', '.0f'),
+        ('evaluation, img/s', 'eval_img_s', 'eval_img_s_baseline', '.0f')]
+print(f"| {'measure':<44} | {'fast path':>10} | {'baseline':>10} | {'ratio':>6} |")
+print(f"|{'-' * 46}|{'-' * 12}|{'-' * 12}|{'-' * 8}|")
+for label, fast, base, fmt in rows:
+    print(f"| {label:<44} | {results[fast]:>10{fmt}} | {results[base]:>10{fmt}} | {results[fast] / results[base]:>5.1f}x |")
+other = [('generator forward alone, img/s', results['generator_img_s'], '.0f'),
+         ('generator cost, GFLOP/image', results['gflop_per_image'], '.3f'),
+         ('fp32 matmul, GFLOP/s', results['matmul_gflops'], '.0f'),
+         ('eval efficiency (eval img/s x GFLOP / matmul)', results['eval_efficiency'], '.2f'),
+         ('RGB -> Lab, img/s', results['lab_img_s'], '.0f'),
+         ('colorize 12 MP, s (decoded -> colorized)', results['colorize_12mp_s'], '.2f'),
+         ('decode JPEG + encode PNG of 12 MP, s', results['colorize_12mp_io_s'], '.2f')]
+if cuda:
+    other.insert(3, ('bf16 matmul, GFLOP/s', results['matmul_gflops_bf16'], '.0f'))
+for label, value, fmt in other:
+    print(f"| {label:<44} | {value:>10{fmt}} | {'':>10} | {'':>6} |")
+if json:
+    print_json(results)
