@@ -30,6 +30,7 @@ batch_size = 128  # training batch
 train_steps = 6  # timed training steps per variant (after 2 warm-up steps)
 eval_images = 2000  # images per timed evaluation
 compile = False  # torch.compile the fast path's models (CUDA only)
+colorize_mp = 12.0  # megapixels of the synthetic 4:3 photo for the colorize timing
 json = False  # also print one JSON object
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], flags=('json',))
@@ -40,7 +41,7 @@ if cuda:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
 autocast = (lambda: torch.autocast('cuda', dtype=torch.bfloat16)) if cuda else (lambda: torch.autocast('cpu', enabled=False))
-memory_format = torch.channels_last if cuda else torch.contiguous_format
+memory_format = torch.channels_last
 torch.manual_seed(0)
 n_images = max(eval_images, batch_size * (train_steps + 2))
 rng = np.random.default_rng(0)
@@ -114,7 +115,7 @@ def bench_train_baseline():
 def bench_train_fast():
     """Images/s of train.py's hot path: Lab tensors on the device, a permutation, flips on the device, EMA."""
     split = LabSplit(*_to_lab_tensors(rgb_uint8), 'bench', 0, 0).to(dev)
-    G, D, opt_G, opt_D = new_models(cuda)
+    G, D, opt_G, opt_D = new_models(True)
     G_ema = Generator(width).to(dev).requires_grad_(False)
     G_step, D_step = (torch.compile(G), torch.compile(D)) if compile and cuda else (G, D)
     perm = torch.randperm(len(split), device=dev)
@@ -174,9 +175,11 @@ def bench_lab():
 
 
 def bench_colorize(G):
-    """Seconds to colorize a 12-megapixel (4000x3000) gray photo from decoded pixels, and to decode + encode it."""
-    yy, xx = np.mgrid[0:3000, 0:4000]
-    photo = (128 + 90 * np.sin(xx / 300) * np.cos(yy / 200) + rng.normal(0, 6, (3000, 4000))).clip(0, 255).astype(np.uint8)
+    """Seconds to colorize a gray photo of colorize_mp megapixels (12: 4000x3000) from decoded pixels, and to decode + encode it."""
+    h = int(round((colorize_mp * 1e6 * 3 / 4) ** 0.5))
+    w = h * 4 // 3
+    yy, xx = np.mgrid[0:h, 0:w]
+    photo = (128 + 90 * np.sin(xx / 300) * np.cos(yy / 200) + rng.normal(0, 6, (h, w))).clip(0, 255).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(photo).save(buffer, format='JPEG', quality=90)
     colorize(G, photo, device=dev)  # warm-up
@@ -193,7 +196,8 @@ def bench_colorize(G):
 # -----------------------------------------------------------------------------
 print(f"device {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if cuda else f" ({torch.get_num_threads()} threads)")
       + f", width {width}, batch {batch_size}")
-G_eval = Generator(width).to(dev).eval()
+G_eval = Generator(width).to(dev, memory_format=torch.channels_last).eval()  # as load_generator returns it
+G_plain = Generator(width).to(dev).eval()
 results = {'device': torch.cuda.get_device_name(dev) if cuda else f'cpu ({torch.get_num_threads()} threads)',
            'width': width}
 results['matmul_gflops'] = matmul_gflops(torch.float32)
@@ -202,7 +206,7 @@ if cuda:
 results['gflop_per_image'] = generator_gflop(G_eval)
 results['train_img_s_baseline'] = bench_train_baseline()
 results['train_img_s'] = bench_train_fast()
-results['eval_img_s_baseline'] = bench_eval_baseline(G_eval)
+results['eval_img_s_baseline'] = bench_eval_baseline(G_plain)
 results['eval_img_s'] = bench_eval_fast(G_eval)
 results['generator_img_s'] = bench_generator_only(G_eval)
 results['eval_efficiency'] = results['eval_img_s'] * results['gflop_per_image'] / results['matmul_gflops']
@@ -220,8 +224,8 @@ other = [('generator forward alone, img/s', results['generator_img_s'], '.0f'),
          ('fp32 matmul, GFLOP/s', results['matmul_gflops'], '.0f'),
          ('eval efficiency (eval img/s x GFLOP / matmul)', results['eval_efficiency'], '.2f'),
          ('RGB -> Lab, img/s', results['lab_img_s'], '.0f'),
-         ('colorize 12 MP, s (decoded -> colorized)', results['colorize_12mp_s'], '.2f'),
-         ('decode JPEG + encode PNG of 12 MP, s', results['colorize_12mp_io_s'], '.2f')]
+         (f'colorize {colorize_mp:g} MP, s (decoded -> colorized)', results['colorize_12mp_s'], '.2f'),
+         (f'decode JPEG + encode PNG of {colorize_mp:g} MP, s', results['colorize_12mp_io_s'], '.2f')]
 if cuda:
     other.insert(3, ('bf16 matmul, GFLOP/s', results['matmul_gflops_bf16'], '.0f'))
 for label, value, fmt in other:

@@ -204,4 +204,5 @@ def load_generator(path, device='cpu'):
         what = f"{'EMA ' if use_ema else ''}weights after epoch {ckpt['epoch']}"
     G = Generator(**config)
     G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    return G.to(device).eval(), f"{path} ({what}, width {config['width']}, {config['image_size']}px)"
+    G = G.to(device, memory_format=torch.channels_last)  # oneDNN and cuDNN both run faster in NHWC
+    return G.eval(), f"{path} ({what}, width {config['width']}, {config['image_size']}px)"

@@ -64,7 +64,7 @@ if cuda:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
 autocast = (lambda: torch.autocast('cuda', dtype=torch.bfloat16)) if cuda else nullcontext
-memory_format = torch.channels_last if cuda else torch.contiguous_format
+memory_format = torch.channels_last  # faster convolutions with cuDNN and with oneDNN on the CPU at paper width
 
 # -----------------------------------------------------------------------------
 # data: whole splits as Lab tensors on the training device; batches are index slices

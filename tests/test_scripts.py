@@ -90,6 +90,17 @@ def test_train_then_eval_end_to_end(tiny_data, tmp_path):
     assert result['gray']['colorfulness'] < 0.1 < result['colorfulness_real']
     assert grid.exists()
 
+    # ship it, then compare the export with the checkpoint it came from: the same model, so the same numbers
+    export = tmp_path / 'shipped.safetensors'
+    run_script('export.py', f'--checkpoint={out / "tiny_train_generator"}', f'--out={export}')
+    cmp = run_script('compare.py', f'--data_dir={tiny_data}', f'--checkpoints={_ckpt(out)},{export}', '--names=ckpt,export',
+                     f'--grid={tmp_path / "cmp.png"}', f'--curves={tmp_path / "curves.png"}', '--json')
+    models_ = json.loads(cmp.stdout.strip().splitlines()[-1])['models']
+    assert set(models_) == {'ckpt', 'export', 'grayscale'}
+    assert models_['export']['mae'] == pytest.approx(models_['ckpt']['mae'], abs=0.05)
+    assert models_['ckpt']['mae'] == pytest.approx(result['mae'], abs=1e-3)
+    assert (tmp_path / 'cmp.png').exists() and (tmp_path / 'curves.png').exists()
+
 
 def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     run_script('train.py', f'--data_dir={tiny_data}', '--out_dir=.', '--epochs=1', *TRAIN_TINY, cwd=tmp_path)
@@ -115,3 +126,14 @@ def test_cuda_request_fails_cleanly_without_cuda(tiny_data, tmp_path):
     proc = run_script('train.py', f'--data_dir={tiny_data}', '--device=cuda', f'--out_dir={tmp_path}', check=False)
     assert proc.returncode != 0 and 'no CUDA device is available' in proc.stderr
     assert not os.path.exists(tmp_path / 'tiny_train_generator')
+
+
+def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
+    proc = run_script('bench.py', '--device=cpu', '--width=4', '--batch_size=16', '--train_steps=1', '--eval_images=64',
+                      '--colorize_mp=0.05', '--json')
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ('train_img_s', 'train_img_s_baseline', 'eval_img_s', 'eval_img_s_baseline', 'gflop_per_image',
+                'matmul_gflops', 'eval_efficiency', 'lab_img_s', 'colorize_12mp_s', 'colorize_12mp_io_s'):
+        assert result[key] > 0, key
+    assert result['width'] == 4 and result['device'].startswith('cpu')
+    assert result['gflop_per_image'] == pytest.approx(models.generator_gflop(models.Generator(4)))

@@ -1,0 +1,27 @@
+"""Export a trained generator for sharing: fp16 safetensors with its architecture and training record.
+
+    python3 export.py --checkpoint=runs/gan32/cifar10_train_generator --out=pretrained/generator.safetensors
+
+The file loads with no flags in eval.py, colorize.py and compare.py (--checkpoint=PATH); the EMA weights are
+exported when the checkpoint has them.
+"""
+import os
+import sys
+
+from models import export_generator, load_generator
+from utils import configure, load_checkpoint
+
+# -----------------------------------------------------------------------------
+checkpoint = ''  # a train.py generator checkpoint or its folder
+out = 'pretrained/generator.safetensors'
+# -----------------------------------------------------------------------------
+configure(globals(), sys.argv[1:])
+if not checkpoint:
+    sys.exit("error: pass --checkpoint=<out_dir>/<dataset>_train_generator (a train.py generator checkpoint)")
+G, description = load_generator(checkpoint, 'cpu')
+ckpt = load_checkpoint(os.path.join(checkpoint, 'latest.pt') if os.path.isdir(checkpoint) else checkpoint)
+last = ckpt['history'][-1] if ckpt.get('history') else {}
+info = {'epochs': ckpt['epoch'], 'steps': ckpt['step'], 'train_seconds': round(ckpt['elapsed_s']),
+        'ema': ckpt.get('G_ema') is not None, 'train_config': ckpt['config'], 'val_mae': last.get('val_mae')}
+export_generator(out, G, info)
+print(f"exported {description} -> {out} ({os.path.getsize(out) / 1e6:.1f} MB)")
