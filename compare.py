@@ -11,7 +11,7 @@ import torch
 
 from dataset import load_split
 from models import load_generator
-from utils import atomic_write, comparison_grid, configure, evaluate, load_checkpoint, print_json, resolve_device, save_png
+from utils import atomic_write, configure, evaluate, load_checkpoint, print_json, resolve_device, sample_grid, save_png
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/, or 'data' = torchvision CIFAR-10
@@ -40,12 +40,10 @@ if len(sizes) != 1:
 test = load_split(data_dir, 'test', sizes.pop(), test_limit).to(dev)
 autocast = torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else None
 
-results, first_ab = {}, []
+results = {}
 for label, (G, description) in zip(labels, generators):
     print(f"{label}: {description}")
-    metrics, gray, colorfulness_real, ab_first = evaluate(G, test, batch_size, autocast)
-    results[label] = metrics
-    first_ab.append(ab_first)
+    results[label], gray, colorfulness_real = evaluate(G, test, batch_size, autocast)
 results['grayscale'] = gray
 
 keys = ['mae', 'acc_2', 'acc_5', 'psnr', 'ssim', 'colorfulness']
@@ -55,8 +53,7 @@ for label, m in results.items():
     print(f'| {label} | ' + ' | '.join(f'{m[k]:.4f}' if k.startswith(('acc', 'ssim')) else f'{m[k]:.2f}' for k in keys) + ' |')
 
 if grid:
-    k = min(16, len(test))
-    save_png(grid, comparison_grid(test.L[:k], [ab[:k] for ab in first_ab], test.rgb[:k], groups=2))
+    save_png(grid, sample_grid([G for G, _ in generators], test, autocast=autocast))
     print(f"grid ({' | '.join(['grayscale', *labels, 'original'])}): {grid}")
 if curves:
     import matplotlib

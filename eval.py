@@ -14,7 +14,7 @@ import torch
 
 from dataset import dataset_name, load_split
 from models import PRETRAINED, load_generator
-from utils import comparison_grid, configure, evaluate, print_json, resolve_device, save_png
+from utils import configure, evaluate, print_json, resolve_device, sample_grid, save_png
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/ (train/ not needed), or 'data' = torchvision CIFAR-10
@@ -42,11 +42,10 @@ print(f"evaluating {description}")
 test = load_split(data_dir, 'test', G.config['image_size'], test_limit).to(dev)
 
 autocast = torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else None
-model, gray, colorfulness_real, ab_first = evaluate(G, test, batch_size, autocast)
+model, gray, colorfulness_real = evaluate(G, test, batch_size, autocast)
 n = len(test)
 if samples:
-    k = min(16, n)
-    save_png(samples, comparison_grid(test.L[:k], [ab_first[:k]], test.rgb[:k]))
+    save_png(samples, sample_grid([G], test, autocast=autocast))
 
 rows = [('MAE, RGB 0-255 (lower is better)', 'mae', '.3f'), ('pixel accuracy @2% (Lab)', 'acc_2', '.4f'),
         ('pixel accuracy @5% (Lab)', 'acc_5', '.4f'), ('PSNR, dB', 'psnr', '.2f'),

@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from dataset import load_split
 from models import Discriminator, Generator, gan_step, update_ema
-from utils import (comparison_grid, configure, evaluate, load_checkpoint, plot_history, resolve_device,
-                   save_checkpoint, save_png)
+from utils import (configure, evaluate, load_checkpoint, plot_history, resolve_device, sample_grid, save_checkpoint,
+                   save_png)
 
 # -----------------------------------------------------------------------------
 # data
@@ -129,11 +129,12 @@ print(f"G: {n_params:.2f}M parameters, width {width}; D: {sum(p.numel() for p in
 
 
 def validate(model):
-    """Validation metrics of `model` (and of the grayscale output), and its ab for the first batch."""
+    """Validation metrics of `model` and of the grayscale output, and a sample grid of its colorizations."""
     model.eval()
-    metrics, metrics_gray, _, ab_first = evaluate(model, val, 500, autocast())
+    metrics, metrics_gray, _ = evaluate(model, val, 500, autocast())
+    grid = sample_grid([model], val, autocast=autocast())
     model.train()
-    return metrics, metrics_gray, ab_first
+    return metrics, metrics_gray, grid
 
 
 
@@ -165,8 +166,8 @@ for epoch in range(start_epoch, epochs):
     train_s = time.time() - t0
     elapsed_s += train_s
     loss_D_avg, loss_G_adv_avg, loss_G_l1_avg = (sums / steps_per_epoch).tolist()
-    metrics_raw, metrics_gray, ab_raw = validate(G)
-    metrics, _, ab_first = validate(G_ema) if G_ema is not None else (metrics_raw, metrics_gray, ab_raw)
+    metrics_raw, metrics_gray, grid_raw = validate(G)
+    metrics, _, grid = validate(G_ema) if G_ema is not None else (metrics_raw, metrics_gray, grid_raw)
     val_mae, val_mae_raw, val_mae_gray = metrics['mae'], metrics_raw['mae'], metrics_gray['mae']
     history.append({'epoch': epoch + 1, 'step': step, 'loss_D': loss_D_avg, 'loss_G_adv': loss_G_adv_avg,
                     'loss_G_l1': loss_G_l1_avg, 'val_mae': val_mae, 'val_mae_raw': val_mae_raw,
@@ -182,8 +183,7 @@ for epoch in range(start_epoch, epochs):
                                   'opt_G': opt_G.state_dict(), 'epoch': epoch + 1, 'step': step,
                                   'elapsed_s': elapsed_s, 'model_config': G.config, 'config': config,
                                   'rng': rng, 'history': history})
-    save_png(os.path.join(images_dir, f'{name}_samples_epoch{epoch + 1:03d}.png'),
-             comparison_grid(val.L[:16], [ab_first[:16]], val.rgb[:16]))
+    save_png(os.path.join(images_dir, f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
     plot_history(os.path.join(images_dir, f'{name}_curves.png'), history)
     tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | loss_G_adv {loss_G_adv_avg:.4f} | "
                f"loss_G_l1 {loss_G_l1_avg:.4f} | val_mae {val_mae:.3f} (raw G {val_mae_raw:.3f}, gray {val_mae_gray:.3f}) | "

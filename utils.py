@@ -147,9 +147,9 @@ def image_metrics(L, ab_fake, lab_real, rgb_real):
 @torch.inference_mode()
 def evaluate(G, split, batch_size=500, autocast=None):
     """Run G over a LabSplit in batches; returns (mean metrics of G, mean metrics of the grayscale output,
-    mean colourfulness of the real images, G's ab for the first batch)."""
+    mean colourfulness of the real images)."""
     sums = {'model': dict.fromkeys(METRIC_NAMES, 0.0), 'gray': dict.fromkeys(METRIC_NAMES, 0.0)}
-    colorfulness_real, first = 0.0, None
+    colorfulness_real = 0.0
     for i in range(0, len(split), batch_size):
         L, ab_real, rgb_real = split.L[i:i + batch_size], split.ab[i:i + batch_size], split.rgb[i:i + batch_size].float()
         lab_real = denormalize_lab(L, ab_real)
@@ -159,14 +159,26 @@ def evaluate(G, split, batch_size=500, autocast=None):
             for metric, values in image_metrics(L, ab, lab_real, rgb_real).items():
                 sums[key][metric] += values.sum().item()
         colorfulness_real += colorfulness(rgb_real).sum().item()
-        first = ab_fake if first is None else first
     n = len(split)
-    return ({k: v / n for k, v in sums['model'].items()}, {k: v / n for k, v in sums['gray'].items()},
-            colorfulness_real / n, first)
+    return {k: v / n for k, v in sums['model'].items()}, {k: v / n for k, v in sums['gray'].items()}, colorfulness_real / n
+
+
+@torch.inference_mode()
+def sample_grid(generators, split, k=16, autocast=None):
+    """Grid of grayscale | each generator's colorization | original for k images spread evenly over the split."""
+    idx = torch.linspace(0, len(split) - 1, min(k, len(split))).round().long().to(split.L.device)
+    L = split.L[idx]
+    with autocast or torch.autocast('cpu', enabled=False):
+        abs_ = [G(L).float() for G in generators]
+    return comparison_grid(L, abs_, split.rgb[idx])
 
 
 # ----------------------------------------------------------------------------------------------
 # Files: atomic writes and checkpoints.
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write(path, write_fn, mode='wb'):
     """Call write_fn(file) on a temp file beside `path`, then rename it over `path`, so readers never see half a file."""
@@ -179,6 +191,7 @@ def atomic_write(path, write_fn, mode='wb'):
             write_fn(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
