@@ -19,7 +19,7 @@ from skimage import color as skcolor
 from skimage.metrics import structural_similarity
 
 from dataset import LabSplit, _to_lab_tensors
-from models import Discriminator, Generator, gan_step, generator_gflop, update_ema
+from models import Discriminator, Generator, fold_batchnorm, gan_step, generator_gflop, update_ema
 from photo import colorize, read_image
 from utils import configure, evaluate, print_json, resolve_device
 
@@ -200,7 +200,7 @@ def bench_colorize(G):
 # -----------------------------------------------------------------------------
 print(f"device {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if cuda else f" ({torch.get_num_threads()} threads)")
       + f", width {width}, batch {batch_size}")
-G_eval = Generator(width).to(dev, memory_format=torch.channels_last).eval()  # as load_generator returns it
+G_eval = fold_batchnorm(Generator(width).to(dev, memory_format=torch.channels_last).eval())  # as load_generator returns it
 G_plain = Generator(width).to(dev).eval()
 results = {'device': torch.cuda.get_device_name(dev) if cuda else f'cpu ({torch.get_num_threads()} threads)',
            'width': width}

@@ -18,7 +18,7 @@ out = 'pretrained/generator.safetensors'
 configure(globals(), sys.argv[1:])
 if not checkpoint:
     sys.exit("error: pass --checkpoint=<out_dir>/<dataset>_train_generator (a train.py generator checkpoint)")
-G, description = load_generator(checkpoint, 'cpu')
+G, description = load_generator(checkpoint, 'cpu', fold=False)  # export the trainable structure
 ckpt = load_checkpoint(os.path.join(checkpoint, 'latest.pt') if os.path.isdir(checkpoint) else checkpoint)
 last = ckpt['history'][-1] if ckpt.get('history') else {}
 info = {'epochs': ckpt['epoch'], 'steps': ckpt['step'], 'train_seconds': round(ckpt['elapsed_s']),

@@ -174,10 +174,32 @@ def export_generator(path, G, extra=None):
     atomic_write(path, lambda f: f.write(blob))
 
 
-def load_generator(path, device='cpu'):
+def fold_batchnorm(G):
+    """For inference only: fold every BatchNorm's running statistics into the convolution before it, in place.
+
+    The outputs stay the same (to float rounding) and each block makes one pass over memory less."""
+    for block in list(G.down) + list(G.up):
+        for i in range(1, len(block)):
+            conv, bn = block[i - 1], block[i]
+            if not (isinstance(bn, nn.BatchNorm2d) and isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d))):
+                continue
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # [C_out]
+            out_dim = 1 if isinstance(conv, nn.ConvTranspose2d) else 0  # where C_out sits in the weight
+            shape = [1, 1, 1, 1]
+            shape[out_dim] = -1
+            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.bias)
+            with torch.no_grad():
+                conv.weight.mul_(scale.view(shape))
+                conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
+            block[i] = nn.Identity()
+    return G
+
+
+def load_generator(path, device='cpu', fold=True):
     """Rebuild a Generator from a train.py checkpoint (its EMA weights when present), its folder, or a .safetensors export.
 
-    Returns (G in eval mode on `device`, a short description of what was loaded)."""
+    Returns (G in eval mode on `device`, a short description of what was loaded). With fold=True (for
+    inference) BatchNorm is folded into the convolutions; pass fold=False to get the trainable structure."""
     from utils import load_checkpoint
     if os.path.isdir(path):
         path = os.path.join(path, 'latest.pt')
@@ -204,5 +226,7 @@ def load_generator(path, device='cpu'):
         what = f"{'EMA ' if use_ema else ''}weights after epoch {ckpt['epoch']}"
     G = Generator(**config)
     G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    G = G.to(device, memory_format=torch.channels_last)  # oneDNN and cuDNN both run faster in NHWC
-    return G.eval(), f"{path} ({what}, width {config['width']}, {config['image_size']}px)"
+    G = G.to(device, memory_format=torch.channels_last).eval()  # oneDNN and cuDNN both run faster in NHWC
+    if fold:
+        fold_batchnorm(G)
+    return G, f"{path} ({what}, width {config['width']}, {config['image_size']}px)"

@@ -55,10 +55,14 @@ def test_checkpoint_and_export_round_trips_give_the_same_outputs(tmp_path):
         want = G(L)
     utils.save_checkpoint(tmp_path / 'g' / 'latest.pt', {'G': G.state_dict(), 'G_ema': None, 'epoch': 1,
                                                          'model_config': G.config})
-    G2, what = models.load_generator(str(tmp_path / 'g'))
+    G2, what = models.load_generator(str(tmp_path / 'g'), fold=False)
     assert 'after epoch 1' in what and 'width 8' in what
     with torch.no_grad():
         assert torch.equal(G2(L), want)
+    G_folded, _ = models.load_generator(str(tmp_path / 'g'))  # BatchNorm folded into the convolutions
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in G_folded.modules())
+    with torch.no_grad():
+        assert (G_folded(L) - want).abs().max() < 1e-5
     models.export_generator(str(tmp_path / 'g.safetensors'), G, {'epochs': 1})
     G3, _ = models.load_generator(str(tmp_path / 'g.safetensors'))
     assert G3.config == G.config
