@@ -1,5 +1,4 @@
 """People's photos: reading any image file, and colorizing it at full resolution with a generator."""
-import math
 
 import numpy as np
 import torch
@@ -28,9 +27,9 @@ def read_image(path):
             arr = np.asarray(im, dtype=np.float32)
             scale = 65535.0 if im.mode.startswith('I;16') or arr.max() > 255 else (1.0 if im.mode == 'F' else 255.0)
             return (arr / scale).clip(0, 1)
-        if im.mode in ('P', 'PA') and 'transparency' not in im.info and im.mode != 'PA':
+        if im.mode == 'P' and 'transparency' not in im.info:
             im = im.convert('RGB')
-        if im.mode in ('P', 'PA', 'LA', 'RGBA') or 'transparency' in im.info:
+        elif im.mode in ('P', 'PA', 'LA', 'RGBA') or 'transparency' in im.info:
             rgba = np.asarray(im.convert('RGBA'), dtype=np.float32) / 255
             alpha = rgba[..., 3:]
             return np.round((rgba[..., :3] * alpha + (1 - alpha)) * 255).astype(np.uint8)
