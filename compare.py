@@ -40,10 +40,12 @@ if len(sizes) != 1:
 test = load_split(data_dir, 'test', sizes.pop(), test_limit).to(dev)
 autocast = torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else None
 
-results = {}
+results, gray = {}, None
 for label, (G, description) in zip(labels, generators):
     print(f"{label}: {description}")
-    results[label], gray, colorfulness_real = evaluate(G, test, batch_size, autocast)
+    # the grayscale baseline does not depend on the model: measure it once
+    results[label], gray_i, colorfulness_real = evaluate(G, test, batch_size, autocast, baseline=gray is None)
+    gray = gray or gray_i
 results['grayscale'] = gray
 
 keys = ['mae', 'acc_2', 'acc_5', 'psnr', 'ssim', 'colorfulness']

@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from dataset import load_split
 from models import Discriminator, Generator, gan_step, update_ema
-from utils import (configure, evaluate, load_checkpoint, plot_history, resolve_device, sample_grid, save_checkpoint,
-                   save_png)
+from utils import (colorized_rgb, configure, evaluate, load_checkpoint, mae_rgb, plot_history, resolve_device,
+                   sample_grid, save_checkpoint, save_png)
 
 # -----------------------------------------------------------------------------
 # data
@@ -128,15 +128,16 @@ print(f"G: {n_params:.2f}M parameters, width {width}; D: {sum(p.numel() for p in
 # helpers that need the globals above
 
 
-def validate(model):
-    """Validation metrics of `model` and of the grayscale output, and a sample grid of its colorizations."""
+def validate(model, grid=False):
+    """Validation metrics of `model`, and a sample grid of its colorizations if asked."""
     model.eval()
-    metrics, metrics_gray, _ = evaluate(model, val, 500, autocast())
-    grid = sample_grid([model], val, autocast=autocast())
+    metrics = evaluate(model, val, 500, autocast(), baseline=False)[0]
+    samples = sample_grid([model], val, autocast=autocast()) if grid else None
     model.train()
-    return metrics, metrics_gray, grid
+    return metrics, samples
 
 
+val_mae_gray = mae_rgb(colorized_rgb(val.L, torch.zeros_like(val.ab)), val.rgb).mean().item()  # val never changes
 
 # -----------------------------------------------------------------------------
 # training loop
@@ -166,9 +167,12 @@ for epoch in range(start_epoch, epochs):
     train_s = time.time() - t0
     elapsed_s += train_s
     loss_D_avg, loss_G_adv_avg, loss_G_l1_avg = (sums / steps_per_epoch).tolist()
-    metrics_raw, metrics_gray, grid_raw = validate(G)
-    metrics, _, grid = validate(G_ema) if G_ema is not None else (metrics_raw, metrics_gray, grid_raw)
-    val_mae, val_mae_raw, val_mae_gray = metrics['mae'], metrics_raw['mae'], metrics_gray['mae']
+    metrics_raw, grid = validate(G, grid=G_ema is None)
+    if G_ema is not None:
+        metrics, grid = validate(G_ema, grid=True)
+    else:
+        metrics = metrics_raw
+    val_mae, val_mae_raw = metrics['mae'], metrics_raw['mae']
     history.append({'epoch': epoch + 1, 'step': step, 'loss_D': loss_D_avg, 'loss_G_adv': loss_G_adv_avg,
                     'loss_G_l1': loss_G_l1_avg, 'val_mae': val_mae, 'val_mae_raw': val_mae_raw,
                     'val_mae_gray': val_mae_gray, 'val_colorfulness': metrics['colorfulness'],

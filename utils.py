@@ -145,22 +145,24 @@ def image_metrics(L, ab_fake, lab_real, rgb_real):
 
 
 @torch.inference_mode()
-def evaluate(G, split, batch_size=500, autocast=None):
-    """Run G over a LabSplit in batches; returns (mean metrics of G, mean metrics of the grayscale output,
-    mean colourfulness of the real images)."""
-    sums = {'model': dict.fromkeys(METRIC_NAMES, 0.0), 'gray': dict.fromkeys(METRIC_NAMES, 0.0)}
+def evaluate(G, split, batch_size=500, autocast=None, baseline=True):
+    """Run G over a LabSplit in batches; returns (mean metrics of G, mean metrics of the grayscale output or None
+    when baseline=False, mean colourfulness of the real images)."""
+    keys = ('model', 'gray') if baseline else ('model',)
+    sums = {key: dict.fromkeys(METRIC_NAMES, 0.0) for key in keys}
     colorfulness_real = 0.0
     for i in range(0, len(split), batch_size):
         L, ab_real, rgb_real = split.L[i:i + batch_size], split.ab[i:i + batch_size], split.rgb[i:i + batch_size].float()
         lab_real = denormalize_lab(L, ab_real)
         with autocast or torch.autocast('cpu', enabled=False):
             ab_fake = G(L).float()
-        for key, ab in (('model', ab_fake), ('gray', torch.zeros_like(ab_fake))):
+        for key, ab in zip(keys, (ab_fake, torch.zeros_like(ab_fake))):
             for metric, values in image_metrics(L, ab, lab_real, rgb_real).items():
                 sums[key][metric] += values.sum().item()
         colorfulness_real += colorfulness(rgb_real).sum().item()
     n = len(split)
-    return {k: v / n for k, v in sums['model'].items()}, {k: v / n for k, v in sums['gray'].items()}, colorfulness_real / n
+    means = {key: {k: v / n for k, v in sums[key].items()} for key in keys}
+    return means['model'], means.get('gray'), colorfulness_real / n
 
 
 @torch.inference_mode()
