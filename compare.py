@@ -74,7 +74,7 @@ if curves:
         ax.axhline(gray_curve[0], color='k', ls='--', label='grayscale output')
     ax.set_xlabel('epoch')
     ax.set_ylabel('MAE, RGB 0-255')
-    ax.set_title('validation MAE (1,000 test images)')
+    ax.set_title('validation MAE (held-out training images)')
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -45,6 +45,10 @@ class LabSplit:
         return LabSplit(self.L.to(device), self.ab.to(device), self.rgb.to(device), self.name,
                         self.dropped_gray, self.skipped)
 
+    def subset(self, idx):
+        """A LabSplit of rows idx (a LongTensor), same name and counts."""
+        return LabSplit(self.L[idx], self.ab[idx], self.rgb[idx], self.name, self.dropped_gray, self.skipped)
+
     def batch(self, idx, flip=None, memory_format=torch.contiguous_format):
         """L [B,1,H,W] and ab [B,2,H,W] of rows idx; rows where the bool mask `flip` [B] is set are mirrored left-right."""
         L, ab = self.L[idx], self.ab[idx]
@@ -89,6 +93,17 @@ def list_images(folder):
             else:
                 other += 1
     return found, other
+
+
+def holdout_split(split, n_holdout, limit=0):
+    """Split a LabSplit into (rest, held out): n_holdout fixed random rows set aside for validation, and of the rest
+    a fixed random `limit` rows (all if 0). The same images are held out on every run, so resume never trains on them."""
+    n_holdout = min(n_holdout, len(split) - 1)  # leave at least one image to train on
+    perm = torch.from_numpy(np.random.default_rng(0).permutation(len(split)))
+    held, rest = perm[:n_holdout], perm[n_holdout:]
+    if limit:
+        rest = rest[:limit]
+    return split.subset(rest.sort().values), split.subset(held.sort().values)
 
 
 def _subset(n, limit):

@@ -14,9 +14,9 @@ from contextlib import nullcontext
 import torch
 from tqdm import tqdm
 
-from dataset import load_split
+from dataset import holdout_split, load_split
 from models import Discriminator, Generator, gan_step, update_ema
-from utils import (colorized_rgb, configure, evaluate, load_checkpoint, mae_rgb, plot_history, resolve_device,
+from utils import (colorfulness, colorized_rgb, configure, evaluate, load_checkpoint, mae_rgb, plot_history, resolve_device,
                    sample_grid, save_checkpoint, save_png)
 
 # -----------------------------------------------------------------------------
@@ -24,7 +24,7 @@ from utils import (colorized_rgb, configure, evaluate, load_checkpoint, mae_rgb,
 data_dir = 'data'  # image folder with train/ and test/ subfolders; 'data' = torchvision CIFAR-10, downloaded there
 image_size = 32  # px; images are center-cropped and resized to this
 train_limit = 0  # use this many training images (a fixed random subset), 0 = all
-val_size = 1000  # fixed test-split images for the per-epoch validation MAE and sample grid
+val_size = 1000  # training images held out (never trained on) for the per-epoch validation metrics and sample grid
 flip = True  # random horizontal flips, applied on the device
 # model
 width = 64  # base channel width of G and D; 64 is the paper's
@@ -68,14 +68,15 @@ memory_format = torch.channels_last  # faster convolutions with cuDNN and with o
 
 # -----------------------------------------------------------------------------
 # data: whole splits as Lab tensors on the training device; batches are index slices
-train = load_split(data_dir, 'train', image_size, train_limit, drop_gray=True).to(dev)
-val = load_split(data_dir, 'test', image_size, val_size).to(dev)
+# validation comes from held-out training images, so choosing a schedule by it never looks at the test split
+train, val = holdout_split(load_split(data_dir, 'train', image_size, drop_gray=True), val_size, train_limit)
+train, val = train.to(dev), val.to(dev)
 name = train.name
 n_train = len(train)
 batch_size = min(batch_size, n_train)
 steps_per_epoch = n_train // batch_size  # drop the ragged last batch: tiny batches upset BatchNorm
 print(f"data: {n_train} training images ({train.dropped_gray} grayscale dropped, {train.skipped} unreadable skipped), "
-      f"{len(val)} validation images from the test split, {image_size}px, {name}")
+      f"{len(val)} held-out training images for validation, {image_size}px, {name}")
 
 # -----------------------------------------------------------------------------
 # models and optimizers
@@ -137,7 +138,9 @@ def validate(model, grid=False):
     return metrics, samples
 
 
-val_mae_gray = mae_rgb(colorized_rgb(val.L, torch.zeros_like(val.ab)), val.rgb).mean().item()  # val never changes
+# val never changes: its grayscale MAE and real colourfulness are measured once
+val_mae_gray = mae_rgb(colorized_rgb(val.L, torch.zeros_like(val.ab)), val.rgb).mean().item()
+val_colorfulness_real = colorfulness(val.rgb).mean().item()
 
 # -----------------------------------------------------------------------------
 # training loop
@@ -176,6 +179,7 @@ for epoch in range(start_epoch, epochs):
     history.append({'epoch': epoch + 1, 'step': step, 'loss_D': loss_D_avg, 'loss_G_adv': loss_G_adv_avg,
                     'loss_G_l1': loss_G_l1_avg, 'val_mae': val_mae, 'val_mae_raw': val_mae_raw,
                     'val_mae_gray': val_mae_gray, 'val_colorfulness': metrics['colorfulness'],
+                    'val_colorfulness_real': val_colorfulness_real,
                     'elapsed_s': elapsed_s})
     rng = {'torch': torch.get_rng_state(), 'data': data_rng.get_state().cpu()}
     if cuda:
@@ -191,6 +195,7 @@ for epoch in range(start_epoch, epochs):
     plot_history(os.path.join(images_dir, f'{name}_curves.png'), history)
     tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | loss_G_adv {loss_G_adv_avg:.4f} | "
                f"loss_G_l1 {loss_G_l1_avg:.4f} | val_mae {val_mae:.3f} (raw G {val_mae_raw:.3f}, gray {val_mae_gray:.3f}) | "
+               f"colour {metrics['colorfulness'] / val_colorfulness_real:.2f} of real | "
                f"{steps_per_epoch * batch_size / train_s:.0f} img/s | {train_s:.0f}s")
 
 print(f"done: {epochs} epochs, {step} steps, {elapsed_s / 60:.1f} min of training. Checkpoint: {ckpt_G_path}")

@@ -32,6 +32,20 @@ def test_cache_is_written_once_and_reused(tiny_data, cache_dir, capsys):
     assert len(os.listdir(cache_dir)) == 2
 
 
+def test_holdout_split_is_disjoint_fixed_and_limited(tiny_data):
+    split = dataset.load_split(str(tiny_data), 'train', 32, verbose=False)
+    split.rgb[:, 0, 0, 0] = torch.arange(len(split), dtype=torch.uint8)  # tag each image with its row
+    tags = lambda s: set(s.rgb[:, 0, 0, 0].tolist())  # noqa: E731
+    train, val = dataset.holdout_split(split, 10)
+    assert len(train) == 38 and len(val) == 10 and not tags(train) & tags(val)
+    assert tags(train) | tags(val) == set(range(48))
+    train_again, val_again = dataset.holdout_split(split, 10, limit=20)
+    assert tags(val_again) == tags(val)  # the same images are held out whatever the limit: resume never trains on them
+    assert len(train_again) == 20 and tags(train_again) <= tags(train)
+    assert torch.equal(train.L[0], split.L[min(tags(train))]) and train.name == 'tiny'
+    assert len(dataset.holdout_split(split, 100)[0]) == 1  # a val_size beyond the split still leaves one to train on
+
+
 def test_grayscale_images_are_dropped_and_counted(tiny_data, capsys):
     make_images(tiny_data / 'train' / 'gray', 5, seed=9, gray=True)
     split = dataset.load_split(str(tiny_data), 'train', 32, drop_gray=True)
