@@ -46,6 +46,7 @@ compile = False  # torch.compile the models (CUDA only; slow first epoch)
 seed = 1337
 out_dir = '.'  # checkpoints go to <out_dir>/<dataset>_train_{generator,discriminator}/, figures to <out_dir>/images/
 resume = True  # continue from the checkpoint in out_dir if there is one
+keep_snapshots = False  # also keep every epoch's G (raw + EMA, no optimizer: 33 MB at width 32) as epochNNN.pt
 # -----------------------------------------------------------------------------
 config = configure(globals(), sys.argv[1:])
 for _name in ('epochs', 'batch_size', 'width', 'image_size'):
@@ -187,10 +188,12 @@ for epoch in range(start_epoch, epochs):
     # D first: a kill between the two writes leaves G one epoch behind D, which resume tolerates
     save_checkpoint(ckpt_D_path, {'D': D.state_dict(), 'opt_D': opt_D.state_dict(), 'epoch': epoch + 1,
                                   'model_config': D.config})
-    save_checkpoint(ckpt_G_path, {'G': G.state_dict(), 'G_ema': G_ema.state_dict() if G_ema is not None else None,
-                                  'opt_G': opt_G.state_dict(), 'epoch': epoch + 1, 'step': step,
-                                  'elapsed_s': elapsed_s, 'model_config': G.config, 'config': config,
-                                  'rng': rng, 'history': history})
+    state_G = {'G': G.state_dict(), 'G_ema': G_ema.state_dict() if G_ema is not None else None,
+               'epoch': epoch + 1, 'step': step, 'elapsed_s': elapsed_s, 'model_config': G.config, 'config': config,
+               'history': history}
+    if keep_snapshots:  # enough to evaluate or export this epoch later (load_generator, export.py), not to resume
+        save_checkpoint(os.path.join(os.path.dirname(ckpt_G_path), f'epoch{epoch + 1:03d}.pt'), state_G)
+    save_checkpoint(ckpt_G_path, {**state_G, 'opt_G': opt_G.state_dict(), 'rng': rng})
     save_png(os.path.join(images_dir, f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
     plot_history(os.path.join(images_dir, f'{name}_curves.png'), history)
     tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | loss_G_adv {loss_G_adv_avg:.4f} | "

@@ -39,7 +39,7 @@ def test_one_training_step_changes_the_weights_and_gives_finite_losses(tiny_data
 
 def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path):
     common = (f'--data_dir={tiny_data}', '--train_limit=32', '--l1_warmup_epochs=1', *TRAIN_TINY)
-    run_script('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2')
+    run_script('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2', '--keep_snapshots=True')
     run_script('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=1')
     second = run_script('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2')
     assert 'resumed from' in second.stdout and 'at epoch 1' in second.stdout
@@ -49,6 +49,16 @@ def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path):
         for name in a[key]:
             assert torch.equal(a[key][name], b[key][name]), f'{key}.{name} differs after resume'
     assert [h['val_mae'] for h in a['history']] == [h['val_mae'] for h in b['history']]
+
+    # run a kept a snapshot of every epoch: the last equals latest.pt, and each loads as a generator
+    folder = os.path.dirname(_ckpt(tmp_path / 'a'))
+    assert sorted(os.listdir(folder)) == ['epoch001.pt', 'epoch002.pt', 'latest.pt']
+    snap = utils.load_checkpoint(os.path.join(folder, 'epoch002.pt'))
+    assert 'opt_G' not in snap and snap['epoch'] == 2 and snap['step'] == 4
+    assert all(torch.equal(snap['G_ema'][k], a['G_ema'][k]) for k in a['G_ema'])
+    G1, description = models.load_generator(os.path.join(folder, 'epoch001.pt'))
+    assert 'EMA weights after epoch 1' in description
+    assert os.listdir(os.path.dirname(_ckpt(tmp_path / 'b'))) == ['latest.pt']  # off by default
 
 
 def test_sigkill_then_rerun_resumes_and_finishes(tiny_data, tmp_path):
