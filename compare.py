@@ -61,22 +61,30 @@ if curves:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, (ax, ax_c) = plt.subplots(1, 2, figsize=(11, 3.6))
     gray_curve = None
     for label, path in zip(labels, paths):
         ckpt_path = os.path.join(path, 'latest.pt') if os.path.isdir(path) else path
         if not ckpt_path.endswith('.pt'):
             continue  # exports carry no training history
         history = load_checkpoint(ckpt_path)['history']
-        ax.plot([h['epoch'] for h in history], [h['val_mae'] for h in history], 'o-', label=label)
+        epochs = [h['epoch'] for h in history]
+        line, = ax.plot(epochs, [h['val_mae'] for h in history], 'o-', label=label)
         gray_curve = gray_curve or [h['val_mae_gray'] for h in history][:1]
+        if all('val_colorfulness_real' in h for h in history):  # histories before it was logged lack the ratio
+            ax_c.plot(epochs, [h['val_colorfulness'] / h['val_colorfulness_real'] for h in history], 'o-',
+                      color=line.get_color(), label=label)
     if gray_curve:
         ax.axhline(gray_curve[0], color='k', ls='--', label='grayscale output')
-    ax.set_xlabel('epoch')
     ax.set_ylabel('MAE, RGB 0-255')
     ax.set_title('validation MAE (held-out training images)')
-    ax.grid(alpha=0.3)
-    ax.legend()
+    ax_c.axhline(1.0, color='k', ls='--', label='real images')
+    ax_c.set_ylabel('colourfulness / real')
+    ax_c.set_title('validation colourfulness, relative to the real images')
+    for a in (ax, ax_c):
+        a.set_xlabel('epoch')
+        a.grid(alpha=0.3)
+        a.legend()
     fig.tight_layout()
     atomic_write(curves, lambda f: fig.savefig(f, format='png', dpi=100))
     print(f"validation curves: {curves}")
