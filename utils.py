@@ -246,7 +246,7 @@ def plot_history(path, history):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     epochs = [h['epoch'] for h in history]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     for key in ('loss_D', 'loss_G_adv'):
         axes[0].plot(epochs, [h[key] for h in history], label=key)
     axes[0].set_title('adversarial losses')
@@ -256,6 +256,10 @@ def plot_history(path, history):
     axes[2].plot(epochs, [h['val_mae_raw'] for h in history], label='G raw', alpha=0.6)
     axes[2].plot(epochs, [h['val_mae_gray'] for h in history], 'k--', label='grayscale output')
     axes[2].set_title('validation MAE (RGB 0-255)')
+    if all('val_colorfulness_real' in h for h in history):
+        axes[3].plot(epochs, [h['val_colorfulness'] / h['val_colorfulness_real'] for h in history], label='G (EMA if on)')
+        axes[3].axhline(1.0, color='k', ls='--', label='real images')
+    axes[3].set_title('validation colourfulness / real')
     for ax in axes:
         ax.set_xlabel('epoch')
         ax.legend()
