@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from dataset import holdout_split, load_split
 from models import Discriminator, Generator, gan_step, update_ema
-from utils import (colorfulness, colorized_rgb, configure, evaluate, load_checkpoint, mae_rgb, plot_history, resolve_device,
-                   sample_grid, save_checkpoint, save_png)
+from utils import (colorfulness, colorized_rgb, configure, evaluate, load_checkpoint, lr_factor, mae_rgb, plot_history,
+                   resolve_device, sample_grid, save_checkpoint, save_png)
 
 # -----------------------------------------------------------------------------
 # data
@@ -33,6 +33,7 @@ epochs = 100
 batch_size = 128
 lr = 2e-4  # Adam learning rate of G
 lr_d = 2e-4  # Adam learning rate of D
+lr_decay_epochs = 0  # pix2pix: both learning rates fall linearly towards 0 over the last this-many epochs
 beta1 = 0.5
 beta2 = 0.999
 lambda_l1 = 100.0  # weight of the L1 loss on ab against the adversarial loss
@@ -54,6 +55,8 @@ for _name in ('epochs', 'batch_size', 'width', 'image_size'):
         sys.exit(f"error: --{_name}={config[_name]} must be at least 1")
 if image_size < 4 or image_size & (image_size - 1):
     sys.exit(f"error: --image_size={image_size} must be a power of two >= 4 (the U-Net halves it down to 2x2)")
+if not 0 <= lr_decay_epochs <= epochs:
+    sys.exit(f"error: --lr_decay_epochs={lr_decay_epochs} must be between 0 and --epochs={epochs}")
 if not 0 <= ema_decay < 1:
     sys.exit(f"error: --ema_decay={ema_decay} must be in [0, 1); 0 turns the EMA generator off")
 
@@ -148,6 +151,10 @@ val_colorfulness_real = colorfulness(val.rgb).mean().item()
 for epoch in range(start_epoch, epochs):
     t0 = time.time()
     adversarial = lambda_adv > 0 and epoch >= l1_warmup_epochs
+    # set every epoch from the config, so a resumed run (or one given a new schedule) follows it exactly
+    for opt, base_lr in ((opt_G, lr), (opt_D, lr_d)):
+        for group in opt.param_groups:
+            group['lr'] = base_lr * lr_factor(epoch, epochs, lr_decay_epochs)
     perm = torch.randperm(n_train, device=dev, generator=data_rng)
     flips = torch.rand(n_train, device=dev, generator=data_rng) < 0.5
     sums = torch.zeros(3, device=dev)  # loss_D, loss_G_adv, loss_G_l1, summed on the device to avoid syncs

@@ -175,6 +175,12 @@ def sample_grid(generators, split, k=16, autocast=None):
     return comparison_grid(L, abs_, split.rgb[idx])
 
 
+def lr_factor(epoch, epochs, decay_epochs):
+    """pix2pix's schedule: 1 for the first epochs - decay_epochs epochs (0-based `epoch`), then linearly down to
+    1/(decay_epochs + 1) in the last one, so no epoch trains at a learning rate of exactly 0."""
+    return 1.0 - max(0, epoch + 1 - (epochs - decay_epochs)) / (decay_epochs + 1)
+
+
 # ----------------------------------------------------------------------------------------------
 # Files: atomic writes and checkpoints.
 

@@ -22,9 +22,10 @@ def _ckpt(out_dir, name='tiny'):
 def test_one_training_step_changes_the_weights_and_gives_finite_losses(tiny_data, tmp_path):
     out = tmp_path / 'run'
     run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', '--train_limit=16',
-               '--seed=7', *TRAIN_TINY)
+               '--seed=7', '--lr_decay_epochs=1', *TRAIN_TINY)
     ckpt = utils.load_checkpoint(_ckpt(out))
     assert ckpt['step'] == 1 and ckpt['epoch'] == 1
+    assert ckpt['opt_G']['param_groups'][0]['lr'] == pytest.approx(1e-4)  # the one epoch is the decay: 2e-4 x 1/2
     h = ckpt['history'][0]
     assert all(math.isfinite(h[k]) for k in ('loss_D', 'loss_G_adv', 'loss_G_l1', 'val_mae'))
     assert h['loss_D'] > 0 and h['loss_G_adv'] > 0 and h['loss_G_l1'] > 0

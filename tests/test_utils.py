@@ -131,3 +131,9 @@ def test_image_grid_layout():
     grid = utils.image_grid(cols, scale=2, groups=2, gap=1)
     assert grid.dtype == np.uint8 and grid.shape == (3 * 9 + 1, 2 * (3 * 9 + 2), 3)
     assert (grid[1:9, 1:9] == 0).all() and (grid[1:9, 10:18] == 128).all()
+
+
+def test_lr_factor_is_pix2pix_linear_decay():
+    assert [utils.lr_factor(e, 5, 0) for e in range(5)] == [1.0] * 5
+    assert [utils.lr_factor(e, 6, 3) for e in range(6)] == pytest.approx([1, 1, 1, 0.75, 0.5, 0.25])
+    assert utils.lr_factor(0, 1, 1) == 0.5
