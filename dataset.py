@@ -106,6 +106,12 @@ def holdout_split(split, n_holdout, limit=0):
     return split.subset(rest.sort().values), split.subset(held.sort().values)
 
 
+def load_train_val(data_dir, image_size=32, val_size=1000, limit=0, verbose=True):
+    """The training split without its colourless images, cut into (train, val) by holdout_split: train.py's data,
+    and what eval.py --split=val evaluates on."""
+    return holdout_split(load_split(data_dir, 'train', image_size, drop_gray=True, verbose=verbose), val_size, limit)
+
+
 def _subset(n, limit):
     """Indices of a fixed random subset of `limit` out of n (all if limit is 0), so a limit still spans every class."""
     if not limit or limit >= n:

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from dataset import dataset_name, load_split
+from dataset import dataset_name, load_split, load_train_val
 from models import PRETRAINED, load_generator
 from utils import configure, evaluate, print_json, resolve_device, sample_grid, save_png
 
@@ -22,12 +22,16 @@ checkpoint = ''  # generator to evaluate; '' = ./<dataset>_train_generator/lates
 device = 'auto'  # auto | cpu | cuda
 batch_size = 500
 test_limit = 0  # evaluate on a fixed random subset of this many test images, 0 = all
+split = 'test'  # test | val: the val_size training images train.py holds out, for choosing a model without the test split
+val_size = 1000  # as in train.py
 json = False  # also print one JSON object with every metric
 samples = 'eval_samples.png'  # sample grid (grayscale | generated | original); '' = none
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], flags=('json',))
 if batch_size < 1:
     sys.exit(f"error: --batch_size={batch_size} must be at least 1")
+if split not in ('test', 'val'):
+    sys.exit(f"error: unknown --split={split}; use test or val")
 
 t_start = time.time()
 dev = resolve_device(device)
@@ -39,7 +43,10 @@ if not checkpoint:
                  "train one with train.py or pass --checkpoint=PATH")
 G, description = load_generator(checkpoint, dev)
 print(f"evaluating {description}")
-test = load_split(data_dir, 'test', G.config['image_size'], test_limit).to(dev)
+if split == 'val':
+    test = load_train_val(data_dir, G.config['image_size'], val_size)[1].to(dev)
+else:
+    test = load_split(data_dir, 'test', G.config['image_size'], test_limit).to(dev)
 
 autocast = torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else None
 model, gray, colorfulness_real = evaluate(G, test, batch_size, autocast)
@@ -50,11 +57,11 @@ if samples:
 rows = [('MAE, RGB 0-255 (lower is better)', 'mae', '.3f'), ('pixel accuracy @2% (Lab)', 'acc_2', '.4f'),
         ('pixel accuracy @5% (Lab)', 'acc_5', '.4f'), ('PSNR, dB', 'psnr', '.2f'),
         ('SSIM (Gaussian 11x11, sigma 1.5, RGB)', 'ssim', '.4f'), ('colourfulness', 'colorfulness', '.2f')]
-print(f"\n{n} test images of {data_dir}")
+print(f"\n{n} {'test images' if split == 'test' else 'held-out training images (--split=val)'} of {data_dir}")
 print(f"| {'metric':<38} | {'model':>9} | {'grayscale':>9} |\n|{'-' * 40}|{'-' * 11}|{'-' * 11}|")
 for label, key, fmt in rows:
     print(f"| {label:<38} | {model[key]:>9{fmt}} | {gray[key]:>9{fmt}} |")
 print(f"| {'colourfulness of the real images':<38} | {colorfulness_real:>9.2f} | {'':>9} |")
 print(f"\n{time.time() - t_start:.1f}s" + (f"; sample grid: {samples}" if samples else ''))
 if json:
-    print_json({'checkpoint': checkpoint, 'images': n, **model, 'colorfulness_real': colorfulness_real, 'gray': gray})
+    print_json({'checkpoint': checkpoint, 'split': split, 'images': n, **model, 'colorfulness_real': colorfulness_real, 'gray': gray})

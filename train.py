@@ -14,7 +14,7 @@ from contextlib import nullcontext
 import torch
 from tqdm import tqdm
 
-from dataset import holdout_split, load_split
+from dataset import load_train_val
 from models import Discriminator, Generator, gan_step, update_ema
 from utils import (colorfulness, colorized_rgb, configure, evaluate, load_checkpoint, lr_factor, mae_rgb, plot_history,
                    resolve_device, sample_grid, save_checkpoint, save_png)
@@ -73,7 +73,7 @@ memory_format = torch.channels_last  # faster convolutions with cuDNN and with o
 # -----------------------------------------------------------------------------
 # data: whole splits as Lab tensors on the training device; batches are index slices
 # validation comes from held-out training images, so choosing a schedule by it never looks at the test split
-train, val = holdout_split(load_split(data_dir, 'train', image_size, drop_gray=True), val_size, train_limit)
+train, val = load_train_val(data_dir, image_size, val_size, train_limit)
 train, val = train.to(dev), val.to(dev)
 name = train.name
 n_train = len(train)

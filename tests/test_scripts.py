@@ -95,11 +95,17 @@ def test_train_then_eval_end_to_end(tiny_data, tmp_path):
         assert row in ev.stdout
     result = json.loads(ev.stdout.strip().splitlines()[-1])
     keys = {'mae', 'acc_2', 'acc_5', 'psnr', 'ssim', 'colorfulness'}
-    assert set(result) == keys | {'checkpoint', 'images', 'colorfulness_real', 'gray'}
+    assert set(result) == keys | {'checkpoint', 'split', 'images', 'colorfulness_real', 'gray'}
     assert set(result['gray']) == keys and result['images'] == 24 and result['checkpoint'] == _ckpt(out)
     assert 0 < result['mae'] < 255 and 0 <= result['acc_2'] <= result['acc_5'] <= 1
     assert result['gray']['colorfulness'] < 0.1 < result['colorfulness_real']
     assert grid.exists()
+
+    # --split=val is train.py's held-out validation set: the same images, so the same MAE as the training log
+    val = json.loads(run_script('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={_ckpt(out)}', '--split=val',
+                                '--val_size=16', '--samples=', '--json').stdout.strip().splitlines()[-1])
+    assert val['split'] == 'val' and val['images'] == 16
+    assert val['mae'] == pytest.approx(utils.load_checkpoint(_ckpt(out))['history'][-1]['val_mae'], abs=1e-3)
 
     # ship it, then compare the export with the checkpoint it came from: the same model, so the same numbers
     export = tmp_path / 'shipped.safetensors'
@@ -125,6 +131,7 @@ def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     ('train.py', ['--epochs=three'], "--epochs='three' is not a valid int"),
     ('train.py', ['--data_dir=/no/such/folder'], "data folder '/no/such/folder' does not exist"),
     ('eval.py', ['--data_dir=/no/such/folder', '--checkpoint=/no/such.pt'], "checkpoint '/no/such.pt' does not exist"),
+    ('eval.py', ['--split=train'], 'unknown --split=train; use test or val'),
 ])
 def test_bad_command_lines_exit_with_one_line(script, args, message):
     proc = run_script(script, *args, check=False)
