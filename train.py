@@ -40,7 +40,8 @@ lambda_l1 = 100.0  # weight of the L1 loss on ab against the adversarial loss
 lambda_adv = 1.0  # weight of the adversarial loss; 0 trains the L1-only U-Net baseline (no D at all)
 label_smoothing = 0.9  # D's target for real pairs (one-sided: fakes stay at 0)
 l1_warmup_epochs = 0  # epochs of L1-only training before the adversarial loss starts
-ema_decay = 0.999  # per-step decay of the EMA generator used for validation and sampling, 0 = off; it ramps up as (1+step)/(10+step), so 0.999 holds only after ~9,000 steps (24 CIFAR-10 epochs)
+ema_decay = 0.999  # per-step decay of the EMA generator used for validation and sampling, 0 = off
+# (it ramps up as (1+step)/(10+step): 0.999 holds only after ~9,000 steps, 24 CIFAR-10 epochs)
 # system
 device = 'auto'  # auto | cpu | cuda
 compile = False  # torch.compile the models (CUDA only; slow first epoch)
