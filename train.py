@@ -15,7 +15,7 @@ import torch
 from tqdm import tqdm
 
 from dataset import load_train_val
-from models import Discriminator, Generator, gan_step, update_ema
+from models import Discriminator, Generator, gan_step, load_generator, update_ema
 from utils import (colorfulness, colorized_rgb, configure, evaluate, load_checkpoint, lr_factor, mae_rgb, plot_history,
                    resolve_device, sample_grid, save_checkpoint, save_png)
 
@@ -48,6 +48,7 @@ compile = False  # torch.compile the models (CUDA only; slow first epoch)
 seed = 1337
 out_dir = '.'  # checkpoints go to <out_dir>/<dataset>_train_{generator,discriminator}/, figures to <out_dir>/images/
 resume = True  # continue from the checkpoint in out_dir if there is one
+init_from = ''  # fresh runs only: start G and its EMA from these weights (e.g. pretrained/generator.safetensors)
 keep_snapshots = False  # also keep every epoch's G (raw + EMA, no optimizer: 33 MB at width 32) as epochNNN.pt
 # -----------------------------------------------------------------------------
 config = configure(globals(), sys.argv[1:])
@@ -127,6 +128,15 @@ if resume and os.path.exists(ckpt_G_path):
         sys.exit(0)
 elif os.path.exists(ckpt_G_path):
     print(f"resume=False: starting over; {ckpt_G_path} will be overwritten")
+if init_from and start_epoch == 0:  # fine-tuning: a resumed run already has its own weights
+    G_init, description = load_generator(init_from, 'cpu', fold=False)
+    if G_init.config != G.config:
+        sys.exit(f"error: --init_from={init_from} holds a model with {G_init.config} but this run asks for {G.config}; "
+                 "pass the same --width/--image_size")
+    G.load_state_dict(G_init.state_dict())
+    if G_ema is not None:
+        G_ema.load_state_dict(G_init.state_dict())
+    print(f"G starts from {description}")
 n_params = sum(p.numel() for p in G.parameters()) / 1e6
 print(f"G: {n_params:.2f}M parameters, width {width}; D: {sum(p.numel() for p in D.parameters()) / 1e6:.2f}M; device {dev}")
 

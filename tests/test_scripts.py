@@ -118,6 +118,19 @@ def test_train_then_eval_end_to_end(tiny_data, tmp_path):
     assert models_['ckpt']['mae'] == pytest.approx(result['mae'], abs=1e-3)
     assert (tmp_path / 'cmp.png').exists() and (tmp_path / 'curves.png').exists()
 
+    # fine-tune from the export: with both learning rates at 0 the convolutions keep the exported weights exactly
+    ft = tmp_path / 'ft'
+    log = run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={ft}', '--epochs=1', f'--init_from={export}',
+                     '--lr=0', '--lr_d=0', *TRAIN_TINY).stdout
+    assert f'G starts from {export}' in log
+    from safetensors.torch import load_file
+    shipped, tuned = load_file(str(export)), utils.load_checkpoint(_ckpt(ft, 'tiny'))
+    convs = [k for k, v in shipped.items() if v.dim() == 4]
+    assert convs and all(torch.equal(tuned[key][k], shipped[k].float()) for k in convs for key in ('G', 'G_ema'))
+    wrong = run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "w"}', f'--init_from={export}',
+                       '--width=16', '--batch_size=16', '--device=cpu', '--val_size=16', check=False)
+    assert wrong.returncode != 0 and "pass the same --width/--image_size" in wrong.stderr
+
 
 def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     run_script('train.py', f'--data_dir={tiny_data}', '--out_dir=.', '--epochs=1', *TRAIN_TINY, cwd=tmp_path)
