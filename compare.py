@@ -11,7 +11,8 @@ import torch
 
 from dataset import load_split
 from models import load_generator
-from utils import atomic_write, configure, evaluate, load_checkpoint, print_json, resolve_device, sample_grid, save_png
+from utils import (atomic_write, colorfulness_ratios, configure, evaluate, load_checkpoint, print_json, resolve_device,
+                   sample_grid, save_png)
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/, or 'data' = torchvision CIFAR-10
@@ -71,9 +72,9 @@ if curves:
         epochs = [h['epoch'] for h in history]
         line, = ax.plot(epochs, [h['val_mae'] for h in history], 'o-', label=label)
         gray_curve = gray_curve or [h['val_mae_gray'] for h in history][:1]
-        if all('val_colorfulness_real' in h for h in history):  # histories before it was logged lack the ratio
-            ax_c.plot(epochs, [h['val_colorfulness'] / h['val_colorfulness_real'] for h in history], 'o-',
-                      color=line.get_color(), label=label)
+        ratios = colorfulness_ratios(history)
+        if ratios:
+            ax_c.plot(epochs, ratios, 'o-', color=line.get_color(), label=label)
     if gray_curve:
         ax.axhline(gray_curve[0], color='k', ls='--', label='grayscale output')
     ax.set_ylabel('MAE, RGB 0-255')

@@ -246,6 +246,13 @@ def image_grid(columns, scale=2, groups=1, gap=2):
     return canvas
 
 
+def colorfulness_ratios(history):
+    """Per-epoch validation colourfulness relative to the real images', or None for histories logged before the ratio."""
+    if not all('val_colorfulness_real' in h for h in history):
+        return None
+    return [h['val_colorfulness'] / h['val_colorfulness_real'] for h in history]
+
+
 def plot_history(path, history):
     """Plot per-epoch losses and validation MAE from train.py's history list to a PNG, atomically."""
     import matplotlib
@@ -262,8 +269,9 @@ def plot_history(path, history):
     axes[2].plot(epochs, [h['val_mae_raw'] for h in history], label='G raw', alpha=0.6)
     axes[2].plot(epochs, [h['val_mae_gray'] for h in history], 'k--', label='grayscale output')
     axes[2].set_title('validation MAE (RGB 0-255)')
-    if all('val_colorfulness_real' in h for h in history):
-        axes[3].plot(epochs, [h['val_colorfulness'] / h['val_colorfulness_real'] for h in history], label='G (EMA if on)')
+    ratios = colorfulness_ratios(history)
+    if ratios:
+        axes[3].plot(epochs, ratios, label='G (EMA if on)')
         axes[3].axhline(1.0, color='k', ls='--', label='real images')
     axes[3].set_title('validation colourfulness / real')
     for ax in axes:
