@@ -10,9 +10,8 @@ import sys
 import torch
 
 from dataset import load_split
-from models import load_generator
-from utils import (atomic_write, colorfulness_ratios, configure, evaluate, load_checkpoint, print_json, resolve_device,
-                   sample_grid, save_png)
+from models import load_generator, training_history
+from utils import atomic_write, colorfulness_ratios, configure, evaluate, print_json, resolve_device, sample_grid, save_png
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/, or 'data' = torchvision CIFAR-10
@@ -63,12 +62,12 @@ if curves:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, (ax, ax_c) = plt.subplots(1, 2, figsize=(11, 3.6))
-    gray_curve = None
+    gray_curve, plotted = None, []
     for label, path in zip(labels, paths):
-        ckpt_path = os.path.join(path, 'latest.pt') if os.path.isdir(path) else path
-        if not ckpt_path.endswith('.pt'):
-            continue  # exports carry no training history
-        history = load_checkpoint(ckpt_path)['history']
+        history = training_history(path)
+        if not history:
+            continue  # exports written before histories were kept in them
+        plotted.append(label)
         epochs = [h['epoch'] for h in history]
         line, = ax.plot(epochs, [h['val_mae'] for h in history], 'o-', label=label)
         gray_curve = gray_curve or [h['val_mae_gray'] for h in history][:1]
@@ -88,6 +87,6 @@ if curves:
         a.legend()
     fig.tight_layout()
     atomic_write(curves, lambda f: fig.savefig(f, format='png', dpi=100))
-    print(f"validation curves: {curves}")
+    print(f"validation curves ({', '.join(plotted) or 'no training histories'}): {curves}")
 if json:
     print_json({'images': len(test), 'colorfulness_real': colorfulness_real, 'models': results})

@@ -22,6 +22,7 @@ G, description = load_generator(checkpoint, 'cpu', fold=False)  # export the tra
 ckpt = load_checkpoint(os.path.join(checkpoint, 'latest.pt') if os.path.isdir(checkpoint) else checkpoint)
 last = ckpt['history'][-1] if ckpt.get('history') else {}
 info = {'epochs': ckpt['epoch'], 'steps': ckpt['step'], 'train_seconds': round(ckpt['elapsed_s']),
-        'ema': ckpt.get('G_ema') is not None, 'train_config': ckpt['config'], 'val_mae': last.get('val_mae')}
+        'ema': ckpt.get('G_ema') is not None, 'train_config': ckpt['config'], 'val_mae': last.get('val_mae'),
+        'history': ckpt.get('history')}  # the validation curve travels with the weights (compare.py plots it)
 export_generator(out, G, info)
 print(f"exported {description} -> {out} ({os.path.getsize(out) / 1e6:.1f} MB)")

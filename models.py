@@ -195,6 +195,18 @@ def fold_batchnorm(G):
     return G
 
 
+def training_history(path):
+    """The per-epoch training record (train.py's history list) of a checkpoint, its folder or an export; None if absent."""
+    from utils import load_checkpoint
+    if os.path.isdir(path):
+        path = os.path.join(path, 'latest.pt')
+    if path.endswith('.safetensors'):
+        from safetensors import safe_open
+        with safe_open(path, framework='pt') as f:
+            return json.loads(f.metadata().get('info', '{}')).get('history')
+    return load_checkpoint(path).get('history')
+
+
 def load_generator(path, device='cpu', fold=True):
     """Rebuild a Generator from a train.py checkpoint (its EMA weights when present), its folder, or a .safetensors export.
 

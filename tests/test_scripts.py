@@ -117,6 +117,9 @@ def test_train_then_eval_end_to_end(tiny_data, tmp_path):
     assert models_['export']['mae'] == pytest.approx(models_['ckpt']['mae'], abs=0.05)
     assert models_['ckpt']['mae'] == pytest.approx(result['mae'], abs=1e-3)
     assert (tmp_path / 'cmp.png').exists() and (tmp_path / 'curves.png').exists()
+    # the export carries the training history, so its curve is plotted from the file alone
+    assert models.training_history(str(export)) == utils.load_checkpoint(_ckpt(out))['history']
+    assert 'validation curves (ckpt, export)' in cmp.stdout
 
     # fine-tune from the export: with both learning rates at 0 the convolutions keep the exported weights exactly
     ft = tmp_path / 'ft'
