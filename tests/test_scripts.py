@@ -171,3 +171,21 @@ def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
         assert result[key] > 0, key
     assert result['width'] == 4 and result['device'].startswith('cpu')
     assert result['gflop_per_image'] == pytest.approx(models.generator_gflop(models.Generator(4)))
+
+
+@pytest.mark.parametrize('name,min_colour', [('generator.safetensors', 0.35), ('generator_l1_only.safetensors', 0.25)])
+def test_shipped_generators_beat_grayscale_on_natural_photos(name, min_colour, tmp_path):
+    # the files a fresh clone evaluates and colorizes with: within the size limit, rebuilt from their own config,
+    # carrying their training curve, and clearly better than gray output on photos that are not CIFAR-10
+    path = os.path.join(REPO, 'pretrained', name)
+    assert os.path.getsize(path) <= 40e6
+    G, _ = models.load_generator(path)
+    assert G.config == {'width': 64, 'image_size': 32}
+    history = models.training_history(path)
+    assert [h['epoch'] for h in history] == list(range(1, 33))
+    run_script('natural_photos.py', f'--out_dir={tmp_path / "natural"}', '--crops=10')
+    ev = run_script('eval.py', f'--data_dir={tmp_path / "natural"}', f'--checkpoint={path}', '--samples=', '--json')
+    result = json.loads(ev.stdout.strip().splitlines()[-1])
+    assert result['images'] == 50
+    assert result['mae'] < 0.95 * result['gray']['mae']
+    assert result['colorfulness'] > min_colour * result['colorfulness_real']  # the GAN's point: less sepia
