@@ -49,7 +49,7 @@ seed = 1337
 out_dir = '.'  # checkpoints go to <out_dir>/<dataset>_train_{generator,discriminator}/, figures to <out_dir>/images/
 resume = True  # continue from the checkpoint in out_dir if there is one
 init_from = ''  # fresh runs only: start G and its EMA from these weights (e.g. pretrained/generator.safetensors)
-keep_snapshots = False  # also keep every epoch's G (raw + EMA, no optimizer: 33 MB at width 32) as epochNNN.pt
+keep_snapshots = False  # also keep each epoch's G and EMA G (no optimizer; 33 MB at width 32, 133 MB at 64) as epochNNN.pt
 # -----------------------------------------------------------------------------
 config = configure(globals(), sys.argv[1:])
 for _name in ('epochs', 'batch_size', 'width', 'image_size'):
