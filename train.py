@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from dataset import load_train_val
 from models import Discriminator, Generator, gan_step, load_generator, update_ema
-from utils import (colorfulness, colorized_rgb, configure, evaluate, load_checkpoint, lr_factor, mae_rgb, plot_history,
-                   resolve_device, sample_grid, save_checkpoint, save_png)
+from utils import (best_epoch, colorfulness, colorized_rgb, configure, evaluate, load_checkpoint, lr_factor, mae_rgb,
+                   plot_history, resolve_device, sample_grid, save_checkpoint, save_png)
 
 # -----------------------------------------------------------------------------
 # data
@@ -49,6 +49,7 @@ seed = 1337
 out_dir = '.'  # checkpoints go to <out_dir>/<dataset>_train_{generator,discriminator}/, figures to <out_dir>/images/
 resume = True  # continue from the checkpoint in out_dir if there is one
 init_from = ''  # fresh runs only: start G and its EMA from these weights (e.g. pretrained/generator.safetensors)
+select_colour = 0.8  # best.pt = lowest val MAE among epochs with val colourfulness >= this x the real images'; 0: any
 keep_snapshots = False  # also keep each epoch's G and EMA G (no optimizer; 33 MB at width 32, 133 MB at 64) as epochNNN.pt
 # -----------------------------------------------------------------------------
 config = configure(globals(), sys.argv[1:])
@@ -59,6 +60,8 @@ if image_size < 4 or image_size & (image_size - 1):
     sys.exit(f"error: --image_size={image_size} must be a power of two >= 4 (the U-Net halves it down to 2x2)")
 if not 0 <= lr_decay_epochs <= epochs:
     sys.exit(f"error: --lr_decay_epochs={lr_decay_epochs} must be between 0 and --epochs={epochs}")
+if select_colour < 0:
+    sys.exit(f"error: --select_colour={select_colour} must be >= 0 (a fraction of the real images' colourfulness)")
 if not 0 <= ema_decay < 1:
     sys.exit(f"error: --ema_decay={ema_decay} must be in [0, 1); 0 turns the EMA generator off")
 
@@ -98,6 +101,7 @@ data_rng = torch.Generator(device=dev).manual_seed(seed)  # permutations and fli
 
 ckpt_G_path = os.path.join(out_dir, f'{name}_train_generator', 'latest.pt')
 ckpt_D_path = os.path.join(out_dir, f'{name}_train_discriminator', 'latest.pt')
+best_path = os.path.join(os.path.dirname(ckpt_G_path), 'best.pt')
 images_dir = os.path.join(out_dir, 'images')
 start_epoch, step, elapsed_s, history = 0, 0, 0.0, []
 if resume and os.path.exists(ckpt_G_path):
@@ -211,13 +215,23 @@ for epoch in range(start_epoch, epochs):
                'history': history}
     if keep_snapshots:  # enough to evaluate or export this epoch later (load_generator, export.py), not to resume
         save_checkpoint(os.path.join(os.path.dirname(ckpt_G_path), f'epoch{epoch + 1:03d}.pt'), state_G)
+    # a GAN's MAE rises as its colour does: keep the epoch that is colourful enough at the lowest MAE, chosen on val
+    is_best = best_epoch(history, select_colour) == epoch + 1
+    if is_best:
+        save_checkpoint(best_path, state_G)
     save_checkpoint(ckpt_G_path, {**state_G, 'opt_G': opt_G.state_dict(), 'rng': rng})
     save_png(os.path.join(images_dir, f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
     plot_history(os.path.join(images_dir, f'{name}_curves.png'), history)
     tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | loss_G_adv {loss_G_adv_avg:.4f} | "
                f"loss_G_l1 {loss_G_l1_avg:.4f} | val_mae {val_mae:.3f} (raw G {val_mae_raw:.3f}, gray {val_mae_gray:.3f}) | "
                f"colour {metrics['colorfulness'] / val_colorfulness_real:.2f} of real | "
-               f"{steps_per_epoch * batch_size / train_s:.0f} img/s | {train_s:.0f}s")
+               f"{steps_per_epoch * batch_size / train_s:.0f} img/s | {train_s:.0f}s" + (" | best" if is_best else ""))
 
 print(f"done: {epochs} epochs, {step} steps, {elapsed_s / 60:.1f} min of training. Checkpoint: {ckpt_G_path}")
+best = best_epoch(history, select_colour)
+if best is None:
+    print(f"no epoch reached validation colourfulness {select_colour} of the real images', so no best.pt; "
+          "train longer, or lower --select_colour")
+else:
+    print(f"best.pt: epoch {best} (lowest validation MAE with colourfulness >= {select_colour} of real): {best_path}")
 print(f"evaluate it: python3 eval.py --data_dir={data_dir} --checkpoint={ckpt_G_path}")

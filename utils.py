@@ -253,6 +253,14 @@ def colorfulness_ratios(history):
     return [h['val_colorfulness'] / h['val_colorfulness_real'] for h in history]
 
 
+def best_epoch(history, min_colour):
+    """train.py's best.pt rule: the epoch with the lowest validation MAE among those whose validation colourfulness
+    is at least min_colour of the real images' (any epoch when min_colour is 0); None if no epoch qualifies."""
+    ratios = colorfulness_ratios(history) or [0.0] * len(history)  # histories from before the ratio was logged
+    eligible = [(h['val_mae'], h['epoch']) for h, ratio in zip(history, ratios) if ratio >= min_colour]
+    return min(eligible)[1] if eligible else None
+
+
 def plot_history(path, history):
     """Plot per-epoch losses and validation MAE from train.py's history list to a PNG, atomically."""
     import matplotlib

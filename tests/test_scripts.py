@@ -135,6 +135,24 @@ def test_train_then_eval_end_to_end(tiny_data, tmp_path):
     assert wrong.returncode != 0 and "pass the same --width/--image_size" in wrong.stderr
 
 
+
+def test_best_checkpoint_follows_the_selection_rule(tiny_data, tmp_path):
+    out = tmp_path / 'run'
+    log = run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=3', '--keep_snapshots=True',
+                     '--select_colour=0', *TRAIN_TINY).stdout
+    history = utils.load_checkpoint(_ckpt(out))['history']
+    best = min(history, key=lambda h: h['val_mae'])['epoch']
+    folder = out / 'tiny_train_generator'
+    chosen, snapshot = utils.load_checkpoint(folder / 'best.pt'), utils.load_checkpoint(folder / f'epoch{best:03d}.pt')
+    assert chosen['epoch'] == best and f'best.pt: epoch {best} ' in log
+    assert all(torch.equal(chosen['G_ema'][k], snapshot['G_ema'][k]) for k in snapshot['G_ema'])
+    assert utils.best_epoch(history, 0.0) == best
+    # colourfulness no epoch reaches: no best.pt, and the run says why
+    none = tmp_path / 'none'
+    log = run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={none}', '--epochs=1', '--select_colour=5',
+                     *TRAIN_TINY).stdout
+    assert 'no best.pt' in log and not (none / 'tiny_train_generator' / 'best.pt').exists()
+
 def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     run_script('train.py', f'--data_dir={tiny_data}', '--out_dir=.', '--epochs=1', *TRAIN_TINY, cwd=tmp_path)
     ev = run_script('eval.py', f'--data_dir={tiny_data}', '--samples=', '--test_limit=8', cwd=tmp_path)

@@ -137,3 +137,14 @@ def test_lr_factor_is_pix2pix_linear_decay():
     assert [utils.lr_factor(e, 5, 0) for e in range(5)] == [1.0] * 5
     assert [utils.lr_factor(e, 6, 3) for e in range(6)] == pytest.approx([1, 1, 1, 0.75, 0.5, 0.25])
     assert utils.lr_factor(0, 1, 1) == 0.5
+
+
+def test_best_epoch_is_the_lowest_mae_among_colourful_enough_epochs():
+    # MAE rises with colour, as in a GAN: the rule takes the first epoch over the bar, not the lowest MAE overall
+    rows = [(1, 10.8, 0.5), (2, 11.6, 0.75), (3, 12.0, 0.81), (4, 12.3, 0.85), (5, 11.9, 0.79)]
+    history = [{'epoch': e, 'val_mae': m, 'val_colorfulness': 30 * r, 'val_colorfulness_real': 30.0} for e, m, r in rows]
+    assert utils.best_epoch(history, 0.8) == 3
+    assert utils.best_epoch(history, 0.0) == 1
+    assert utils.best_epoch(history, 0.9) is None
+    old = [{k: v for k, v in h.items() if k != 'val_colorfulness_real'} for h in history]  # logged before the ratio
+    assert utils.best_epoch(old, 0.8) is None and utils.best_epoch(old, 0.0) == 1
