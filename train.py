@@ -234,4 +234,4 @@ if best is None:
           "train longer, or lower --select_colour")
 else:
     print(f"best.pt: epoch {best} (lowest validation MAE with colourfulness >= {select_colour} of real): {best_path}")
-print(f"evaluate it: python3 eval.py --data_dir={data_dir} --checkpoint={ckpt_G_path}")
+print(f"evaluate it: python3 eval.py --data_dir={data_dir} --checkpoint={ckpt_G_path if best is None else best_path}")
