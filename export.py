@@ -8,7 +8,7 @@ exported when the checkpoint has them.
 import os
 import sys
 
-from models import export_generator, load_generator
+from models import checkpoint_file, export_generator, load_generator
 from utils import configure, load_checkpoint
 
 # -----------------------------------------------------------------------------
@@ -19,7 +19,7 @@ configure(globals(), sys.argv[1:])
 if not checkpoint:
     sys.exit("error: pass --checkpoint=<out_dir>/<dataset>_train_generator (a train.py generator checkpoint)")
 G, description = load_generator(checkpoint, 'cpu', fold=False)  # export the trainable structure
-ckpt = load_checkpoint(os.path.join(checkpoint, 'latest.pt') if os.path.isdir(checkpoint) else checkpoint)
+ckpt = load_checkpoint(checkpoint_file(checkpoint))
 last = ckpt['history'][-1] if ckpt.get('history') else {}
 info = {'epochs': ckpt['epoch'], 'steps': ckpt['step'], 'train_seconds': round(ckpt['elapsed_s']),
         'ema': ckpt.get('G_ema') is not None, 'train_config': ckpt['config'], 'val_mae': last.get('val_mae'),

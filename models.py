@@ -195,11 +195,15 @@ def fold_batchnorm(G):
     return G
 
 
+def checkpoint_file(path):
+    """A train.py checkpoint folder stands for its latest.pt; any other path for itself."""
+    return os.path.join(path, 'latest.pt') if os.path.isdir(path) else path
+
+
 def training_history(path):
     """The per-epoch training record (train.py's history list) of a checkpoint, its folder or an export; None if absent."""
     from utils import load_checkpoint
-    if os.path.isdir(path):
-        path = os.path.join(path, 'latest.pt')
+    path = checkpoint_file(path)
     if path.endswith('.safetensors'):
         from safetensors import safe_open
         with safe_open(path, framework='pt') as f:
@@ -213,8 +217,7 @@ def load_generator(path, device='cpu', fold=True):
     Returns (G in eval mode on `device`, a short description of what was loaded). With fold=True (for
     inference) BatchNorm is folded into the convolutions; pass fold=False to get the trainable structure."""
     from utils import load_checkpoint
-    if os.path.isdir(path):
-        path = os.path.join(path, 'latest.pt')
+    path = checkpoint_file(path)
     if path.endswith('.safetensors'):
         from safetensors import safe_open
         if not os.path.exists(path):

@@ -135,7 +135,6 @@ def test_train_then_eval_end_to_end(tiny_data, tmp_path):
     assert wrong.returncode != 0 and "pass the same --width/--image_size" in wrong.stderr
 
 
-
 def test_best_checkpoint_follows_the_selection_rule(tiny_data, tmp_path):
     out = tmp_path / 'run'
     log = run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=3', '--keep_snapshots=True',
@@ -152,6 +151,7 @@ def test_best_checkpoint_follows_the_selection_rule(tiny_data, tmp_path):
     log = run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={none}', '--epochs=1', '--select_colour=5',
                      *TRAIN_TINY).stdout
     assert 'no best.pt' in log and not (none / 'tiny_train_generator' / 'best.pt').exists()
+
 
 def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     run_script('train.py', f'--data_dir={tiny_data}', '--out_dir=.', '--epochs=1', *TRAIN_TINY, cwd=tmp_path)
