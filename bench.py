@@ -9,19 +9,23 @@ after the other, so their ratio holds on a noisy machine. Synthetic images stand
 not depend on the pixels.
 """
 import io
+import json
 import sys
 import time
 
 import numpy as np
 import torch
+import torch.nn as nn
 from PIL import Image
 from skimage import color as skcolor
 from skimage.metrics import structural_similarity
 
-from dataset import LabSplit, _to_lab_tensors
-from models import Discriminator, Generator, fold_batchnorm, gan_step, generator_gflop, update_ema
+from color import denormalize_lab, normalize_lab, rgb_uint8_to_network
+from dataset import ImageSplit
+from metrics import evaluate
+from models import Discriminator, Generator, fold_batchnorm, gan_step, update_ema
 from photo import colorize, read_image
-from utils import configure, evaluate, print_json, resolve_device
+from utils import autocast_for, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 device = 'auto'  # auto | cpu | cuda
@@ -29,23 +33,23 @@ width = 64  # generator/discriminator base width; 64 is the paper's
 batch_size = 128  # training batch
 train_steps = 6  # timed training steps per variant (after 2 warm-up steps)
 eval_images = 2000  # images per timed evaluation
-compile = False  # torch.compile the fast path's models (CUDA only)
+torch_compile = False  # torch.compile the fast path's models (CUDA only)
 colorize_mp = 12.0  # megapixels of the synthetic 4:3 photo for the colorize timing
-json = False  # also print one JSON object
+as_json = False  # also print one JSON object
 # -----------------------------------------------------------------------------
-configure(globals(), sys.argv[1:], flags=('json',))
+configure(globals(), sys.argv[1:], flags=('as_json',))
 dev = resolve_device(device)
 cuda = dev.type == 'cuda'
 if cuda:
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-autocast = (lambda: torch.autocast('cuda', dtype=torch.bfloat16)) if cuda else (lambda: torch.autocast('cpu', enabled=False))
+autocast = autocast_for(dev)
 memory_format = torch.channels_last
 torch.manual_seed(0)
 n_images = max(eval_images, batch_size * (train_steps + 2))
 rng = np.random.default_rng(0)
-rgb_uint8 = rng.integers(0, 256, (n_images, 32, 32, 3), dtype=np.uint8)
+rgb_uint8 = torch.from_numpy(rng.integers(0, 256, (n_images, 3, 32, 32), dtype=np.uint8))  # [N,3,H,W]
 
 
 def sync():
@@ -61,6 +65,28 @@ def timed(fn):
     fn()
     sync()
     return time.perf_counter() - t
+
+
+def generator_gflop(G, image_size=32):
+    """Forward cost of G per image in GFLOP (2 per multiply-add), counted from its conv layers."""
+    flop = 0
+
+    def count(m, inp, out):
+        nonlocal flop
+        if isinstance(m, nn.ConvTranspose2d):  # every input pixel scatters a kernel into the output
+            flop += 2 * inp[0][0].numel() * m.out_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
+        else:
+            flop += 2 * out[0].numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    hooks = [m.register_forward_hook(count) for m in G.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    was_training = G.training
+    G.eval()
+    with torch.no_grad():
+        G(torch.zeros(1, 1, image_size, image_size, device=next(G.parameters()).device))
+    G.train(was_training)
+    for h in hooks:
+        h.remove()
+    return flop / 1e9
 
 
 def matmul_gflops(dtype, reps=3):
@@ -85,8 +111,10 @@ class SkimageLab(torch.utils.data.Dataset):
         return len(self.images)
 
     def __getitem__(self, i):
-        lab = skcolor.rgb2lab(self.images[i]).astype(np.float32).transpose(2, 0, 1)  # [3,H,W]
-        return torch.from_numpy(lab[:1] / 50 - 1), torch.from_numpy(lab[1:] / 110), torch.from_numpy(self.images[i])
+        image = self.images[i].permute(1, 2, 0).numpy()  # [H,W,3]
+        lab = torch.from_numpy(skcolor.rgb2lab(image).astype(np.float32)).permute(2, 0, 1)[None]  # [1,3,H,W]
+        L, ab = normalize_lab(lab)
+        return L[0], ab[0], self.images[i]
 
 
 def new_models(channels_last):
@@ -118,17 +146,17 @@ def bench_train_baseline():
 
 def bench_train_fast():
     """Images/s of train.py's hot path: Lab tensors on the device, a permutation, flips on the device, EMA."""
-    split = LabSplit(*_to_lab_tensors(rgb_uint8), 'bench', 0, 0).to(dev)
+    split = ImageSplit(rgb_uint8, 'bench', 0, 0).to(dev)
     G, D, opt_G, opt_D = new_models(True)
     G_ema = Generator(width).to(dev).requires_grad_(False)
-    G_step, D_step = (torch.compile(G), torch.compile(D)) if compile and cuda else (G, D)
+    G_compiled, D_compiled = (torch.compile(G), torch.compile(D)) if torch_compile and cuda else (G, D)
     perm = torch.randperm(len(split), device=dev)
     flips = torch.rand(len(split), device=dev) < 0.5
 
     def step(i):
         idx = perm[i * batch_size:(i + 1) * batch_size]
         L, ab = split.batch(idx, flips[idx], memory_format)
-        gan_step(G_step, D_step, opt_G, opt_D, L, ab, autocast=autocast)
+        gan_step(G_compiled, D_compiled, opt_G, opt_D, L, ab, autocast=autocast)
         update_ema(G_ema, G, 0.999)
 
     for i in range(2):
@@ -139,7 +167,7 @@ def bench_train_fast():
 # -----------------------------------------------------------------------------
 # evaluation: baseline per-item scikit-image pipeline vs eval.py's batched torch path
 def bench_eval_baseline(G):
-    """Images/s of a straightforward eval: DataLoader with scikit-image, fp32 no_grad, per-image numpy/scikit-image metrics."""
+    """Images/s of a straightforward eval: DataLoader with scikit-image, fp32, per-image numpy/scikit-image metrics."""
     loader = torch.utils.data.DataLoader(SkimageLab(rgb_uint8[:eval_images]), batch_size=500)
 
     def run():
@@ -147,9 +175,9 @@ def bench_eval_baseline(G):
             for L, _, rgb in loader:
                 ab = G(L.to(dev)).cpu().numpy()
                 for j in range(len(L)):
-                    lab = np.concatenate([(L[j].numpy() + 1) * 50, ab[j] * 110]).transpose(1, 2, 0)
+                    lab = denormalize_lab(L[j:j + 1], torch.from_numpy(ab[j:j + 1]))[0].permute(1, 2, 0).numpy()
                     fake = skcolor.lab2rgb(lab) * 255
-                    real = rgb[j].numpy().astype(np.float64)
+                    real = rgb[j].permute(1, 2, 0).numpy().astype(np.float64)
                     np.abs(fake - real).mean()
                     10 * np.log10(255 ** 2 / max(((fake - real) ** 2).mean(), 1e-10))
                     structural_similarity(fake, real, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
@@ -159,9 +187,9 @@ def bench_eval_baseline(G):
 
 def bench_eval_fast(G):
     """Images/s of eval.py's path: Lab tensors on the device, batched inference, metrics batched in torch."""
-    split = LabSplit(*_to_lab_tensors(rgb_uint8[:eval_images]), 'bench', 0, 0).to(dev)
-    evaluate(G, split, 500, autocast())  # warm-up
-    return eval_images / min(timed(lambda: evaluate(G, split, 500, autocast())) for _ in range(2))
+    split = ImageSplit(rgb_uint8[:eval_images], 'bench', 0, 0).to(dev)
+    evaluate(G, split, 500, autocast)  # warm-up
+    return eval_images / min(timed(lambda: evaluate(G, split, 500, autocast)) for _ in range(2))
 
 
 def bench_generator_only(G):
@@ -173,13 +201,16 @@ def bench_generator_only(G):
 
 
 def bench_lab():
-    """Images/s of the batched torch RGB -> Lab conversion used to build the dataset cache."""
-    _to_lab_tensors(rgb_uint8[:500])
-    return n_images / timed(lambda: _to_lab_tensors(rgb_uint8))
+    """Images/s of the batched uint8 RGB -> network-scale Lab conversion that every training batch goes through."""
+    rgb = rgb_uint8.to(dev)
+    rgb_uint8_to_network(rgb[:batch_size])
+    batches = range(0, len(rgb), batch_size)
+    return len(rgb) / timed(lambda: [rgb_uint8_to_network(rgb[i:i + batch_size]) for i in batches])
 
 
 def bench_colorize(G):
-    """Seconds to colorize a gray photo of colorize_mp megapixels (12: 4000x3000) from decoded pixels, and to decode + encode it."""
+    """Seconds to colorize a gray photo of colorize_mp megapixels (12: 4000x3000) from decoded pixels, and to
+    decode + encode it."""
     h = int(round((colorize_mp * 1e6 * 3 / 4) ** 0.5))
     w = h * 4 // 3
     yy, xx = np.mgrid[0:h, 0:w]
@@ -200,7 +231,8 @@ def bench_colorize(G):
 # -----------------------------------------------------------------------------
 print(f"device {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if cuda else f" ({torch.get_num_threads()} threads)")
       + f", width {width}, batch {batch_size}")
-G_eval = fold_batchnorm(Generator(width).to(dev, memory_format=torch.channels_last).eval())  # as load_generator returns it
+# as load_generator returns it
+G_eval = fold_batchnorm(Generator(width).to(dev, memory_format=torch.channels_last).eval())
 G_plain = Generator(width).to(dev).eval()
 results = {'device': torch.cuda.get_device_name(dev) if cuda else f'cpu ({torch.get_num_threads()} threads)',
            'width': width}
@@ -222,7 +254,8 @@ rows = [('training step, img/s', 'train_img_s', 'train_img_s_baseline', '.0f'),
 print(f"| {'measure':<44} | {'fast path':>10} | {'baseline':>10} | {'ratio':>6} |")
 print(f"|{'-' * 46}|{'-' * 12}|{'-' * 12}|{'-' * 8}|")
 for label, fast, base, fmt in rows:
-    print(f"| {label:<44} | {results[fast]:>10{fmt}} | {results[base]:>10{fmt}} | {results[fast] / results[base]:>5.1f}x |")
+    ratio = results[fast] / results[base]
+    print(f"| {label:<44} | {results[fast]:>10{fmt}} | {results[base]:>10{fmt}} | {ratio:>5.1f}x |")
 other = [('generator forward alone, img/s', results['generator_img_s'], '.0f'),
          ('generator cost, GFLOP/image', results['gflop_per_image'], '.3f'),
          ('fp32 matmul, GFLOP/s', results['matmul_gflops'], '.0f'),
@@ -234,5 +267,5 @@ if cuda:
     other.insert(3, ('bf16 matmul, GFLOP/s', results['matmul_gflops_bf16'], '.0f'))
 for label, value, fmt in other:
     print(f"| {label:<44} | {value:>10{fmt}} | {'':>10} | {'':>6} |")
-if json:
-    print_json(results)
+if as_json:
+    print(json.dumps(results), flush=True)

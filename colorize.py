@@ -1,7 +1,7 @@
 """Colorize your own photos at their full resolution.
 
     python3 colorize.py old_photo.jpg --out_dir=colorized
-    python3 colorize.py album/ 'scans/*.png' --out_dir colorized --side_by_side --format=jpg
+    python3 colorize.py album/ 'scans/*.png' --out_dir colorized --side_by_side --image_format=jpg --saturation=1.2
 
 Inputs are files, folders (searched recursively) and globs. Outputs keep each input's width, height and
 luminance and are written under out_dir with the input's name; inputs are never modified.
@@ -14,23 +14,27 @@ import time
 import numpy as np
 from PIL import Image
 
+from checkpoint import CIFAR10_GENERATOR, atomic_write, load_generator
+from color import is_gray
 from dataset import IMAGE_EXTENSIONS, list_images
-from models import PRETRAINED, load_generator
-from photo import colorize, has_colour, read_image
-from utils import atomic_write, configure, resolve_device
+from photo import colorize, read_image
+from utils import configure, resolve_device
 
 # -----------------------------------------------------------------------------
 out_dir = 'colorized'  # outputs go here, mirroring the input names
-checkpoint = ''  # a train.py checkpoint or a .safetensors export; '' = the shipped pretrained/generator.safetensors
+checkpoint = ''  # a train.py checkpoint, run folder or .safetensors export; '' = the shipped model
 device = 'auto'  # auto | cpu | cuda
 size = 0  # px, short side of the model's working resolution; 0 = the size the model was trained at
-format = 'png'  # png | jpg
-quality = 95  # JPEG quality, with --format=jpg
+saturation = 1.0  # scales the predicted chroma before gamut mapping: 0 = gray, 1 = as predicted, 1.3 = vivid
+image_format = 'png'  # png | jpg
+quality = 95  # JPEG quality, with --image_format=jpg
 side_by_side = False  # write input | colorized next to each other
 # -----------------------------------------------------------------------------
 config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('side_by_side',))
-if format not in ('png', 'jpg'):
-    sys.exit(f"error: --format={format} is not supported; use --format=png or --format=jpg")
+if image_format not in ('png', 'jpg'):
+    sys.exit(f"error: --image_format={image_format} is not supported; use --image_format=png or --image_format=jpg")
+if saturation < 0:
+    sys.exit(f"error: --saturation={saturation} must be >= 0 (0 = gray, 1 = as predicted, above 1 = more vivid)")
 if size < 0:
     sys.exit(f"error: --size={size} must be 0 (the model's own size) or a positive number of pixels")
 if not inputs:
@@ -70,22 +74,23 @@ for arg in inputs:
         if rel.startswith('..'):
             rel = os.path.basename(path)
         stem, ext = os.path.splitext(rel)
-        out = os.path.join(out_dir, f'{stem}.{format}')
+        out = os.path.join(out_dir, f'{stem}.{image_format}')
         if out in taken:  # photo.jpg and photo.png in one folder
-            out = os.path.join(out_dir, f'{stem}_{ext.lstrip(".").lower()}.{format}')
+            out = os.path.join(out_dir, f'{stem}_{ext.lstrip(".").lower()}.{image_format}')
         taken.add(out)
         jobs.append((path, out))
 
 dev = resolve_device(device)
-G, description = load_generator(checkpoint or PRETRAINED, dev) if jobs else (None, '')
+G, description = load_generator(checkpoint or CIFAR10_GENERATOR, dev) if jobs else (None, '')
 if jobs:
     print(f"model: {description}")
 input_paths = {os.path.realpath(p) for p, _ in jobs}
-written, coloured = 0, 0
+written, colored = 0, 0
 t_model = t_io = 0.0
 for path, out in jobs:
     if os.path.realpath(out) in input_paths:
-        print(f"error: '{path}': its output '{out}' would overwrite an input; choose another --out_dir", file=sys.stderr)
+        print(f"error: '{path}': its output '{out}' would overwrite an input; choose another --out_dir",
+              file=sys.stderr)
         failed.append(path)
         continue
     t0 = time.time()
@@ -101,24 +106,26 @@ for path, out in jobs:
         failed.append(path)
         continue
     t1 = time.time()
-    if has_colour(image):
-        coloured += 1
-        if coloured == 1:
+    if not is_gray(image):
+        colored += 1
+        if colored == 1:
             print("note: colour inputs are colorized from their luminance only; their own colours are discarded")
-    result = colorize(G, image, size, dev)  # HxWx3 uint8
+    result = colorize(G, image, size, dev, saturation)  # HxWx3 uint8
     t2 = time.time()
     if side_by_side:
         shown = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)
         shown = np.repeat(shown[..., None], 3, 2) if shown.ndim == 2 else shown
         result = np.concatenate([shown, result], 1)
     pil = Image.fromarray(result)
-    atomic_write(out, lambda f: pil.save(f, format='JPEG', quality=quality) if format == 'jpg' else pil.save(f, format='PNG'))
+    save_kwargs = {'format': 'JPEG', 'quality': quality} if image_format == 'jpg' else {'format': 'PNG'}
+    atomic_write(out, lambda f: pil.save(f, **save_kwargs))
     t3 = time.time()
     t_model += t2 - t1
     t_io += (t1 - t0) + (t3 - t2)
     written += 1
-    print(f"{path} -> {out} ({image.shape[1]}x{image.shape[0]}, colorize {t2 - t1:.2f}s, decode+encode {t1 - t0 + t3 - t2:.2f}s)")
+    print(f"{path} -> {out} ({image.shape[1]}x{image.shape[0]}, colorize {t2 - t1:.2f}s, "
+          f"decode+encode {t1 - t0 + t3 - t2:.2f}s)")
 
 print(f"wrote {written}, failed {len(failed)}" + (f" ({', '.join(failed)})" if failed else '') +
-      (f"; outputs in {out_dir}/" if written else '') + (f"; {t_model:.1f}s colorizing, {t_io:.1f}s decode+encode" if written else ''))
+      (f"; outputs in {out_dir}/; {t_model:.1f}s colorizing, {t_io:.1f}s decode+encode" if written else ''))
 sys.exit(1 if failed or not written else 0)

@@ -1,30 +1,29 @@
-"""Compare generators on the test split: every eval.py metric for each (and for grayscale output), a sample
-grid (grayscale | each model | original) and their validation-MAE curves over training.
+"""Compare generators on a test split: eval.py's metrics for each and for gray output, a sample grid, their curves.
 
-    python3 compare.py --data_dir=../shared/data/cifar10 \
-        --checkpoints=runs/gan32/cifar10_train_generator,runs/l1_32/cifar10_train_generator --names=GAN,L1-only
+    python3 compare.py --data_dir=data/cifar10 \
+        --checkpoints=pretrained/generator.safetensors,runs/l1_32 --names=GAN,L1-only
 """
+import json
 import os
 import sys
 
-import torch
-
+from checkpoint import load_generator, training_history
 from dataset import load_split
-from models import load_generator, training_history
-from utils import atomic_write, colorfulness_ratios, configure, evaluate, print_json, resolve_device, sample_grid, save_png
+from metrics import METRIC_NAMES, evaluate
+from plots import plot_curves, sample_grid, save_png
+from utils import autocast_for, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/, or 'data' = torchvision CIFAR-10
-checkpoints = ''  # comma-separated generator checkpoints (train.py checkpoints, their folders, or .safetensors)
+checkpoints = ''  # comma-separated generators (train.py checkpoints, run folders, or .safetensors exports)
 names = ''  # comma-separated labels, one per checkpoint; '' = file names
-device = 'auto'
+device = 'auto'  # auto | cpu | cuda
 batch_size = 500
 test_limit = 0  # 0 = the whole test split
-grid = 'images/comparison.png'  # grayscale | each model | original; '' = none
-curves = 'images/val_mae.png'  # validation MAE per epoch from the training histories; '' = none
-json = False
+out_dir = 'runs/compare'  # comparison.png (the grid) and curves.png (validation curves) go here; '' = no figures
+as_json = False  # also print one JSON object with every metric
 # -----------------------------------------------------------------------------
-configure(globals(), sys.argv[1:], flags=('json',))
+configure(globals(), sys.argv[1:], flags=('as_json',))
 paths = [p for p in checkpoints.split(',') if p]
 labels = [n for n in names.split(',') if n] or [os.path.basename(os.path.normpath(p)) for p in paths]
 if not paths:
@@ -38,7 +37,7 @@ sizes = {G.config['image_size'] for G, _ in generators}
 if len(sizes) != 1:
     sys.exit(f"error: the generators work at different image sizes {sorted(sizes)}; compare models of one size")
 test = load_split(data_dir, 'test', sizes.pop(), test_limit).to(dev)
-autocast = torch.autocast('cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else None
+autocast = autocast_for(dev)
 
 results, gray = {}, None
 for label, (G, description) in zip(labels, generators):
@@ -48,45 +47,21 @@ for label, (G, description) in zip(labels, generators):
     gray = gray or gray_i
 results['grayscale'] = gray
 
-keys = ['mae', 'acc_2', 'acc_5', 'psnr', 'ssim', 'colorfulness']
-print(f"\n{len(test)} test images of {data_dir}; colourfulness of the real images {colorfulness_real:.2f}")
-print('| model | ' + ' | '.join(keys) + ' |\n|' + '---|' * (len(keys) + 1))
+print(f"\n{len(test)} test images of {data_dir}; colorfulness of the real images {colorfulness_real:.2f}")
+print('| model | ' + ' | '.join(METRIC_NAMES) + ' |\n|' + '---|' * (len(METRIC_NAMES) + 1))
 for label, m in results.items():
-    print(f'| {label} | ' + ' | '.join(f'{m[k]:.4f}' if k.startswith(('acc', 'ssim')) else f'{m[k]:.2f}' for k in keys) + ' |')
+    cells = (f'{m[k]:.4f}' if k.startswith(('acc', 'ssim')) else f'{m[k]:.2f}' for k in METRIC_NAMES)
+    print(f'| {label} | ' + ' | '.join(cells) + ' |')
 
-if grid:
+if out_dir:
+    grid = os.path.join(out_dir, 'comparison.png')
     save_png(grid, sample_grid([G for G, _ in generators], test, autocast=autocast))
     print(f"grid ({' | '.join(['grayscale', *labels, 'original'])}): {grid}")
-if curves:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, (ax, ax_c) = plt.subplots(1, 2, figsize=(11, 3.6))
-    gray_curve, plotted = None, []
-    for label, path in zip(labels, paths):
-        history = training_history(path)
-        if not history:
-            continue  # exports written before histories were kept in them
-        plotted.append(label)
-        epochs = [h['epoch'] for h in history]
-        line, = ax.plot(epochs, [h['val_mae'] for h in history], 'o-', label=label)
-        gray_curve = gray_curve or [h['val_mae_gray'] for h in history][:1]
-        ratios = colorfulness_ratios(history)
-        if ratios:
-            ax_c.plot(epochs, ratios, 'o-', color=line.get_color(), label=label)
-    if gray_curve:
-        ax.axhline(gray_curve[0], color='k', ls='--', label='grayscale output')
-    ax.set_ylabel('MAE, RGB 0-255')
-    ax.set_title('validation MAE (held-out training images)')
-    ax_c.axhline(1.0, color='k', ls='--', label='real images')
-    ax_c.set_ylabel('colourfulness / real')
-    ax_c.set_title('validation colourfulness, relative to the real images')
-    for a in (ax, ax_c):
-        a.set_xlabel('epoch')
-        a.grid(alpha=0.3)
-        a.legend()
-    fig.tight_layout()
-    atomic_write(curves, lambda f: fig.savefig(f, format='png', dpi=100))
-    print(f"validation curves ({', '.join(plotted) or 'no training histories'}): {curves}")
-if json:
-    print_json({'images': len(test), 'colorfulness_real': colorfulness_real, 'models': results})
+    histories = {label: training_history(path) for label, path in zip(labels, paths)}
+    histories = {label: h for label, h in histories.items() if h}  # exports written before histories were kept lack one
+    if histories:
+        curves = os.path.join(out_dir, 'curves.png')
+        plot_curves(curves, histories)
+        print(f"validation curves ({', '.join(histories)}): {curves}")
+if as_json:
+    print(json.dumps({'images': len(test), 'colorfulness_real': colorfulness_real, 'models': results}), flush=True)

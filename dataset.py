@@ -1,4 +1,4 @@
-"""Datasets as in-memory Lab tensors: CIFAR-10 through torchvision, or any image folder with train/ and test/."""
+"""Datasets as cached uint8 RGB tensors: CIFAR-10 through torchvision, or any image folder with train/ and test/."""
 import hashlib
 import os
 import sys
@@ -9,13 +9,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from checkpoint import atomic_write
+from color import AB_SCALE, rgb_uint8_to_network
 from photo import read_image
-from utils import atomic_write, normalize_lab, rgb_to_lab
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA_DIR = 'data'  # the default: torchvision's CIFAR-10, downloaded here
 CACHE_DIR = os.environ.get('COLORIZE_CACHE_DIR', os.path.join(REPO, 'data', 'cache'))
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 GRAY_CHROMA = 1.0  # images whose mean Lab chroma is below this carry no colour signal
 
@@ -28,33 +29,30 @@ class DatasetError(SystemExit):
 
 
 @dataclass
-class LabSplit:
-    """One split, held in memory: L [N,1,H,W] and ab [N,2,H,W] at network scale, rgb [N,3,H,W] uint8."""
-    L: torch.Tensor
-    ab: torch.Tensor
+class ImageSplit:
+    """One split as uint8 RGB [N,3,H,W]; batches are converted to network-scale Lab on the device that holds them."""
     rgb: torch.Tensor
     name: str           # 'cifar10' for torchvision, else the folder's name
-    dropped_gray: int   # colourless images removed
+    dropped_gray: int   # colorless images removed
     skipped: int        # unreadable files skipped
 
     def __len__(self):
-        return self.L.shape[0]
+        return self.rgb.shape[0]
 
     def to(self, device):
-        """Move all tensors to `device`."""
-        return LabSplit(self.L.to(device), self.ab.to(device), self.rgb.to(device), self.name,
-                        self.dropped_gray, self.skipped)
+        """The same split with its pixels on `device`."""
+        return ImageSplit(self.rgb.to(device), self.name, self.dropped_gray, self.skipped)
 
     def subset(self, idx):
-        """A LabSplit of rows idx (a LongTensor), same name and counts."""
-        return LabSplit(self.L[idx], self.ab[idx], self.rgb[idx], self.name, self.dropped_gray, self.skipped)
+        """An ImageSplit of rows idx (a LongTensor), same name and counts."""
+        return ImageSplit(self.rgb[idx], self.name, self.dropped_gray, self.skipped)
 
     def batch(self, idx, flip=None, memory_format=torch.contiguous_format):
-        """L [B,1,H,W] and ab [B,2,H,W] of rows idx; rows where the bool mask `flip` [B] is set are mirrored left-right."""
-        L, ab = self.L[idx], self.ab[idx]
+        """L [B,1,H,W] and ab [B,2,H,W] of rows idx; rows where the bool mask `flip` [B] is set are mirrored."""
+        rgb = self.rgb[idx]
         if flip is not None:
-            f = flip.view(-1, 1, 1, 1)
-            L, ab = torch.where(f, L.flip(3), L), torch.where(f, ab.flip(3), ab)
+            rgb = torch.where(flip.view(-1, 1, 1, 1), rgb.flip(3), rgb)
+        L, ab = rgb_uint8_to_network(rgb)
         return L.contiguous(memory_format=memory_format), ab.contiguous(memory_format=memory_format)
 
 
@@ -96,8 +94,8 @@ def list_images(folder):
 
 
 def holdout_split(split, n_holdout, limit=0):
-    """Split a LabSplit into (rest, held out): n_holdout fixed random rows set aside for validation, and of the rest
-    a fixed random `limit` rows (all if 0). The same images are held out on every run, so resume never trains on them."""
+    """Split an ImageSplit into (rest, held out): n_holdout fixed random rows set aside for validation, and of the rest
+    a fixed random `limit` rows (all if 0). The same images are held out on every run: resume never trains on them."""
     n_holdout = min(n_holdout, len(split) - 1)  # leave at least one image to train on
     perm = torch.from_numpy(np.random.default_rng(0).permutation(len(split)))
     held, rest = perm[:n_holdout], perm[n_holdout:]
@@ -107,7 +105,7 @@ def holdout_split(split, n_holdout, limit=0):
 
 
 def load_train_val(data_dir, image_size=32, val_size=1000, limit=0, verbose=True):
-    """The training split without its colourless images, cut into (train, val) by holdout_split: train.py's data,
+    """The training split without its colorless images, cut into (train, val) by holdout_split: train.py's data,
     and what eval.py --split=val evaluates on."""
     return holdout_split(load_split(data_dir, 'train', image_size, drop_gray=True, verbose=verbose), val_size, limit)
 
@@ -126,7 +124,8 @@ def _folder_rgb(split_dir, size, limit):
     """uint8 RGB [N,H,W,3] of the images under split_dir and the list of unreadable files."""
     paths, _ = list_images(split_dir)
     if not paths:
-        raise DatasetError(f"no images found under '{split_dir}' (looked for {', '.join(IMAGE_EXTENSIONS)} at any depth); "
+        raise DatasetError(f"no images found under '{split_dir}' (looked for {', '.join(IMAGE_EXTENSIONS)} "
+                           "at any depth); "
                            "put images there or point --data_dir at a folder with train/ and test/ image folders")
     paths = [paths[i] for i in _subset(len(paths), limit)]
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
@@ -166,7 +165,7 @@ def is_torchvision_source(data_dir):
 
 def _check_folder(data_dir, split):
     """Fail with one clear line if data_dir/split is not there."""
-    hint = "point --data_dir at a folder holding train/ and test/ subfolders of images (e.g. --data_dir=../shared/data/cifar10)"
+    hint = "point --data_dir at a folder holding train/ and test/ subfolders of images (e.g. --data_dir=data/cifar10)"
     if not os.path.isdir(data_dir):
         raise DatasetError(f"data folder '{data_dir}' does not exist; {hint}")
     if not os.path.isdir(os.path.join(data_dir, split)):
@@ -176,14 +175,13 @@ def _check_folder(data_dir, split):
 # ----------------------------------------------------------------------------------------------
 # The one entry point
 
-def _to_lab_tensors(rgb_uint8, chunk=256):
-    """uint8 [N,H,W,3] -> (L [N,1,H,W], ab [N,2,H,W]) at network scale and rgb [N,3,H,W] uint8, converted in chunks."""
-    rgb = torch.from_numpy(np.ascontiguousarray(rgb_uint8)).permute(0, 3, 1, 2).contiguous()
-    n, _, h, w = rgb.shape
-    L, ab = torch.empty(n, 1, h, w), torch.empty(n, 2, h, w)
-    for i in range(0, n, chunk):
-        L[i:i + chunk], ab[i:i + chunk] = normalize_lab(rgb_to_lab(rgb[i:i + chunk].float() / 255))
-    return L, ab, rgb
+def _chroma(rgb, chunk=1024):
+    """Mean Lab chroma sqrt(a^2 + b^2) per image [N] of uint8 RGB [N,3,H,W], computed in chunks."""
+    out = torch.empty(len(rgb))
+    for i in range(0, len(rgb), chunk):
+        ab = rgb_uint8_to_network(rgb[i:i + chunk])[1] * AB_SCALE
+        out[i:i + chunk] = ab.pow(2).sum(1).sqrt().flatten(1).mean(1)
+    return out
 
 
 def _cache_path(source, split, size, limit, n_files):
@@ -195,7 +193,7 @@ def _cache_path(source, split, size, limit, n_files):
 
 
 def load_split(data_dir, split, image_size=32, limit=0, drop_gray=False, verbose=True):
-    """Load a split ('train' or 'test') as a LabSplit, from the on-disk cache when possible.
+    """Load a split ('train' or 'test') as an ImageSplit, from the on-disk cache when possible.
 
     data_dir is an image folder with train/ and test/, or the default 'data' for torchvision CIFAR-10."""
     log = print if verbose else (lambda *a, **k: None)
@@ -219,21 +217,22 @@ def load_split(data_dir, split, image_size=32, limit=0, drop_gray=False, verbose
             rgb, bad = _cifar_rgb(data_dir, split, limit)
         else:
             rgb, bad = _folder_rgb(os.path.join(data_dir, split), image_size, limit)
-        L, ab, rgb = _to_lab_tensors(rgb)
-        cached = {'L': L, 'ab': ab, 'rgb': rgb, 'skipped': bad}
+        rgb = torch.from_numpy(np.ascontiguousarray(rgb)).permute(0, 3, 1, 2).contiguous()  # [N,3,H,W] uint8
+        cached = {'rgb': rgb, 'skipped': bad}
         atomic_write(path, lambda f: torch.save(cached, f))
-        log(f"cached {split} split ({len(L)} images) at {path}")
-    L, ab, rgb, bad = cached['L'], cached['ab'], cached['rgb'], cached['skipped']
+        log(f"cached {split} split ({len(rgb)} images) at {path}")
+    rgb, bad = cached['rgb'], cached['skipped']
     if bad:
-        print(f"warning: skipped {len(bad)} unreadable image file(s) in the {split} split, e.g. '{bad[0]}'", file=sys.stderr)
+        print(f"warning: skipped {len(bad)} unreadable image file(s) in the {split} split, e.g. '{bad[0]}'",
+              file=sys.stderr)
     dropped = 0
     if drop_gray:
-        chroma = (ab * 110).pow(2).sum(1).sqrt().flatten(1).mean(1)  # [N], Lab units
-        keep = chroma >= GRAY_CHROMA
+        keep = _chroma(rgb) >= GRAY_CHROMA
         dropped = int((~keep).sum())
         if dropped:
-            L, ab, rgb = L[keep], ab[keep], rgb[keep]
-            log(f"dropped {dropped} grayscale image(s) from the {split} split: they carry no colour signal")
-        if len(L) == 0:
-            raise DatasetError(f"every image in the {split} split of '{data_dir}' is grayscale; training needs colour images")
-    return LabSplit(L, ab, rgb, dataset_name(data_dir), dropped, len(bad))
+            rgb = rgb[keep]
+            log(f"dropped {dropped} grayscale image(s) from the {split} split: they carry no color signal")
+        if len(rgb) == 0:
+            raise DatasetError(f"every image in the {split} split of '{data_dir}' is grayscale; "
+                               "training needs color images")
+    return ImageSplit(rgb, dataset_name(data_dir), dropped, len(bad))

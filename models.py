@@ -1,14 +1,9 @@
-"""The networks: a U-Net generator L -> ab and a conditional PatchGAN discriminator on cat(L, ab)."""
-import json
-import os
+"""The networks (a U-Net generator L -> ab, a conditional PatchGAN on cat(L, ab)), their init and the GAN step."""
 from contextlib import nullcontext
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-REPO = os.path.dirname(os.path.abspath(__file__))
-PRETRAINED = os.path.join(REPO, 'pretrained', 'generator.safetensors')
 
 
 def _down(c_in, c_out, stride=2, norm=True):
@@ -98,7 +93,8 @@ def gan_step(G, D, opt_G, opt_D, L, ab_real, lambda_l1=100.0, lambda_adv=1.0, la
         with autocast():
             logits_real = D(L, ab_real)
             logits_fake = D(L, ab_fake.detach())
-            loss_D = 0.5 * (F.binary_cross_entropy_with_logits(logits_real, torch.full_like(logits_real, label_smoothing))
+            target_real = torch.full_like(logits_real, label_smoothing)
+            loss_D = 0.5 * (F.binary_cross_entropy_with_logits(logits_real, target_real)
                             + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
         opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
@@ -136,44 +132,6 @@ def init_weights(module):
             nn.init.zeros_(m.bias)
 
 
-def generator_gflop(G, image_size=32):
-    """Forward cost of G per image in GFLOP (2 per multiply-add), counted from its conv layers."""
-    flop = 0
-    hooks = []
-
-    def count(m, inp, out):
-        nonlocal flop
-        if isinstance(m, nn.ConvTranspose2d):  # every input pixel scatters a kernel into the output
-            flop += 2 * inp[0][0].numel() * m.out_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups
-        else:
-            flop += 2 * out[0].numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
-
-    for m in G.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            hooks.append(m.register_forward_hook(count))
-    was_training = G.training
-    G.eval()
-    with torch.no_grad():
-        G(torch.zeros(1, 1, image_size, image_size, device=next(G.parameters()).device))
-    G.train(was_training)
-    for h in hooks:
-        h.remove()
-    return flop / 1e9
-
-
-# ----------------------------------------------------------------------------------------------
-# Loading and shipping generators
-
-def export_generator(path, G, extra=None):
-    """Write G's weights as fp16 safetensors with its architecture config (and `extra` info) in the metadata."""
-    from safetensors.torch import save
-    from utils import atomic_write
-    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous().cpu() for k, v in G.state_dict().items()}
-    meta = {'config': json.dumps(G.config), 'info': json.dumps(extra or {})}
-    blob = save(tensors, metadata=meta)
-    atomic_write(path, lambda f: f.write(blob))
-
-
 def fold_batchnorm(G):
     """For inference only: fold every BatchNorm's running statistics into the convolution before it, in place.
 
@@ -193,55 +151,3 @@ def fold_batchnorm(G):
                 conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
             block[i] = nn.Identity()
     return G
-
-
-def checkpoint_file(path):
-    """A train.py checkpoint folder stands for its latest.pt; any other path for itself."""
-    return os.path.join(path, 'latest.pt') if os.path.isdir(path) else path
-
-
-def training_history(path):
-    """The per-epoch training record (train.py's history list) of a checkpoint, its folder or an export; None if absent."""
-    from utils import load_checkpoint
-    path = checkpoint_file(path)
-    if path.endswith('.safetensors'):
-        from safetensors import safe_open
-        with safe_open(path, framework='pt') as f:
-            return json.loads(f.metadata().get('info', '{}')).get('history')
-    return load_checkpoint(path).get('history')
-
-
-def load_generator(path, device='cpu', fold=True):
-    """Rebuild a Generator from a train.py checkpoint (its EMA weights when present), its folder, or a .safetensors export.
-
-    Returns (G in eval mode on `device`, a short description of what was loaded). With fold=True (for
-    inference) BatchNorm is folded into the convolutions; pass fold=False to get the trainable structure."""
-    from utils import load_checkpoint
-    path = checkpoint_file(path)
-    if path.endswith('.safetensors'):
-        from safetensors import safe_open
-        if not os.path.exists(path):
-            raise SystemExit(f"error: checkpoint '{path}' does not exist; pass --checkpoint=PATH to a generator checkpoint")
-        try:
-            with safe_open(path, framework='pt') as f:
-                config = json.loads(f.metadata()['config'])
-                state = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as e:
-            raise SystemExit(f"error: cannot read '{path}' as a generator export ({type(e).__name__}); "
-                             "pass a .safetensors file written by export_generator or a train.py checkpoint")
-        what = 'weights'
-    else:
-        ckpt = load_checkpoint(path)
-        if not isinstance(ckpt, dict) or 'G' not in ckpt or 'model_config' not in ckpt:
-            raise SystemExit(f"error: '{path}' is not a generator checkpoint from train.py "
-                             "(its discriminator checkpoint, perhaps?); pass <out_dir>/<dataset>_train_generator/latest.pt")
-        config = ckpt['model_config']
-        use_ema = ckpt.get('G_ema') is not None
-        state = ckpt['G_ema'] if use_ema else ckpt['G']
-        what = f"{'EMA ' if use_ema else ''}weights after epoch {ckpt['epoch']}"
-    G = Generator(**config)
-    G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    G = G.to(device, memory_format=torch.channels_last).eval()  # oneDNN and cuDNN both run faster in NHWC
-    if fold:
-        fold_batchnorm(G)
-    return G, f"{path} ({what}, width {config['width']}, {config['image_size']}px)"

@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 from skimage import data as skdata
 
-from utils import atomic_write, configure
+from checkpoint import atomic_write
+from utils import configure
 
 # -----------------------------------------------------------------------------
 out_dir = 'data/natural'  # the folder gets test/<photo>/NNN.png
@@ -39,4 +40,5 @@ for name, rgb in photos.items():
         atomic_write(os.path.join(folder, f'{i:03d}.png'), lambda f: crop.save(f, format='PNG'))
     gray = im.convert('L')
     atomic_write(os.path.join(out_dir, 'gray', f'{name}.jpg'), lambda f: gray.save(f, format='JPEG', quality=95))
-print(f"wrote {crops * len(photos)} crops of {len(photos)} photos to {out_dir}/test/ and the grayscale photos to {out_dir}/gray/")
+print(f"wrote {crops * len(photos)} crops of {len(photos)} photos to {out_dir}/test/ "
+      f"and the grayscale photos to {out_dir}/gray/")

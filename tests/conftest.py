@@ -1,7 +1,10 @@
-"""Shared fixtures: tiny generated image folders and a helper to run the scripts as a user would."""
+"""Shared fixtures: tiny generated image folders, and helpers that run the scripts in this process or in a new one."""
+import io
 import os
+import runpy
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 
 import numpy as np
 import pytest
@@ -43,6 +46,31 @@ def cache_dir(tmp_path, monkeypatch):
     import dataset
     monkeypatch.setattr(dataset, 'CACHE_DIR', str(path))
     return path
+
+
+def run(script, *args, check=True, cwd=None):
+    """Run a top-level script in this process as `python3 script args` would (no interpreter start-up);
+    returns a CompletedProcess with its exit status and text output."""
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    argv, old_cwd = sys.argv, os.getcwd()
+    sys.argv = [script, *map(str, args)]
+    try:
+        if cwd:
+            os.chdir(cwd)
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                runpy.run_path(os.path.join(REPO, script), run_name='__main__')
+            except SystemExit as e:
+                if isinstance(e.code, str):
+                    print(e.code, file=sys.stderr)
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = argv
+        os.chdir(old_cwd)
+    proc = subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(f'{script} failed ({code}):\n{proc.stdout}\n{proc.stderr}')
+    return proc
 
 
 def run_script(script, *args, check=True, cwd=REPO, timeout=300):

@@ -7,20 +7,23 @@ import pytest
 import torch
 from PIL import Image
 
-import models
 import photo
-from conftest import run_script
+from checkpoint import export_generator
+from color import is_gray as color_is_gray
+from color import luminance, rgb_to_lab
+from conftest import run
+from models import Generator
 
 
 @pytest.fixture(scope='module')
 def vivid_generator(tmp_path_factory):
     """A tiny generator whose output is strongly coloured everywhere: the hardest case for keeping L."""
     torch.manual_seed(0)
-    G = models.Generator(8, 32)
+    G = Generator(8, 32)
     with torch.no_grad():
         G.out[0].bias.copy_(torch.tensor([0.4, 0.5]))  # ab around (42, 51): out of gamut in darks and lights
     path = tmp_path_factory.mktemp('model') / 'vivid.safetensors'
-    models.export_generator(str(path), G)
+    export_generator(str(path), G)
     return path
 
 
@@ -32,8 +35,9 @@ def _gray_photo(h, w, seed=0):
 
 
 def _digest(folder):
-    return {p: hashlib.sha256(open(os.path.join(folder, p), 'rb').read()).hexdigest() + str(os.stat(os.path.join(folder, p)).st_mtime_ns)
-            for p in sorted(os.listdir(folder))}
+    def one(path):
+        return hashlib.sha256(open(path, 'rb').read()).hexdigest() + str(os.stat(path).st_mtime_ns)
+    return {p: one(os.path.join(folder, p)) for p in sorted(os.listdir(folder))}
 
 
 def test_every_mode_and_size_keeps_size_and_luminance(tmp_path, vivid_generator):
@@ -49,7 +53,7 @@ def test_every_mode_and_size_keeps_size_and_luminance(tmp_path, vivid_generator)
     Image.fromarray(gray.astype(np.uint16) * 257).save(src / 'deep16.png')
     Image.fromarray(rgb).convert('P', palette=Image.Palette.ADAPTIVE).save(src / 'palette.png')
     before = _digest(src)
-    proc = run_script('colorize.py', src, f'--out_dir={out}', f'--checkpoint={vivid_generator}', '--device=cpu')
+    proc = run('colorize.py', src, f'--out_dir={out}', f'--checkpoint={vivid_generator}', '--device=cpu')
     assert 'wrote 7, failed 0' in proc.stdout
     assert proc.stdout.count('colour inputs are colorized from their luminance') == 1
     assert _digest(src) == before  # inputs untouched
@@ -58,20 +62,19 @@ def test_every_mode_and_size_keeps_size_and_luminance(tmp_path, vivid_generator)
         result = np.asarray(Image.open(out / 'in' / f'{stem}.png'))
         source = photo.read_image(src / name)
         assert result.shape == source.shape[:2] + (3,), name
-        L_in, L_out = photo.luminance(source), photo.luminance(result)
+        L_in, L_out = luminance(source), luminance(result)
         assert (L_out - L_in).abs().mean() <= 1.0, name
     large = np.asarray(Image.open(out / 'in' / 'large.png'))
     lab = torch.from_numpy(large[::10, ::10].copy()).permute(2, 0, 1)[None].float() / 255
-    from utils import rgb_to_lab
     assert rgb_to_lab(lab)[0, 1:].norm(dim=0).mean() > 10  # real colour, not a gray copy
 
 
 def test_fixed_image_luminance_within_one_L_unit(tmp_path, vivid_generator):
     ramp = np.tile(np.linspace(0, 255, 256).astype(np.uint8), (64, 1))  # every gray level, black to white
     Image.fromarray(ramp).save(tmp_path / 'ramp.png')
-    run_script('colorize.py', tmp_path / 'ramp.png', '--out_dir', tmp_path / 'out', f'--checkpoint={vivid_generator}')
+    run('colorize.py', tmp_path / 'ramp.png', '--out_dir', tmp_path / 'out', f'--checkpoint={vivid_generator}')
     result = np.asarray(Image.open(tmp_path / 'out' / 'ramp.png'))
-    diff = (photo.luminance(result) - photo.luminance(ramp)).abs()
+    diff = (luminance(result) - luminance(ramp)).abs()
     assert diff.max() <= 1.0 and diff.mean() <= 0.5
 
 
@@ -80,8 +83,8 @@ def test_exif_rotation_is_respected(tmp_path, vivid_generator):
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
     img.save(tmp_path / 'rotated.jpg', exif=exif)
-    run_script('colorize.py', tmp_path / 'rotated.jpg', f'--out_dir={tmp_path / "out"}', f'--checkpoint={vivid_generator}',
-               '--format=jpg', '--side_by_side')
+    run('colorize.py', tmp_path / 'rotated.jpg', f'--out_dir={tmp_path / "out"}', f'--checkpoint={vivid_generator}',
+               '--image_format=jpg', '--side_by_side')
     result = Image.open(tmp_path / 'out' / 'rotated.jpg')
     assert result.size == (2 * 20, 40)  # displayed 20 wide, 40 high; side by side doubles the width
 
@@ -92,7 +95,7 @@ def test_broken_files_are_named_and_the_rest_still_written(tmp_path, vivid_gener
     Image.fromarray(_gray_photo(30, 40)).save(src / 'good.jpg')
     (src / 'broken.jpg').write_text('this is a text file')
     (src / 'empty.png').write_bytes(b'')
-    proc = run_script('colorize.py', src, tmp_path / 'missing.png', f'--out_dir={tmp_path / "out"}',
+    proc = run('colorize.py', src, tmp_path / 'missing.png', f'--out_dir={tmp_path / "out"}',
                       f'--checkpoint={vivid_generator}', check=False)
     assert proc.returncode != 0
     assert "'" + str(src / 'broken.jpg') + "' is not a readable image" in proc.stderr
@@ -107,7 +110,7 @@ def test_broken_files_are_named_and_the_rest_still_written(tmp_path, vivid_gener
 def test_refuses_to_overwrite_an_input(tmp_path, vivid_generator):
     Image.fromarray(_gray_photo(10, 10)).save(tmp_path / 'x.png')
     before = _digest(tmp_path)
-    proc = run_script('colorize.py', tmp_path / 'x.png', f'--out_dir={tmp_path}', f'--checkpoint={vivid_generator}',
+    proc = run('colorize.py', tmp_path / 'x.png', f'--out_dir={tmp_path}', f'--checkpoint={vivid_generator}',
                       check=False)
     assert proc.returncode != 0 and 'would overwrite an input' in proc.stderr
     assert _digest(tmp_path) == before
@@ -118,3 +121,28 @@ def test_full_resolution_bicubic_matches_interpolate():
     rows, cols = photo._bicubic_matrix(9, 70, 'cpu'), photo._bicubic_matrix(13, 101, 'cpu')
     want = torch.nn.functional.interpolate(ab[None], size=(70, 101), mode='bicubic', align_corners=False)[0]
     assert torch.allclose(rows @ ab @ cols.T, want, atol=1e-5)
+
+
+def _chroma(rgb):
+    lab = rgb_to_lab(torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255)[0]
+    return lab[1:].norm(dim=0)
+
+
+def test_saturation_scales_chroma_and_keeps_luminance(tmp_path, vivid_generator):
+    photo_in = tmp_path / 'in.png'
+    gray = _gray_photo(48, 64, 2)
+    Image.fromarray(gray).save(photo_in)
+    outputs = {}
+    for s in ('0', '0.5', '1', '1.3'):
+        run('colorize.py', photo_in, f'--out_dir={tmp_path / s}', f'--checkpoint={vivid_generator}',
+            f'--saturation={s}')
+        outputs[s] = np.asarray(Image.open(tmp_path / s / 'in.png'))
+    assert color_is_gray(outputs['0'])  # no chroma at all
+    chroma = {s: _chroma(rgb).mean().item() for s, rgb in outputs.items()}
+    assert chroma['0'] < 0.5 < chroma['0.5'] < chroma['1'] < chroma['1.3']
+    for rgb in outputs.values():
+        assert (luminance(rgb) - luminance(gray)).abs().max() <= 1.0  # L kept to 8-bit rounding, whatever the chroma
+    bad = run('colorize.py', photo_in, f'--out_dir={tmp_path / "neg"}', f'--checkpoint={vivid_generator}',
+              '--saturation=-0.5', check=False)
+    assert bad.returncode != 0 and bad.stderr.strip().startswith('error: --saturation=-0.5 must be >= 0')
+    assert not (tmp_path / 'neg').exists()

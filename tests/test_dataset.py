@@ -4,20 +4,33 @@ import os
 import pytest
 import torch
 
+import color
 import dataset
-import utils
-from photo import read_image
 from conftest import make_images
+from photo import read_image
 
 
-def test_folder_split_is_normalized_lab_at_image_size(tiny_data):
+def test_folder_split_is_uint8_rgb_at_image_size_and_batches_are_network_lab(tiny_data):
     split = dataset.load_split(str(tiny_data), 'train', 32, verbose=False)
     assert len(split) == 48 and split.name == 'tiny'
-    assert split.L.shape == (48, 1, 32, 32) and split.ab.shape == (48, 2, 32, 32) and split.rgb.dtype == torch.uint8
-    assert split.L.min() >= -1 and split.L.max() <= 1 and split.ab.abs().max() <= 1
-    lab = utils.rgb_to_lab(split.rgb.float() / 255)
-    L, ab = utils.normalize_lab(lab)
-    assert torch.allclose(split.L, L) and torch.allclose(split.ab, ab)
+    assert split.rgb.shape == (48, 3, 32, 32) and split.rgb.dtype == torch.uint8
+    idx = torch.tensor([3, 0, 47])
+    L, ab = split.batch(idx)
+    assert L.shape == (3, 1, 32, 32) and ab.shape == (3, 2, 32, 32) and L.dtype == torch.float32
+    assert L.min() >= -1 and L.max() <= 1 and ab.abs().max() <= 1
+    want_L, want_ab = color.normalize_lab(color.rgb_to_lab(split.rgb[idx].float() / 255))
+    assert torch.allclose(L, want_L) and torch.allclose(ab, want_ab)
+
+
+def test_batch_flips_exactly_the_rows_asked_for(tiny_data):
+    split = dataset.load_split(str(tiny_data), 'train', 32, verbose=False)
+    idx = torch.arange(8)
+    flip = torch.tensor([True, False, True, True, False, False, True, False])
+    L, ab = split.batch(idx, flip)
+    L_plain, ab_plain = split.batch(idx)
+    assert torch.equal(L[~flip], L_plain[~flip]) and torch.equal(ab[~flip], ab_plain[~flip])
+    assert torch.equal(L[flip], L_plain[flip].flip(3)) and torch.equal(ab[flip], ab_plain[flip].flip(3))
+    assert not torch.equal(L[flip], L_plain[flip])  # the test images are not mirror-symmetric
 
 
 def test_cache_is_written_once_and_reused(tiny_data, cache_dir, capsys):
@@ -27,7 +40,7 @@ def test_cache_is_written_once_and_reused(tiny_data, cache_dir, capsys):
     assert len(files) == 1 and '16px' in files[0] and '-10-' in files[0]
     second = dataset.load_split(str(tiny_data), 'test', 16, limit=10)
     assert 'cached' not in capsys.readouterr().out
-    assert torch.equal(first.L, second.L) and torch.equal(first.rgb, second.rgb)
+    assert torch.equal(first.rgb, second.rgb)
     dataset.load_split(str(tiny_data), 'test', 32, limit=10)  # another size is another cache entry
     assert len(os.listdir(cache_dir)) == 2
 
@@ -42,7 +55,7 @@ def test_holdout_split_is_disjoint_fixed_and_limited(tiny_data):
     train_again, val_again = dataset.holdout_split(split, 10, limit=20)
     assert tags(val_again) == tags(val)  # the same images are held out whatever the limit: resume never trains on them
     assert len(train_again) == 20 and tags(train_again) <= tags(train)
-    assert torch.equal(train.L[0], split.L[min(tags(train))]) and train.name == 'tiny'
+    assert torch.equal(train.rgb[0], split.rgb[min(tags(train))]) and train.name == 'tiny'
     assert len(dataset.holdout_split(split, 100)[0]) == 1  # a val_size beyond the split still leaves one to train on
 
 

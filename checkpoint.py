@@ -1,0 +1,207 @@
+"""The checkpoint format: atomic writes, safe loads, train.py's state and resume, generator export and loading.
+
+A run folder holds <dataset>_train_generator/ (latest.pt: G, EMA G, G's optimizer, counters, RNG states, config,
+history; best.pt and epochNNN.pt: G and EMA G only) and <dataset>_train_discriminator/latest.pt (D and its optimizer).
+"""
+import json
+import os
+import tempfile
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save as safetensors_bytes
+
+from metrics import colorfulness_ratios
+from models import Generator, fold_batchnorm
+
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pretrained')
+CIFAR10_GENERATOR = os.path.join(PRETRAINED_DIR, 'generator.safetensors')  # the paper's reproduction: eval.py's default
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write(path, write_fn, mode='wb'):
+    """Call write_fn(file) on a temp file beside `path`, then rename it over `path`: readers never see half a file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode) as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_checkpoint(path, state):
+    """torch.save a dict of tensors/plain values atomically."""
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def load_checkpoint(path, map_location='cpu'):
+    """torch.load with weights_only=True: tensors and plain containers only, never arbitrary objects."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise SystemExit(f"error: checkpoint '{path}' does not exist{_relative_hint(path)}; "
+                         "pass --checkpoint=PATH to a generator checkpoint")
+    except Exception as e:  # truncated, not a checkpoint, or holds pickled objects
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+        raise SystemExit(f"error: cannot load checkpoint '{path}' ({reason}); "
+                         "pass a file written by train.py or a .safetensors file from pretrained/")
+
+
+def _relative_hint(path):
+    """' (resolved from /cwd)' for a relative path, so a user running from another folder sees why it is missing."""
+    return '' if os.path.isabs(path) else f' (relative paths are resolved from {os.getcwd()})'
+
+
+# -----------------------------------------------------------------------------
+# where things live in a run folder
+
+def run_files(out_dir, name):
+    """Paths of a run's checkpoints for dataset `name`: {'G', 'D', 'best', 'folder'}."""
+    folder = os.path.join(out_dir, f'{name}_train_generator')
+    return {'G': os.path.join(folder, 'latest.pt'), 'best': os.path.join(folder, 'best.pt'), 'folder': folder,
+            'D': os.path.join(out_dir, f'{name}_train_discriminator', 'latest.pt')}
+
+
+def checkpoint_file(path):
+    """Resolve what a user passes as --checkpoint to one file: a file stands for itself, a generator folder for its
+    latest.pt, a run folder for the latest.pt of the one <dataset>_train_generator/ it holds."""
+    if not os.path.isdir(path):
+        return path
+    if os.path.exists(os.path.join(path, 'latest.pt')):
+        return os.path.join(path, 'latest.pt')
+    runs = sorted(d for d in os.listdir(path) if d.endswith('_train_generator'))
+    exports = sorted(f for f in os.listdir(path) if f.endswith('.safetensors'))
+    if len(runs) == 1:
+        return os.path.join(path, runs[0], 'latest.pt')
+    if len(runs) > 1:
+        raise SystemExit(f"error: '{path}' holds several runs ({', '.join(runs)}); "
+                         f"pass one of them, e.g. --checkpoint={os.path.join(path, runs[0])}")
+    if len(exports) == 1:
+        return os.path.join(path, exports[0])
+    choices = f" ({', '.join(exports)}); pass one of them" if exports else \
+        "; pass a checkpoint file, a <dataset>_train_generator/ folder, a run folder or a .safetensors export"
+    raise SystemExit(f"error: '{path}' is a folder with no generator checkpoint in it{_relative_hint(path)}{choices}")
+
+
+# -----------------------------------------------------------------------------
+# train.py's state: write it each epoch, read it back on resume
+
+def save_training_state(files, G, G_ema, D, opt_G, opt_D, rng, *, epoch, step, elapsed_s, config, history,
+                        snapshot=False, best=False):
+    """Write a run's checkpoints for the end of `epoch`: D first, then G (with snapshot/best copies when asked)."""
+    # D first: a kill between the two writes leaves G one epoch behind D, which resume tolerates
+    save_checkpoint(files['D'], {'D': D.state_dict(), 'opt_D': opt_D.state_dict(), 'epoch': epoch,
+                                 'model_config': D.config})
+    state_G = {'G': G.state_dict(), 'G_ema': G_ema.state_dict() if G_ema is not None else None, 'epoch': epoch,
+               'step': step, 'elapsed_s': elapsed_s, 'model_config': G.config, 'config': config, 'history': history}
+    if snapshot:  # enough to evaluate or export this epoch later, not to resume
+        save_checkpoint(os.path.join(files['folder'], f'epoch{epoch:03d}.pt'), state_G)
+    if best:
+        save_checkpoint(files['best'], state_G)
+    save_checkpoint(files['G'], {**state_G, 'opt_G': opt_G.state_dict(), 'rng': rng})
+
+
+def resume_training_state(files, G, G_ema, D, opt_G, opt_D, adversarial=True):
+    """Load a run's latest checkpoints into the models and optimizers; returns the G checkpoint (counters, history,
+    RNG states) or None when there is nothing to resume. A different architecture is a one-line error."""
+    if not os.path.exists(files['G']):
+        return None
+    ckpt = load_checkpoint(files['G'])
+    if ckpt['model_config'] != G.config:
+        raise SystemExit(f"error: {files['G']} holds a model with {ckpt['model_config']} but this run asks for "
+                         f"{G.config}; pass the same --width/--image_size, another --out_dir, or --resume=False")
+    G.load_state_dict(ckpt['G'])
+    opt_G.load_state_dict(ckpt['opt_G'])
+    if G_ema is not None and ckpt.get('G_ema') is not None:
+        G_ema.load_state_dict(ckpt['G_ema'])
+    if os.path.exists(files['D']):
+        ckpt_D = load_checkpoint(files['D'])
+        if ckpt_D['epoch'] != ckpt['epoch']:
+            print(f"warning: discriminator checkpoint is from epoch {ckpt_D['epoch']}, generator from {ckpt['epoch']}")
+        D.load_state_dict(ckpt_D['D'])
+        opt_D.load_state_dict(ckpt_D['opt_D'])
+    elif adversarial:
+        print(f"warning: no discriminator checkpoint at {files['D']}; D starts fresh")
+    return ckpt
+
+
+# -----------------------------------------------------------------------------
+# the training history stored with the weights
+
+def training_history(path):
+    """The per-epoch training record (train.py's history list) of a checkpoint, folder or export; None if absent."""
+    path = checkpoint_file(path)
+    if path.endswith('.safetensors'):
+        return _export_info(path)[1].get('history')
+    return load_checkpoint(path).get('history')
+
+
+def best_epoch(history, min_color):
+    """train.py's best.pt rule: the epoch with the lowest validation MAE among those whose validation colorfulness
+    is at least min_color of the real images' (any epoch when min_color is 0); None if no epoch qualifies."""
+    ratios = colorfulness_ratios(history) or [0.0] * len(history)  # histories from before the ratio was logged
+    eligible = [(h['val_mae'], h['epoch']) for h, ratio in zip(history, ratios) if ratio >= min_color]
+    return min(eligible)[1] if eligible else None
+
+
+# -----------------------------------------------------------------------------
+# shipping a generator, and loading any generator
+
+def export_generator(path, G, extra=None):
+    """Write G's weights as fp16 safetensors with its architecture config (and `extra` info) in the metadata."""
+    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous().cpu() for k, v in G.state_dict().items()}
+    blob = safetensors_bytes(tensors, metadata={'config': json.dumps(G.config), 'info': json.dumps(extra or {})})
+    atomic_write(path, lambda f: f.write(blob))
+
+
+def _export_info(path):
+    """(architecture config, info dict) from a safetensors export's metadata, without reading the tensors."""
+    with safe_open(path, framework='pt') as f:
+        meta = f.metadata()
+    return json.loads(meta['config']), json.loads(meta.get('info', '{}'))
+
+
+def load_generator(path, device='cpu', fold=True):
+    """Rebuild a Generator from a train.py checkpoint (its EMA weights when present), a folder, or an export.
+
+    Returns (G in eval mode on `device`, a short description of what was loaded). With fold=True (for
+    inference) BatchNorm is folded into the convolutions; pass fold=False to get the trainable structure."""
+    path = checkpoint_file(path)
+    if path.endswith('.safetensors'):
+        if not os.path.exists(path):
+            raise SystemExit(f"error: checkpoint '{path}' does not exist{_relative_hint(path)}; "
+                             "pass --checkpoint=PATH to a generator checkpoint")
+        try:
+            with safe_open(path, framework='pt') as f:
+                config = json.loads(f.metadata()['config'])
+                state = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as e:
+            raise SystemExit(f"error: cannot read '{path}' as a generator export ({type(e).__name__}); "
+                             "pass a .safetensors file written by export.py or a train.py checkpoint")
+        what = 'weights'
+    else:
+        ckpt = load_checkpoint(path)
+        if not isinstance(ckpt, dict) or 'G' not in ckpt or 'model_config' not in ckpt:
+            raise SystemExit(f"error: '{path}' is not a generator checkpoint from train.py "
+                             "(its discriminator checkpoint, perhaps?); "
+                             "pass <out_dir>/<dataset>_train_generator/latest.pt")
+        config = ckpt['model_config']
+        use_ema = ckpt.get('G_ema') is not None
+        state = ckpt['G_ema'] if use_ema else ckpt['G']
+        what = f"{'EMA ' if use_ema else ''}weights after epoch {ckpt['epoch']}"
+    G = Generator(**config)
+    G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    G = G.to(device, memory_format=torch.channels_last).eval()  # oneDNN and cuDNN both run faster in NHWC
+    if fold:
+        fold_batchnorm(G)
+    return G, f"{path} ({what}, width {config['width']}, {config['image_size']}px)"

@@ -1,0 +1,86 @@
+"""Figures: image grids of colorizations and the training curves (one plotter for train.py and compare.py)."""
+import math
+from contextlib import nullcontext
+
+import matplotlib
+import numpy as np
+import torch
+from PIL import Image
+
+from checkpoint import atomic_write
+from color import colorized_rgb, rgb_uint8_to_network
+from metrics import colorfulness_ratios
+
+matplotlib.use('Agg')  # files only, never a window
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+
+
+def save_png(path, image):
+    """Write an HxWx3 uint8 array as PNG atomically."""
+    atomic_write(path, lambda f: Image.fromarray(image).save(f, format='PNG'))
+
+
+def image_grid(columns, scale=2, groups=1, gap=2):
+    """Columns of [N,3,H,W] 0-255 images -> HxWx3 uint8 grid: a row per image, rows in `groups` side-by-side blocks."""
+    cols = [c.detach().float().clamp(0, 255).round().to(torch.uint8).cpu() for c in columns]
+    n, _, h, w = cols[0].shape
+    rows_per_group = math.ceil(n / groups)
+    cell_h, cell_w = h * scale + gap, w * scale + gap
+    group_w = len(cols) * cell_w + 2 * gap
+    canvas = np.full((rows_per_group * cell_h + gap, groups * group_w, 3), 255, np.uint8)
+    for i in range(n):
+        g, r = divmod(i, rows_per_group)
+        for j, col in enumerate(cols):
+            tile = col[i].repeat_interleave(scale, 1).repeat_interleave(scale, 2).permute(1, 2, 0).numpy()
+            y, x = gap + r * cell_h, g * group_w + gap + j * cell_w
+            canvas[y:y + h * scale, x:x + w * scale] = tile
+    return canvas
+
+
+def comparison_grid(L, ab_columns, rgb_real, scale=2, groups=2):
+    """Grid of grayscale | one column per ab prediction | original, from network-scale L and ab, as HxWx3 uint8."""
+    gray = colorized_rgb(L, torch.zeros_like(L).expand(-1, 2, -1, -1))
+    return image_grid([gray, *(colorized_rgb(L, ab) for ab in ab_columns), rgb_real], scale=scale, groups=groups)
+
+
+@torch.inference_mode()
+def sample_grid(generators, split, k=16, autocast=nullcontext):
+    """Grid of grayscale | each generator's colorization | original for k images spread evenly over the split."""
+    idx = torch.linspace(0, len(split) - 1, min(k, len(split))).round().long()
+    device = next(generators[0].parameters()).device
+    rgb = split.rgb[idx].to(device)
+    L = rgb_uint8_to_network(rgb)[0]
+    with autocast():
+        ab_columns = [G(L).float() for G in generators]
+    return comparison_grid(L, ab_columns, rgb)
+
+
+def plot_curves(path, histories):
+    """Per-epoch curves of one or more runs ({label: train.py history}) to a PNG, atomically: the adversarial and L1
+    losses, validation MAE (EMA and raw G, and the grayscale output) and validation colorfulness relative to real."""
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    gray_drawn = False
+    for label, history in histories.items():
+        epochs = [h['epoch'] for h in history]
+        color = axes[0].plot(epochs, [h['loss_D'] for h in history], label=f'{label} loss_D')[0].get_color()
+        axes[0].plot(epochs, [h['loss_G_adv'] for h in history], ':', color=color, label=f'{label} loss_G_adv')
+        axes[1].plot(epochs, [h['loss_G_l1'] for h in history], color=color, label=label)
+        axes[2].plot(epochs, [h['val_mae'] for h in history], 'o-', ms=3, color=color, label=f'{label} (EMA if on)')
+        axes[2].plot(epochs, [h['val_mae_raw'] for h in history], color=color, alpha=0.35, label=f'{label} raw G')
+        if not gray_drawn:
+            axes[2].axhline(history[0]['val_mae_gray'], color='k', ls='--', label='grayscale output')
+            gray_drawn = True
+        ratios = colorfulness_ratios(history)
+        if ratios:
+            axes[3].plot(epochs, ratios, 'o-', ms=3, color=color, label=label)
+    axes[3].axhline(1.0, color='k', ls='--', label='real images')
+    titles = ('adversarial losses (dotted: G)', 'L1 loss (ab/110 scale)', 'validation MAE (RGB 0-255)',
+              'validation colorfulness / real')
+    for ax, title in zip(axes, titles):
+        ax.set_title(title)
+        ax.set_xlabel('epoch')
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=90))
+    plt.close(fig)

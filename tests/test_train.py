@@ -1,0 +1,161 @@
+"""train.py, eval.py, export.py and compare.py run in this process as a user runs them: a step, exact resume, the
+best.pt rule, train -> eval -> export -> compare, fine-tuning, and bad command lines."""
+import json
+import math
+import os
+
+import pytest
+import torch
+
+import checkpoint
+import models
+from conftest import TRAIN_TINY, run
+
+
+def _ckpt(out_dir, name='tiny'):
+    return os.path.join(out_dir, f'{name}_train_generator', 'latest.pt')
+
+
+def _json(proc):
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_one_training_step_changes_the_weights_and_gives_finite_losses(tiny_data, tmp_path):
+    out = tmp_path / 'run'
+    run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', '--train_limit=16', '--seed=7',
+        '--lr_decay_epochs=1', *TRAIN_TINY, '--batch_size=64')
+    ckpt = checkpoint.load_checkpoint(_ckpt(out))
+    assert ckpt['step'] == 1 and ckpt['epoch'] == 1
+    assert ckpt['opt_G']['param_groups'][0]['lr'] == pytest.approx(1e-4)  # the one epoch is the decay: 2e-4 x 1/2
+    assert ckpt['config']['batch_size'] == 16  # asked for 64, but there are only 16 images: the record says 16
+    assert json.load(open(out / 'config.json')) == ckpt['config']
+    h = ckpt['history'][0]
+    assert all(math.isfinite(h[k]) for k in ('loss_D', 'loss_G_adv', 'loss_G_l1', 'val_mae'))
+    assert h['loss_D'] > 0 and h['loss_G_adv'] > 0 and h['loss_G_l1'] > 0
+    torch.manual_seed(7)  # train.py seeds, then builds G first: the same initial weights
+    G0 = models.Generator(8, 32)
+    for name, w0 in G0.state_dict().items():
+        if name.endswith('weight') and w0.dim() == 4:
+            assert not torch.equal(w0, ckpt['G'][name]), f'{name} did not change'
+    D_ckpt = checkpoint.load_checkpoint(out / 'tiny_train_discriminator' / 'latest.pt')
+    assert D_ckpt['epoch'] == 1 and 'opt_D' in D_ckpt
+
+
+def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path):
+    common = (f'--data_dir={tiny_data}', '--train_limit=32', '--l1_warmup_epochs=1', *TRAIN_TINY)
+    run('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2', '--keep_snapshots=True')
+    run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=1')
+    second = run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2')
+    assert 'resumed from' in second.stdout and 'at epoch 1' in second.stdout
+    a, b = checkpoint.load_checkpoint(_ckpt(tmp_path / 'a')), checkpoint.load_checkpoint(_ckpt(tmp_path / 'b'))
+    assert a['step'] == b['step'] == 4
+    for key in ('G', 'G_ema'):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f'{key}.{name} differs after resume'
+    assert [h['val_mae'] for h in a['history']] == [h['val_mae'] for h in b['history']]
+    done = run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2')
+    assert 'already trained 2 epochs' in done.stdout
+
+    # run a kept a snapshot of every epoch: the last equals latest.pt, and each loads as a generator
+    folder = os.path.dirname(_ckpt(tmp_path / 'a'))
+    assert sorted(os.listdir(folder)) == ['epoch001.pt', 'epoch002.pt', 'latest.pt']
+    snap = checkpoint.load_checkpoint(os.path.join(folder, 'epoch002.pt'))
+    assert 'opt_G' not in snap and snap['epoch'] == 2 and snap['step'] == 4
+    assert all(torch.equal(snap['G_ema'][k], a['G_ema'][k]) for k in a['G_ema'])
+    _, description = checkpoint.load_generator(os.path.join(folder, 'epoch001.pt'))
+    assert 'EMA weights after epoch 1' in description
+    assert os.listdir(os.path.dirname(_ckpt(tmp_path / 'b'))) == ['latest.pt']  # off by default
+
+
+def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
+    out = tmp_path / 'run'
+    train = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', *TRAIN_TINY)
+    assert 'epoch 1/1' in train.stdout and 'val_mae' in train.stdout
+    assert os.path.exists(out / 'tiny_train_discriminator' / 'latest.pt')
+    assert sorted(os.listdir(out / 'images')) == ['tiny_curves.png', 'tiny_samples_epoch001.png']
+    ev = run('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={out}', '--device=cpu', '--as_json',
+             f'--out_dir={tmp_path / "eval"}')
+    for row in ('MAE', 'pixel accuracy @2%', 'pixel accuracy @5%', 'PSNR', 'SSIM', 'colorfulness'):
+        assert row in ev.stdout
+    result = _json(ev)
+    keys = {'mae', 'acc_2', 'acc_5', 'psnr', 'ssim', 'colorfulness'}
+    assert set(result) == keys | {'checkpoint', 'split', 'images', 'colorfulness_real', 'gray'}
+    assert set(result['gray']) == keys and result['images'] == 24 and result['checkpoint'] == str(out)
+    assert 0 < result['mae'] < 255 and 0 <= result['acc_2'] <= result['acc_5'] <= 1
+    assert result['gray']['colorfulness'] < 0.1 < result['colorfulness_real']
+    assert os.listdir(tmp_path / 'eval') == ['tiny_test_run_samples.png']
+
+    # --split=val is train.py's held-out validation set: the same images, so the same MAE as the training log
+    val = _json(run('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={_ckpt(out)}', '--split=val',
+                    '--val_size=16', '--out_dir=', '--as_json'))
+    assert val['split'] == 'val' and val['images'] == 16
+    assert val['mae'] == pytest.approx(checkpoint.load_checkpoint(_ckpt(out))['history'][-1]['val_mae'], abs=1e-3)
+
+    # ship it, then compare the export with the checkpoint it came from: the same model, so the same numbers
+    run('export.py', f'--checkpoint={out / "tiny_train_generator"}', '--out_name=shipped.safetensors')
+    export = out / 'shipped.safetensors'  # beside the run's folders by default
+    cmp = run('compare.py', f'--data_dir={tiny_data}', f'--checkpoints={_ckpt(out)},{export}', '--names=ckpt,export',
+              f'--out_dir={tmp_path / "cmp"}', '--as_json')
+    models_ = _json(cmp)['models']
+    assert set(models_) == {'ckpt', 'export', 'grayscale'}
+    assert models_['export']['mae'] == pytest.approx(models_['ckpt']['mae'], abs=0.05)
+    assert models_['ckpt']['mae'] == pytest.approx(result['mae'], abs=1e-3)
+    assert sorted(os.listdir(tmp_path / 'cmp')) == ['comparison.png', 'curves.png']
+    # the export carries the training history, so its curve is plotted from the file alone
+    assert checkpoint.training_history(str(export)) == checkpoint.load_checkpoint(_ckpt(out))['history']
+    assert 'validation curves (ckpt, export)' in cmp.stdout
+
+    # fine-tune from the export: with both learning rates at 0 the convolutions keep the exported weights exactly
+    ft = tmp_path / 'ft'
+    log = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={ft}', '--epochs=1', f'--init_from={export}',
+              '--lr=0', '--lr_d=0', *TRAIN_TINY).stdout
+    assert f'G starts from {export}' in log
+    from safetensors.torch import load_file
+    shipped, tuned = load_file(str(export)), checkpoint.load_checkpoint(_ckpt(ft))
+    convs = [k for k, v in shipped.items() if v.dim() == 4]
+    assert convs and all(torch.equal(tuned[key][k], shipped[k].float()) for k in convs for key in ('G', 'G_ema'))
+    wrong = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "w"}', f'--init_from={export}',
+                '--width=16', '--batch_size=16', '--device=cpu', '--val_size=16', check=False)
+    assert wrong.returncode != 0 and "pass the same --width/--image_size" in wrong.stderr
+
+
+def test_best_checkpoint_follows_the_selection_rule(tiny_data, tmp_path):
+    out = tmp_path / 'run'
+    log = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=3', '--keep_snapshots=True',
+              '--select_color=0', *TRAIN_TINY).stdout
+    history = checkpoint.load_checkpoint(_ckpt(out))['history']
+    best = min(history, key=lambda h: h['val_mae'])['epoch']
+    folder = out / 'tiny_train_generator'
+    chosen = checkpoint.load_checkpoint(folder / 'best.pt')
+    snapshot = checkpoint.load_checkpoint(folder / f'epoch{best:03d}.pt')
+    assert chosen['epoch'] == best and f'best.pt: epoch {best} ' in log
+    assert all(torch.equal(chosen['G_ema'][k], snapshot['G_ema'][k]) for k in snapshot['G_ema'])
+    # color no epoch reaches: no best.pt, and the run says why
+    none = tmp_path / 'none'
+    log = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={none}', '--epochs=1', '--select_color=5',
+              *TRAIN_TINY).stdout
+    assert 'no best.pt' in log and not (none / 'tiny_train_generator' / 'best.pt').exists()
+
+
+def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
+    run('train.py', f'--data_dir={tiny_data}', '--out_dir=.', '--epochs=1', *TRAIN_TINY, cwd=tmp_path)
+    ev = run('eval.py', f'--data_dir={tiny_data}', '--out_dir=', '--test_limit=8', cwd=tmp_path)
+    assert 'evaluating tiny_train_generator/latest.pt (EMA weights after epoch 1' in ev.stdout
+    assert '8 test images' in ev.stdout
+
+
+@pytest.mark.parametrize('script,args,message', [
+    ('train.py', ['--epochz=3'], 'unknown option --epochz; did you mean --epochs?'),
+    ('train.py', ['--epochs=three'], "--epochs='three' is not a valid int"),
+    ('train.py', ['--data_dir=/no/such/folder'], "data folder '/no/such/folder' does not exist"),
+    ('train.py', ['--data_dir=/no/such/folder', '--device=cuda'], 'no CUDA device is available'),
+    ('eval.py', ['--data_dir=/no/such/folder', '--checkpoint=/no/such.pt'], "checkpoint '/no/such.pt' does not exist"),
+    ('eval.py', ['--split=train'], 'unknown --split=train; use test or val'),
+    ('export.py', [], 'pass --checkpoint='),
+    ('compare.py', ['--checkpoints=a,b', '--names=x'], '2 checkpoints but 1 names'),
+])
+def test_bad_command_lines_exit_with_one_line(script, args, message, tmp_path):
+    proc = run(script, *args, check=False, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not os.listdir(tmp_path)  # nothing half-written
