@@ -16,6 +16,7 @@ from models import Generator, fold_batchnorm
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pretrained')
 CIFAR10_GENERATOR = os.path.join(PRETRAINED_DIR, 'generator.safetensors')  # the paper's reproduction: eval.py's default
+PHOTO_GENERATOR = os.path.join(PRETRAINED_DIR, 'photo_generator.safetensors')  # natural photos at 64 px: colorize.py's
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -157,11 +158,48 @@ def best_epoch(history, min_color):
 # -----------------------------------------------------------------------------
 # shipping a generator, and loading any generator
 
-def export_generator(path, G, extra=None):
-    """Write G's weights as fp16 safetensors with its architecture config (and `extra` info) in the metadata."""
-    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous().cpu() for k, v in G.state_dict().items()}
-    blob = safetensors_bytes(tensors, metadata={'config': json.dumps(G.config), 'info': json.dumps(extra or {})})
+QUANT_SUFFIX = '.int8_scale'  # a quantized weight W is stored as int8 W and a float scale per output channel
+
+
+def _quantize(weight, out_dim):
+    """Symmetric int8 with one scale per output channel (dim `out_dim`): (int8 weight, float32 scale, broadcastable)."""
+    other = [d for d in range(weight.dim()) if d != out_dim]
+    scale = weight.abs().amax(dim=other, keepdim=True).clamp_min(1e-12) / 127
+    return (weight / scale).round().clamp(-127, 127).to(torch.int8), scale.float()
+
+
+def export_generator(path, G, extra=None, precision='fp16'):
+    """Write G's weights as safetensors with its architecture config (and `extra` info) in the metadata.
+
+    precision 'fp16' halves every float tensor; 'int8' also stores each convolution's weight as int8 with one
+    scale per output channel (a quarter of fp32), dequantized by load_generator."""
+    if precision not in ('fp16', 'int8'):
+        raise SystemExit(f"error: unknown precision {precision!r}; use fp16 or int8")
+    tensors = {}
+    for name, value in G.state_dict().items():
+        value = value.detach().cpu()
+        if precision == 'int8' and value.dim() == 4:  # conv weights: [out, in, k, k]; transposed: [in, out, k, k]
+            module = G.get_submodule(name.rsplit('.', 1)[0])
+            out_dim = 1 if isinstance(module, torch.nn.ConvTranspose2d) else 0
+            tensors[name], tensors[name + QUANT_SUFFIX] = _quantize(value.float(), out_dim)
+        else:
+            tensors[name] = value.half() if value.is_floating_point() else value
+    meta = {'config': json.dumps(G.config), 'info': json.dumps(extra or {}), 'precision': precision}
+    blob = safetensors_bytes({k: v.contiguous() for k, v in tensors.items()}, metadata=meta)
     atomic_write(path, lambda f: f.write(blob))
+
+
+def _dequantize(stored):
+    """A state dict in float32 from an export's tensors, int8 weights multiplied back by their scales."""
+    state = {}
+    for name, value in stored.items():
+        if name.endswith(QUANT_SUFFIX):
+            continue
+        scale = stored.get(name + QUANT_SUFFIX)
+        if scale is not None:
+            value = value.float() * scale
+        state[name] = value.float() if value.is_floating_point() else value
+    return state
 
 
 def _export_info(path):
@@ -184,11 +222,13 @@ def load_generator(path, device='cpu', fold=True):
         try:
             with safe_open(path, framework='pt') as f:
                 config = json.loads(f.metadata()['config'])
-                state = {k: f.get_tensor(k) for k in f.keys()}
+                precision = f.metadata().get('precision', 'fp16')
+                state = _dequantize({k: f.get_tensor(k) for k in f.keys()})
         except Exception as e:
-            raise SystemExit(f"error: cannot read '{path}' as a generator export ({type(e).__name__}); "
-                             "pass a .safetensors file written by export.py or a train.py checkpoint")
-        what = 'weights'
+            raise SystemExit(f"error: cannot read '{path}' as a generator export ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:80] if str(e) else 'unreadable'}); the file may be "
+                             "truncated or corrupt: download or export it again, or pass another --checkpoint")
+        what = f'{precision} weights'
     else:
         ckpt = load_checkpoint(path)
         if not isinstance(ckpt, dict) or 'G' not in ckpt or 'model_config' not in ckpt:
@@ -200,7 +240,12 @@ def load_generator(path, device='cpu', fold=True):
         state = ckpt['G_ema'] if use_ema else ckpt['G']
         what = f"{'EMA ' if use_ema else ''}weights after epoch {ckpt['epoch']}"
     G = Generator(**config)
-    G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    try:
+        G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except RuntimeError as e:
+        raise SystemExit(f"error: '{path}' does not hold the weights of a {config} generator "
+                         f"({str(e).splitlines()[1].strip()[:80] if len(str(e).splitlines()) > 1 else 'mismatch'}); "
+                         "export it again or pass another --checkpoint")
     G = G.to(device, memory_format=torch.channels_last).eval()  # oneDNN and cuDNN both run faster in NHWC
     if fold:
         fold_batchnorm(G)

@@ -14,7 +14,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from checkpoint import CIFAR10_GENERATOR, atomic_write, load_generator
+from checkpoint import PHOTO_GENERATOR, atomic_write, load_generator
 from color import is_gray
 from dataset import IMAGE_EXTENSIONS, list_images
 from photo import colorize, read_image
@@ -22,7 +22,7 @@ from utils import configure, resolve_device
 
 # -----------------------------------------------------------------------------
 out_dir = 'colorized'  # outputs go here, mirroring the input names
-checkpoint = ''  # a train.py checkpoint, run folder or .safetensors export; '' = the shipped model
+checkpoint = ''  # a checkpoint, run folder or export; '' = pretrained/photo_generator.safetensors
 device = 'auto'  # auto | cpu | cuda
 size = 0  # px, short side of the model's working resolution; 0 = the size the model was trained at
 saturation = 1.0  # scales the predicted chroma before gamut mapping: 0 = gray, 1 = as predicted, 1.3 = vivid
@@ -81,7 +81,7 @@ for arg in inputs:
         jobs.append((path, out))
 
 dev = resolve_device(device)
-G, description = load_generator(checkpoint or CIFAR10_GENERATOR, dev) if jobs else (None, '')
+G, description = load_generator(checkpoint or PHOTO_GENERATOR, dev) if jobs else (None, '')
 if jobs:
     print(f"model: {description}")
 input_paths = {os.path.realpath(p) for p, _ in jobs}

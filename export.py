@@ -1,6 +1,7 @@
 """Export a trained generator for sharing: safetensors with its architecture and training record in the metadata.
 
     python3 export.py --checkpoint=runs/gan64/cifar10_train_generator/best.pt --out_dir=runs/gan64
+    python3 export.py --checkpoint=runs/photo/photos64_train_generator/best.pt --precision=int8
 
 The file loads with no flags in eval.py, colorize.py and compare.py (--checkpoint=PATH); the EMA weights are
 exported when the checkpoint has them.
@@ -15,6 +16,7 @@ from utils import configure
 checkpoint = ''  # a train.py generator checkpoint, its folder or its run folder
 out_dir = ''  # where the export goes; '' = the run folder the checkpoint belongs to
 out_name = 'generator.safetensors'  # the export's file name
+precision = 'fp16'  # fp16 | int8 (convolution weights as int8 with a scale per output channel: half the size)
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
 if not checkpoint:
@@ -29,5 +31,5 @@ info = {'epochs': ckpt['epoch'], 'steps': ckpt['step'], 'train_seconds': round(c
         'ema': ckpt.get('G_ema') is not None, 'train_config': ckpt['config'], 'val_mae': last.get('val_mae'),
         'history': ckpt.get('history')}  # the validation curve travels with the weights (compare.py plots it)
 out = os.path.join(out_dir or os.path.dirname(os.path.dirname(os.path.abspath(path))), out_name)
-export_generator(out, G, info)
+export_generator(out, G, info, precision)
 print(f"exported {description} -> {out} ({os.path.getsize(out) / 1e6:.1f} MB)")

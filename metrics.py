@@ -1,10 +1,11 @@
-"""Colorization metrics, one value per image: MAE, pixel accuracy, PSNR, SSIM, colorfulness; and batched evaluation."""
+"""Colorization metrics, one value per image (MAE, pixel accuracy, PSNR, SSIM, colorfulness), and evaluation loops."""
 from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 
-from color import colorized_rgb, denormalize_lab, rgb_uint8_to_network
+from color import colorized_rgb, denormalize_lab, rgb_to_lab, rgb_uint8_to_network
+from photo import colorize, read_image
 
 METRIC_NAMES = ('mae', 'acc_2', 'acc_5', 'psnr', 'ssim', 'colorfulness')
 
@@ -102,6 +103,35 @@ def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True):
     n = len(split)
     means = {key: {k: v / n for k, v in sums[key].items()} for key in keys}
     return means['model'], means.get('gray'), colorfulness_real / n
+
+
+def photo_metrics(rgb_fake, rgb_real):
+    """All metrics for one full-resolution colorization, from uint8 HxWx3 arrays (Lab of both from their RGB)."""
+    fake, real = (torch.from_numpy(x).permute(2, 0, 1)[None].float() for x in (rgb_fake, rgb_real))
+    lab_fake, lab_real = rgb_to_lab(fake / 255), rgb_to_lab(real / 255)
+    values = {'mae': mae_rgb(fake, real), 'acc_2': pixel_accuracy(lab_fake, lab_real, 2),
+              'acc_5': pixel_accuracy(lab_fake, lab_real, 5), 'psnr': psnr(fake, real), 'ssim': ssim(fake, real),
+              'colorfulness': colorfulness(fake)}
+    return {k: v.item() for k, v in values.items()}
+
+
+def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0):
+    """Colorize each photo at its full size through colorize.py's pipeline (photo.colorize) and score it against the
+    original; same return as evaluate(), the grayscale output being the same pipeline with no chroma."""
+    sums = {key: dict.fromkeys(METRIC_NAMES, 0.0) for key in ('model', 'gray')}
+    colorfulness_real = 0.0
+    for path in paths:
+        real = read_image(path)
+        if real.ndim != 3 or real.dtype.name != 'uint8':
+            raise SystemExit(f"error: '{path}' is not an 8-bit colour image; full-resolution evaluation needs the "
+                             "colour originals")
+        for key, s in (('model', saturation), ('gray', 0.0)):
+            for metric, value in photo_metrics(colorize(G, real, size, device, s), real).items():
+                sums[key][metric] += value
+        colorfulness_real += colorfulness(torch.from_numpy(real).permute(2, 0, 1)[None]).item()
+    n = len(paths)
+    means = {key: {k: v / n for k, v in sums[key].items()} for key in sums}
+    return means['model'], means['gray'], colorfulness_real / n
 
 
 def colorfulness_ratios(history):

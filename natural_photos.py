@@ -1,13 +1,15 @@
 """Build a test folder of natural colour photos that are not in CIFAR-10, to check that a model generalizes.
 
-    python3 natural_photos.py                  # writes data/natural/test/<photo>/NNN.png and data/natural/gray/*.jpg
-    python3 eval.py --data_dir=data/natural
+    python3 natural_photos.py             # data/natural/test/<photo>/NNN.png, full/test/*.png and gray/*.jpg
+    python3 eval.py --data_dir=data/natural                                   # the crops, at the model's size
+    python3 eval.py --data_dir=data/natural/full --full_resolution=True       # whole photos, as colorize.py does
     python3 colorize.py data/natural/gray --out_dir=colorized --side_by_side
 
 The photos are scikit-image's bundled samples (astronaut, cat, coffee, rocket, motorcycle). From each, square
 crops of random position and size (a quarter of the short side up to all of it) are downscaled to
-image_size, like CIFAR-10's 32x32 pictures of whole scenes and objects. The whole photos are also saved
-in grayscale, at full size, as inputs to try colorize.py on.
+image_size (eval.py resizes them again to each model's own size), like the small pictures of whole scenes and
+objects the models train on. The whole photos are also saved at full size, in colour under full/test/ (the
+originals that --full_resolution scores against) and in grayscale under gray/ (inputs to try colorize.py on).
 """
 import os
 import sys
@@ -20,9 +22,9 @@ from checkpoint import atomic_write
 from utils import configure
 
 # -----------------------------------------------------------------------------
-out_dir = 'data/natural'  # the folder gets test/<photo>/NNN.png
+out_dir = 'data/natural'  # the folder gets test/<photo>/NNN.png, full/test/<photo>.png and gray/<photo>.jpg
 crops = 100  # crops per photo
-image_size = 32  # px
+image_size = 64  # px of the crops
 seed = 0
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
@@ -38,7 +40,8 @@ for name, rgb in photos.items():
         x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
         crop = im.crop((x, y, x + side, y + side)).resize((image_size, image_size), Image.Resampling.LANCZOS)
         atomic_write(os.path.join(folder, f'{i:03d}.png'), lambda f: crop.save(f, format='PNG'))
+    atomic_write(os.path.join(out_dir, 'full', 'test', f'{name}.png'), lambda f: im.save(f, format='PNG'))
     gray = im.convert('L')
     atomic_write(os.path.join(out_dir, 'gray', f'{name}.jpg'), lambda f: gray.save(f, format='JPEG', quality=95))
-print(f"wrote {crops * len(photos)} crops of {len(photos)} photos to {out_dir}/test/ "
-      f"and the grayscale photos to {out_dir}/gray/")
+print(f"wrote {crops * len(photos)} crops of {len(photos)} photos to {out_dir}/test/, the whole photos to "
+      f"{out_dir}/full/test/ and in grayscale to {out_dir}/gray/")

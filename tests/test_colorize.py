@@ -8,11 +8,11 @@ import torch
 from PIL import Image
 
 import photo
-from checkpoint import export_generator
+from checkpoint import export_generator, load_generator
 from color import is_gray as color_is_gray
 from color import luminance, rgb_to_lab
 from conftest import run
-from models import Generator
+from models import Generator, fold_batchnorm
 
 
 @pytest.fixture(scope='module')
@@ -146,3 +146,32 @@ def test_saturation_scales_chroma_and_keeps_luminance(tmp_path, vivid_generator)
               '--saturation=-0.5', check=False)
     assert bad.returncode != 0 and bad.stderr.strip().startswith('error: --saturation=-0.5 must be >= 0')
     assert not (tmp_path / 'neg').exists()
+
+
+def test_default_model_is_the_photo_model(tmp_path):
+    Image.fromarray(_gray_photo(40, 60)).save(tmp_path / 'p.png')
+    proc = run('colorize.py', tmp_path / 'p.png', f'--out_dir={tmp_path / "out"}')
+    assert os.path.join('pretrained', 'photo_generator.safetensors (') in proc.stdout
+    assert '64px' in proc.stdout  # it works at its own training size unless --size says otherwise
+
+
+def test_int8_export_colorizes_like_full_precision_and_damage_is_one_line(tmp_path):
+    torch.manual_seed(0)
+    G = Generator(8, 32)
+    G(torch.randn(8, 1, 32, 32))  # BatchNorm statistics off their defaults
+    G.eval()
+    export_generator(str(tmp_path / 'q.safetensors'), G, precision='int8')
+    G_int8, description = load_generator(str(tmp_path / 'q.safetensors'))
+    assert 'int8 weights' in description
+    assert os.path.getsize(tmp_path / 'q.safetensors') < 0.3 * sum(v.numel() * 4 for v in G.state_dict().values())
+    image = _gray_photo(90, 120, 3)
+    full, small = photo.colorize(fold_batchnorm(G), image), photo.colorize(G_int8, image)
+    diff = np.abs(full.astype(int) - small.astype(int))
+    assert diff.max() <= 3 and diff.mean() < 0.5  # the stated tolerance: 3 levels of 255 at most
+    blob = (tmp_path / 'q.safetensors').read_bytes()
+    (tmp_path / 'truncated.safetensors').write_bytes(blob[:len(blob) // 2])
+    (tmp_path / 'corrupt.safetensors').write_bytes(b'\xff' * 16 + blob[16:])
+    for name in ('truncated', 'corrupt'):
+        with pytest.raises(SystemExit) as e:
+            load_generator(str(tmp_path / f'{name}.safetensors'))
+        assert 'truncated or corrupt' in str(e.value) and '\n' not in str(e.value)

@@ -66,19 +66,29 @@ def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
     assert _gflop_by_hand(64) == pytest.approx(0.674, abs=1e-3)  # the paper-width figure the README quotes
 
 
-@pytest.mark.parametrize('name,min_color', [('generator.safetensors', 0.35), ('generator_l1_only.safetensors', 0.25)])
-def test_shipped_generators_beat_grayscale_on_natural_photos(name, min_color, tmp_path):
-    # the files a fresh clone evaluates and colorizes with: within the size limit, rebuilt from their own config,
-    # carrying their training curve, and clearly better than gray output on photos that are not CIFAR-10
+SHIPPED = {'generator.safetensors': {'width': 64, 'image_size': 32},
+           'photo_generator.safetensors': {'width': 16, 'image_size': 64}}
+
+
+@pytest.mark.parametrize('name', sorted(SHIPPED))
+def test_shipped_generators_beat_grayscale_on_natural_photos(name, tmp_path):
+    # the files a fresh clone evaluates and colorizes with: small, rebuilt from their own config, carrying their
+    # training curve, and better than gray output on photos that are in neither training set, at their own size
     path = os.path.join(REPO, 'pretrained', name)
-    assert os.path.getsize(path) <= 40e6
+    assert os.path.getsize(path) <= 20e6
     G, _ = checkpoint.load_generator(path)
-    assert G.config == {'width': 64, 'image_size': 32}
+    assert G.config == SHIPPED[name]
     history = checkpoint.training_history(path)
-    assert [h['epoch'] for h in history] == list(range(1, 33))
+    assert history and [h['epoch'] for h in history] == list(range(1, len(history) + 1))
     run('natural_photos.py', f'--out_dir={tmp_path / "natural"}', '--crops=10')
     result = json.loads(run('eval.py', f'--data_dir={tmp_path / "natural"}', f'--checkpoint={path}', '--out_dir=',
                             '--as_json').stdout.strip().splitlines()[-1])
-    assert result['images'] == 50
+    assert result['images'] == 50 and result['image_size'] == SHIPPED[name]['image_size']
     assert result['mae'] < 0.95 * result['gray']['mae']
-    assert result['colorfulness'] > min_color * result['colorfulness_real']  # the GAN's point: less sepia
+    assert result['colorfulness'] > 0.3 * result['colorfulness_real']  # the GAN's point: less sepia
+
+
+def test_tracked_files_fit_the_size_budget():
+    files = subprocess.run(['git', 'ls-files', '-z'], cwd=REPO, capture_output=True, check=True).stdout.split(b'\0')
+    total = sum(os.path.getsize(os.path.join(REPO, f.decode())) for f in files if f)
+    assert total <= 32 * 2 ** 20, f'tracked files take {total / 2 ** 20:.1f} MiB; the budget is 32 MiB'
