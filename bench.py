@@ -10,7 +10,10 @@ not depend on the pixels.
 """
 import io
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -20,6 +23,7 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage.metrics import structural_similarity
 
+from checkpoint import PHOTO_GENERATOR, load_generator
 from color import denormalize_lab, normalize_lab, rgb_uint8_to_network
 from dataset import ImageSplit
 from metrics import evaluate
@@ -35,6 +39,9 @@ train_steps = 6  # timed training steps per variant (after 2 warm-up steps)
 eval_images = 2000  # images per timed evaluation
 torch_compile = False  # torch.compile the fast path's models (CUDA only)
 colorize_mp = 12.0  # megapixels of the synthetic 4:3 photo for the colorize timing
+colorize_checkpoint = ''  # generator for the colorize timing; '' = the shipped photo model, colorize.py's default
+memory_images = '10000,60000'  # dataset sizes (64 px) at which to measure the training process's anonymous memory
+ddp_images = 2048  # training images for the 1 vs 2 processes comparison (train.py itself, on the CPU); 0 = skip
 as_json = False  # also print one JSON object
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], flags=('as_json',))
@@ -144,9 +151,32 @@ def bench_train_baseline():
     return batch_size * train_steps / timed(lambda: [step() for _ in range(train_steps)])
 
 
+def bench_train_float():
+    """Images/s of the previous hot path: every image's L and ab precomputed as float32 (15 bytes a pixel with the
+    uint8 copy the metrics need) on the device; a batch is an index slice, no per-batch Lab."""
+    L_all, ab_all = rgb_uint8_to_network(rgb_uint8.to(dev))
+    G, D, opt_G, opt_D = new_models(True)
+    G_ema = Generator(width).to(dev).requires_grad_(False)
+    perm = torch.randperm(len(L_all), device=dev)
+    flips = torch.rand(len(L_all), device=dev) < 0.5
+
+    def step(i):
+        idx = perm[i * batch_size:(i + 1) * batch_size]
+        f = flips[idx].view(-1, 1, 1, 1)
+        L, ab = L_all[idx], ab_all[idx]
+        L, ab = torch.where(f, L.flip(3), L), torch.where(f, ab.flip(3), ab)
+        L, ab = L.contiguous(memory_format=memory_format), ab.contiguous(memory_format=memory_format)
+        gan_step(G, D, opt_G, opt_D, L, ab, autocast=autocast)
+        update_ema(G_ema, G, 0.999)
+
+    for i in range(2):
+        step(i)
+    return batch_size * train_steps / timed(lambda: [step(2 + i) for i in range(train_steps)])
+
+
 def bench_train_fast():
-    """Images/s of train.py's hot path: Lab tensors on the device, a permutation, flips on the device, EMA."""
-    split = ImageSplit(rgb_uint8, 'bench', 0, 0).to(dev)
+    """Images/s of train.py's hot path: uint8 images on the device, a permutation, flips and Lab per batch, EMA."""
+    split = ImageSplit(rgb_uint8, torch.arange(len(rgb_uint8)), 'bench', 0, 0).to(dev)
     G, D, opt_G, opt_D = new_models(True)
     G_ema = Generator(width).to(dev).requires_grad_(False)
     G_compiled, D_compiled = (torch.compile(G), torch.compile(D)) if torch_compile and cuda else (G, D)
@@ -187,7 +217,7 @@ def bench_eval_baseline(G):
 
 def bench_eval_fast(G):
     """Images/s of eval.py's path: Lab tensors on the device, batched inference, metrics batched in torch."""
-    split = ImageSplit(rgb_uint8[:eval_images], 'bench', 0, 0).to(dev)
+    split = ImageSplit(rgb_uint8[:eval_images], torch.arange(eval_images), 'bench', 0, 0).to(dev)
     evaluate(G, split, 500, autocast)  # warm-up
     return eval_images / min(timed(lambda: evaluate(G, split, 500, autocast)) for _ in range(2))
 
@@ -229,6 +259,70 @@ def bench_colorize(G):
 
 
 # -----------------------------------------------------------------------------
+# memory and processes: the training data path in a child process, and train.py at 1 and 2 processes
+MEMORY_CHILD = """
+import json, sys, torch
+from dataset import ImageSplit, batches
+from models import Discriminator, Generator, gan_step
+n, path = int(sys.argv[1]), sys.argv[2]
+def anon():
+    return next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('RssAnon'))
+pixels = torch.from_file(path, shared=False, size=n * 3 * 64 * 64, dtype=torch.uint8).view(n, 3, 64, 64)
+split = ImageSplit(pixels, torch.arange(n), 'synthetic', 0, 0)
+G, D = Generator(4, 64), Discriminator(4)
+opt_G, opt_D = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+perm, flips = torch.randperm(n), torch.rand(n) < 0.5
+peak = anon()
+for i, (L, ab) in enumerate(batches(split, perm, flips, 64, 0, torch.device('cpu'), torch.channels_last)):
+    if i % 50 == 0:  # a GAN step now and then; every batch reads its images, so the whole file is touched
+        gan_step(G, D, opt_G, opt_D, L, ab)
+    peak = max(peak, anon())
+print(json.dumps({'peak_rss_anon_mb': peak / 1024}))
+"""
+
+
+def bench_memory(n):
+    """Peak anonymous memory (RssAnon, MB) of a process that reads every image of an n-image 64 px memory-mapped
+    split in training batches (with GAN steps): it should not grow with n, the page cache holds the pixels."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, 'pixels.u8')
+        chunk = np.random.default_rng(0).integers(0, 256, (1000, 3, 64, 64), dtype=np.uint8).tobytes()
+        with open(path, 'wb') as f:
+            for i in range(0, n, 1000):
+                f.write(chunk[:min(1000, n - i) * 3 * 64 * 64])
+        env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+        out = subprocess.run([sys.executable, '-c', MEMORY_CHILD, str(n), path], capture_output=True, text=True,
+                             env=env, cwd=os.path.dirname(os.path.abspath(__file__)), check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])['peak_rss_anon_mb']
+
+
+def bench_processes(n_images):
+    """Images/s of train.py's second epoch with 1 process and with 2 gloo processes (torchrun) on the CPU, on a
+    folder of n_images synthetic 32 px images, width 16, global batch 64."""
+    speeds = {}
+    with tempfile.TemporaryDirectory() as folder:
+        rng = np.random.default_rng(0)
+        for split, n in (('train', n_images), ('test', 8)):
+            os.makedirs(os.path.join(folder, 'data', split))
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+                    os.path.join(folder, 'data', split, f'{i:05d}.png'))
+        for nproc in (1, 2):
+            launcher = [sys.executable] if nproc == 1 else \
+                [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}']
+            threads = max(1, (os.cpu_count() or 2) // nproc)
+            env = dict(os.environ, OMP_NUM_THREADS=str(threads), COLORIZE_CACHE_DIR=os.path.join(folder, 'cache'))
+            out = subprocess.run([*launcher, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'train.py'),
+                                  f'--data_dir={os.path.join(folder, "data")}', '--width=16', '--batch_size=64',
+                                  '--epochs=2', '--val_size=64', '--device=cpu', '--log_seconds=0',
+                                  f'--out_dir={os.path.join(folder, f"run{nproc}")}'],
+                                 capture_output=True, text=True, env=env, check=True).stdout
+            line = next(ln for ln in out.splitlines() if ln.startswith('epoch 2/2'))
+            speeds[nproc] = float(line.split(' img/s')[0].rsplit('| ', 1)[1])
+    return speeds[1], speeds[2]
+
+
+# -----------------------------------------------------------------------------
 print(f"device {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if cuda else f" ({torch.get_num_threads()} threads)")
       + f", width {width}, batch {batch_size}")
 # as load_generator returns it
@@ -242,14 +336,21 @@ if cuda:
 results['gflop_per_image'] = generator_gflop(G_eval)
 results['train_img_s_baseline'] = bench_train_baseline()
 results['train_img_s'] = bench_train_fast()
+results['train_img_s_float'] = bench_train_float()
 results['eval_img_s_baseline'] = bench_eval_baseline(G_plain)
 results['eval_img_s'] = bench_eval_fast(G_eval)
 results['generator_img_s'] = bench_generator_only(G_eval)
 results['eval_efficiency'] = results['eval_img_s'] * results['gflop_per_image'] / results['matmul_gflops']
 results['lab_img_s'] = bench_lab()
-results['colorize_12mp_s'], results['colorize_12mp_io_s'] = bench_colorize(G_eval)
+G_photo, results['colorize_model'] = load_generator(colorize_checkpoint or PHOTO_GENERATOR, dev)
+results['colorize_12mp_s'], results['colorize_12mp_io_s'] = bench_colorize(G_photo)
+for n in (int(x) for x in memory_images.split(',') if x):
+    results[f'peak_rss_anon_mb_{n}'] = bench_memory(n)
+if ddp_images and not cuda:
+    results['train_img_s_1_process'], results['train_img_s_2_processes'] = bench_processes(ddp_images)
 
 rows = [('training step, img/s', 'train_img_s', 'train_img_s_baseline', '.0f'),
+        ('training step, uint8 vs float32 dataset, img/s', 'train_img_s', 'train_img_s_float', '.0f'),
         ('evaluation, img/s', 'eval_img_s', 'eval_img_s_baseline', '.0f')]
 print(f"| {'measure':<44} | {'fast path':>10} | {'baseline':>10} | {'ratio':>6} |")
 print(f"|{'-' * 46}|{'-' * 12}|{'-' * 12}|{'-' * 8}|")
@@ -265,6 +366,11 @@ other = [('generator forward alone, img/s', results['generator_img_s'], '.0f'),
          (f'decode JPEG + encode PNG of {colorize_mp:g} MP, s', results['colorize_12mp_io_s'], '.2f')]
 if cuda:
     other.insert(3, ('bf16 matmul, GFLOP/s', results['matmul_gflops_bf16'], '.0f'))
+other += [(f'peak RssAnon, {k.rsplit("_", 1)[1]} images at 64 px, MB', v, '.0f') for k, v in results.items()
+          if k.startswith('peak_rss_anon_mb_')]
+if 'train_img_s_2_processes' in results:
+    other += [('train.py, 1 process, img/s', results['train_img_s_1_process'], '.0f'),
+              ('train.py, 2 gloo processes (torchrun), img/s', results['train_img_s_2_processes'], '.0f')]
 for label, value, fmt in other:
     print(f"| {label:<44} | {value:>10{fmt}} | {'':>10} | {'':>6} |")
 if as_json:

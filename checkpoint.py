@@ -98,26 +98,45 @@ def checkpoint_file(path):
 # train.py's state: write it each epoch, read it back on resume
 
 def save_training_state(files, G, G_ema, D, opt_G, opt_D, rng, *, epoch, step, elapsed_s, config, history,
-                        snapshot=False, best=False):
-    """Write a run's checkpoints for the end of `epoch`: D first, then G (with snapshot/best copies when asked)."""
-    # D first: a kill between the two writes leaves G one epoch behind D, which resume tolerates
-    save_checkpoint(files['D'], {'D': D.state_dict(), 'opt_D': opt_D.state_dict(), 'epoch': epoch,
-                                 'model_config': D.config})
+                        batch=0, extra=None, snapshot=False, best=False):
+    """Write a run's checkpoints after `epoch` whole epochs and `batch` batches of the next (0 at an epoch's end):
+    D first, then G (and, at an epoch's end, snapshot/best copies when asked). `extra` goes into G's file (what a
+    mid-epoch resume needs). A failed write leaves the previous files as they were and exits with one line."""
+    # D first: a kill between the two writes leaves G behind D, which resume tolerates
+    state_D = {'D': D.state_dict(), 'opt_D': opt_D.state_dict(), 'epoch': epoch, 'batch': batch,
+               'model_config': D.config}
     state_G = {'G': G.state_dict(), 'G_ema': G_ema.state_dict() if G_ema is not None else None, 'epoch': epoch,
-               'step': step, 'elapsed_s': elapsed_s, 'model_config': G.config, 'config': config, 'history': history}
+               'batch': batch, 'step': step, 'elapsed_s': elapsed_s, 'model_config': G.config, 'config': config,
+               'history': history}
+    writes = [(files['D'], state_D)]
     if snapshot:  # enough to evaluate or export this epoch later, not to resume
-        save_checkpoint(os.path.join(files['folder'], f'epoch{epoch:03d}.pt'), state_G)
+        writes.append((os.path.join(files['folder'], f'epoch{epoch:03d}.pt'), state_G))
     if best:
-        save_checkpoint(files['best'], state_G)
-    save_checkpoint(files['G'], {**state_G, 'opt_G': opt_G.state_dict(), 'rng': rng})
+        writes.append((files['best'], state_G))
+    writes.append((files['G'], {**state_G, 'opt_G': opt_G.state_dict(), 'rng': rng, **(extra or {})}))
+    for path, state in writes:
+        try:
+            save_checkpoint(path, state)
+        except OSError as e:
+            raise SystemExit(f"error: could not write checkpoint '{path}' ({e.strerror or e}); the previous one is "
+                             "intact. Free some disk space (or pass another --out_dir) and rerun to resume")
 
 
 def resume_training_state(files, G, G_ema, D, opt_G, opt_D, adversarial=True):
     """Load a run's latest checkpoints into the models and optimizers; returns the G checkpoint (counters, history,
-    RNG states) or None when there is nothing to resume. A different architecture is a one-line error."""
+    RNG states, mid-epoch position) or None when there is nothing to resume. A different architecture or a damaged
+    file is a one-line error: a run never silently starts over."""
     if not os.path.exists(files['G']):
         return None
-    ckpt = load_checkpoint(files['G'])
+    hint = "pass another --out_dir, or --resume=False to start over (and overwrite it)"
+    try:
+        ckpt = torch.load(files['G'], map_location='cpu', weights_only=True)
+        if not isinstance(ckpt, dict) or 'opt_G' not in ckpt:
+            raise ValueError('not a training checkpoint')
+    except Exception as e:
+        raise SystemExit(f"error: cannot resume from '{files['G']}' ({type(e).__name__}: "
+                         f"{(str(e).splitlines() or ['unreadable'])[0][:80]}); it is truncated, corrupt or not "
+                         f"train.py's; {hint}")
     if ckpt['model_config'] != G.config:
         raise SystemExit(f"error: {files['G']} holds a model with {ckpt['model_config']} but this run asks for "
                          f"{G.config}; pass the same --width/--image_size, another --out_dir, or --resume=False")
@@ -126,9 +145,14 @@ def resume_training_state(files, G, G_ema, D, opt_G, opt_D, adversarial=True):
     if G_ema is not None and ckpt.get('G_ema') is not None:
         G_ema.load_state_dict(ckpt['G_ema'])
     if os.path.exists(files['D']):
-        ckpt_D = load_checkpoint(files['D'])
-        if ckpt_D['epoch'] != ckpt['epoch']:
-            print(f"warning: discriminator checkpoint is from epoch {ckpt_D['epoch']}, generator from {ckpt['epoch']}")
+        try:
+            ckpt_D = torch.load(files['D'], map_location='cpu', weights_only=True)
+        except Exception as e:
+            raise SystemExit(f"error: cannot resume from '{files['D']}' ({type(e).__name__}); it is truncated or "
+                             f"corrupt; {hint}")
+        if (ckpt_D['epoch'], ckpt_D.get('batch', 0)) != (ckpt['epoch'], ckpt.get('batch', 0)):
+            print(f"warning: the discriminator checkpoint is from epoch {ckpt_D['epoch']}, the generator's from "
+                  f"{ckpt['epoch']} (a kill between the two writes); training goes on from the generator's")
         D.load_state_dict(ckpt_D['D'])
         opt_D.load_state_dict(ckpt_D['opt_D'])
     elif adversarial:

@@ -84,14 +84,14 @@ def image_metrics(L, ab_fake, lab_real, rgb_real):
 
 @torch.inference_mode()
 def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True):
-    """Run G over a split (uint8 .rgb [N,3,H,W]) in batches; returns (mean metrics of G, mean metrics of the grayscale
+    """Run G over an ImageSplit in batches; returns (mean metrics of G, mean metrics of the grayscale
     output or None when baseline=False, mean colorfulness of the real images). Lab is made per batch on G's device."""
     keys = ('model', 'gray') if baseline else ('model',)
     sums = {key: dict.fromkeys(METRIC_NAMES, 0.0) for key in keys}
     colorfulness_real = 0.0
     device = next(G.parameters()).device
     for i in range(0, len(split), batch_size):
-        rgb_real = split.rgb[i:i + batch_size].to(device)  # [B,3,H,W] uint8
+        rgb_real = split.images(torch.arange(i, min(i + batch_size, len(split)))).to(device)  # [B,3,H,W] uint8
         L, ab_real = rgb_uint8_to_network(rgb_real)
         lab_real = denormalize_lab(L, ab_real)
         with autocast():

@@ -2,6 +2,7 @@
 from contextlib import nullcontext
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -79,10 +80,15 @@ class Discriminator(nn.Module):
 
 
 def gan_step(G, D, opt_G, opt_D, L, ab_real, lambda_l1=100.0, lambda_adv=1.0, label_smoothing=0.9,
-             autocast=nullcontext):
+             autocast=nullcontext, D_frozen=None):
     """One D step and one G step of the conditional GAN on a batch: L [B,1,H,W], ab_real [B,2,H,W].
 
-    lambda_adv = 0 skips D entirely (L1-only U-Net). Returns the detached losses [loss_D, loss_G_adv, loss_G_l1]."""
+    lambda_adv = 0 skips D entirely (L1-only U-Net). Returns the detached losses [loss_D, loss_G_adv, loss_G_l1].
+    Under DistributedDataParallel, pass the wrapped G and D and, as D_frozen, D's own module: G's step runs
+    through it with D's weights frozen, so no gradient reaches D's parameters and D's reducer, which finished
+    with D's backward, is never asked to reduce again. D runs twice in its step (real, then generated pairs) but
+    has one backward, which DDP allows; every parameter of G and D gets a gradient in its own backward, so no
+    unused-parameter search is needed."""
     with autocast():
         ab_fake = G(L)
     zero = torch.zeros((), device=L.device)
@@ -104,13 +110,65 @@ def gan_step(G, D, opt_G, opt_D, L, ab_real, lambda_l1=100.0, lambda_adv=1.0, la
     with autocast():
         loss_G_l1 = (ab_fake.float() - ab_real.float()).abs().mean()
         if lambda_adv > 0:
-            logits = D(L, ab_fake)
+            logits = (D_frozen or D)(L, ab_fake)
             loss_G_adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         loss_G = lambda_adv * loss_G_adv + lambda_l1 * loss_G_l1
     opt_G.zero_grad(set_to_none=True)
     loss_G.backward()
     opt_G.step()
     return torch.stack([loss_D.detach().float(), loss_G_adv.detach().float(), loss_G_l1.detach()])
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum a tensor over all processes; the gradient of each process's input is the sum of every process's gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class GlobalBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm whose training statistics span the global batch of all processes (torch.distributed, any device),
+    so N processes at batch B/N train like one at batch B; with one process it is nn.BatchNorm2d exactly.
+    (nn.SyncBatchNorm does the same on GPUs only; this one also runs on CPU processes with gloo.)"""
+
+    def forward(self, x):
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        C, xf = x.shape[1], x.float()
+        count = torch.full((1,), x.numel() / C, device=x.device)
+        total = _AllReduceSum.apply(torch.cat([xf.sum((0, 2, 3)), count]))  # differentiable: grads are summed back
+        n = total[C]
+        mean = total[:C] / n
+        centered = xf - mean.view(1, C, 1, 1)
+        var = _AllReduceSum.apply(centered.pow(2).sum((0, 2, 3))) / n  # two passes, as precise as BatchNorm's own
+        y = centered * torch.rsqrt(var + self.eps).view(1, C, 1, 1) * self.weight.view(1, C, 1, 1) \
+            + self.bias.view(1, C, 1, 1)
+        with torch.no_grad():
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * n / (n - 1), self.momentum)  # unbiased, as nn.BatchNorm2d keeps it
+            self.num_batches_tracked += 1
+        return y.to(x.dtype)
+
+
+def global_batchnorm(module):
+    """Swap every BatchNorm2d in `module` for a GlobalBatchNorm2d with the same state (same state_dict keys)."""
+    for name, child in module.named_children():
+        if type(child) is nn.BatchNorm2d:
+            bn = GlobalBatchNorm2d(child.num_features, child.eps, child.momentum).to(child.weight.device)
+            bn.load_state_dict(child.state_dict())
+            setattr(module, name, bn)
+        else:
+            global_batchnorm(child)
+    return module
 
 
 def update_ema(G_ema, G, decay):

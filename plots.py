@@ -48,7 +48,7 @@ def sample_grid(generators, split, k=16, autocast=nullcontext):
     """Grid of grayscale | each generator's colorization | original for k images spread evenly over the split."""
     idx = torch.linspace(0, len(split) - 1, min(k, len(split))).round().long()
     device = next(generators[0].parameters()).device
-    rgb = split.rgb[idx].to(device)
+    rgb = split.images(idx).to(device)
     L = rgb_uint8_to_network(rgb)[0]
     with autocast():
         ab_columns = [G(L).float() for G in generators]

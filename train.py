@@ -1,24 +1,32 @@
 """Train the conditional-GAN colorizer (Nazeri, Ng, Ebrahimi 2018): a U-Net maps L to ab, a PatchGAN judges cat(L, ab).
 
     python3 train.py                                   # CIFAR-10 via torchvision, 100 epochs
-    python3 train.py --data_dir=../shared/data/cifar10 --width=32 --epochs=10
+    python3 train.py --data_dir=data/cifar10 --width=32 --epochs=10
+    torchrun --standalone --nproc_per_node=4 train.py --data_dir=data/cifar10   # 4 GPUs, the same recipe
 
-Any setting below can be overridden as --name=value. Rerunning the same command resumes from the last checkpoint.
+Any setting below can be overridden as --name=value. Rerunning the same command resumes from the last checkpoint,
+mid-epoch if the run was stopped (SIGTERM, SIGUSR1, Ctrl-C) or killed after a timed checkpoint.
 """
 import copy
+import fcntl
+import inspect
 import json
 import os
+import signal
+import socket
 import sys
 import time
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from checkpoint import atomic_write, best_epoch, load_generator, resume_training_state, run_files, save_training_state
 from color import colorized_rgb, rgb_uint8_to_network
-from dataset import load_train_val
+from dataset import batches, load_train_val
 from metrics import colorfulness, evaluate, mae_rgb
-from models import Discriminator, Generator, gan_step, update_ema
+from models import Discriminator, Generator, gan_step, global_batchnorm, update_ema
 from plots import plot_curves, sample_grid, save_png
 from utils import autocast_for, configure, resolve_device
 
@@ -31,14 +39,15 @@ val_size = 1000  # training images held out (never trained on) for the per-epoch
 flip = True  # random horizontal flips, applied on the device
 # model
 width = 64  # base channel width of G and D; 64 is the paper's
+dropout = 0.5  # dropout in G's first two decoder blocks while training (pix2pix); 0 makes runs exactly repeatable
 # optimization
-epochs = 100
-batch_size = 128
+epochs = 100  # passes over the training images
+batch_size = 128  # global batch: split evenly over the processes of a torchrun launch
 lr = 2e-4  # Adam learning rate of G
 lr_d = 2e-4  # Adam learning rate of D
 lr_decay_epochs = 0  # pix2pix: both learning rates fall linearly towards 0 over the last this-many epochs
-beta1 = 0.5
-beta2 = 0.999
+beta1 = 0.5  # Adam's first-moment decay (pix2pix: 0.5 rather than 0.9, steadier for GANs)
+beta2 = 0.999  # Adam's second-moment decay
 lambda_l1 = 100.0  # weight of the L1 loss on ab against the adversarial loss
 lambda_adv = 1.0  # weight of the adversarial loss; 0 trains the L1-only U-Net baseline (no D at all)
 label_smoothing = 0.9  # D's target for real pairs (one-sided: fakes stay at 0)
@@ -46,14 +55,16 @@ l1_warmup_epochs = 0  # epochs of L1-only training before the adversarial loss s
 ema_decay = 0.999  # per-step decay of the EMA generator used for validation and sampling, 0 = off
 # (it ramps up as (1+step)/(10+step): 0.999 holds only after ~9,000 steps, 24 CIFAR-10 epochs)
 # system
-device = 'auto'  # auto | cpu | cuda
+device = 'auto'  # auto | cpu | cuda (under torchrun: each process takes cuda:LOCAL_RANK)
 torch_compile = False  # torch.compile the models (CUDA only; slow first epoch)
-seed = 1337
-out_dir = '.'  # checkpoints go to <out_dir>/<dataset>_train_{generator,discriminator}/, figures to <out_dir>/images/
+seed = 1337  # weights, permutations, flips and dropout all follow from it
+out_dir = 'runs'  # checkpoints go to <out_dir>/<dataset>_train_{generator,discriminator}/, figures to images/
 resume = True  # continue from the checkpoint in out_dir if there is one
 init_from = ''  # fresh runs only: start G and its EMA from these weights (e.g. pretrained/generator.safetensors)
 select_color = 0.8  # best.pt = lowest val MAE among epochs with val colorfulness >= this x the real images'; 0: any
 keep_snapshots = False  # also keep each epoch's G and EMA G as epochNNN.pt (no optimizer; 133 MB at width 64)
+checkpoint_minutes = 30.0  # also checkpoint mid-epoch this often, so a preempted run loses little; 0 = every step
+log_seconds = 30.0  # progress line this often when stdout is not a terminal (a log file); 0 = never
 # -----------------------------------------------------------------------------
 config = configure(globals(), sys.argv[1:])
 for _name in ('epochs', 'batch_size', 'width', 'image_size'):
@@ -67,9 +78,28 @@ if select_color < 0:
     sys.exit(f"error: --select_color={select_color} must be >= 0 (a fraction of the real images' colorfulness)")
 if not 0 <= ema_decay < 1:
     sys.exit(f"error: --ema_decay={ema_decay} must be in [0, 1); 0 turns the EMA generator off")
+if not 0 <= dropout < 1:
+    sys.exit(f"error: --dropout={dropout} must be in [0, 1)")
 
+# -----------------------------------------------------------------------------
+# processes: torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; a plain `python3 train.py` is one process of one
+distributed = 'RANK' in os.environ and 'WORLD_SIZE' in os.environ
+rank, world, local_rank = (int(os.environ['RANK']), int(os.environ['WORLD_SIZE']),
+                           int(os.environ.get('LOCAL_RANK', 0))) if distributed else (0, 1, 0)
+master = rank == 0  # only it writes checkpoints and figures and prints
+log = print if master else (lambda *a, **k: None)
+if batch_size % world:
+    sys.exit(f"error: --batch_size={batch_size} does not split evenly over {world} processes; "
+             f"pass a multiple of {world}, e.g. --batch_size={batch_size - batch_size % world or world}")
 dev = resolve_device(device)
+if distributed and dev.type == 'cuda':
+    dev = torch.device('cuda', local_rank)
+    torch.cuda.set_device(dev)
 cuda = dev.type == 'cuda'
+if distributed:
+    dist.init_process_group('nccl' if cuda else 'gloo')
+    log(f"distributed: {world} processes ({'nccl' if cuda else 'gloo'}), global batch {batch_size} = "
+        f"{world} x {batch_size // world}")
 torch.manual_seed(seed)
 if cuda:
     torch.backends.cudnn.benchmark = True
@@ -78,47 +108,95 @@ if cuda:
 autocast = autocast_for(dev)
 memory_format = torch.channels_last  # faster convolutions with cuDNN and with oneDNN on the CPU at paper width
 
+
+def on_startup_interrupt(signum, frame):
+    """Ctrl-C or SIGTERM before training starts: nothing to save yet."""
+    raise SystemExit(f"stopped by {signal.Signals(signum).name} before training started; nothing was trained")
+
+
+for _sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+    signal.signal(_sig, on_startup_interrupt)
+
 # -----------------------------------------------------------------------------
-# data: whole splits as uint8 RGB on the training device; batches are index slices, turned into Lab there
-# validation comes from held-out training images, so choosing a schedule by it never looks at the test split
-train, val = load_train_val(data_dir, image_size, val_size, train_limit)
-train, val = train.to(dev), val.to(dev)
+# data: uint8 RGB, memory-mapped from the cache (or moved to the GPU when it fits); batches are index slices of a
+# permutation, turned into Lab on the device. Validation comes from held-out training images, so choosing a schedule
+# by it never looks at the test split. The master builds the cache; the others wait, then map the same file.
+if master:
+    train, val = load_train_val(data_dir, image_size, val_size, train_limit)
+if distributed:
+    dist.barrier()
+if not master:
+    train, val = load_train_val(data_dir, image_size, val_size, train_limit, verbose=False)
+if cuda and train.nbytes() < 0.25 * torch.cuda.mem_get_info(dev)[0]:
+    train = train.to(dev)  # fits comfortably: one copy, then every batch is a gather on the GPU
+val = val.to(dev)
 name = train.name
 n_train = len(train)
 if batch_size > n_train:
-    print(f"note: batch_size {batch_size} is more than the {n_train} training images; using {n_train}")
-    batch_size = config['batch_size'] = n_train  # the checkpoint records the batch size actually used
+    batch_size = config['batch_size'] = n_train - n_train % world  # the checkpoint records the batch size used
+    log(f"note: fewer training images ({n_train}) than --batch_size; using batch_size {batch_size}")
 steps_per_epoch = n_train // batch_size  # drop the ragged last batch: tiny batches upset BatchNorm
-print(f"data: {n_train} training images ({train.dropped_gray} grayscale dropped, {train.skipped} unreadable skipped), "
-      f"{len(val)} held-out training images for validation, {image_size}px, {name}")
+log(f"data: {n_train} training images ({train.dropped_gray} grayscale dropped, {train.skipped} unreadable skipped), "
+    f"{len(val)} held-out training images for validation, {image_size}px, {name}"
+    + (", on the GPU" if train.device.type == 'cuda' else ''))
+
+# -----------------------------------------------------------------------------
+# one live run per out_dir: the lock is held by the master process and released by the OS when it dies
+files = run_files(out_dir, name)
+if master:
+    os.makedirs(files['folder'], exist_ok=True)
+    lock_path = os.path.join(files['folder'], '.lock')
+    lock_file = open(lock_path, 'a+')
+    lock_file.seek(0)
+    previous = lock_file.read().strip()
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        sys.exit(f"error: another train.py ({previous or 'unknown process'}) is training in '{out_dir}'; "
+                 "wait for it, stop it, or pass another --out_dir")
+    if previous:
+        print(f"note: taking over the lock of a run that ended without cleaning up ({previous}, no longer running)")
+    lock_file.seek(0)
+    lock_file.truncate()
+    lock_file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    lock_file.flush()
 
 # -----------------------------------------------------------------------------
 # models and optimizers
-G = Generator(width, image_size).to(dev, memory_format=memory_format)
-D = Discriminator(width).to(dev, memory_format=memory_format)
+G = Generator(width, image_size)
+D = Discriminator(width)
+for m in G.modules():
+    if isinstance(m, torch.nn.Dropout):
+        m.p = dropout
+if distributed:  # BatchNorm statistics over the global batch, so N processes train exactly like one
+    G, D = global_batchnorm(G), global_batchnorm(D)
+G, D = G.to(dev, memory_format=memory_format), D.to(dev, memory_format=memory_format)
 G_ema = copy.deepcopy(G).requires_grad_(False) if ema_decay > 0 else None
-opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=(beta1, beta2))
-opt_D = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(beta1, beta2))
-# the compiled modules share their parameters with G and D; without torch_compile they are G and D themselves
-G_compiled, D_compiled = (torch.compile(G), torch.compile(D)) if torch_compile and cuda else (G, D)
-if torch_compile and not cuda:
-    print("note: torch_compile=True only applies on CUDA; training uncompiled on CPU")
-data_rng = torch.Generator(device=dev).manual_seed(seed)  # permutations and flips
+opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=(beta1, beta2), fused=cuda or None)
+opt_D = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(beta1, beta2), fused=cuda or None)
+data_rng = torch.Generator(device=dev).manual_seed(seed)  # permutations and flips: the same on every process
 
-files = run_files(out_dir, name)
 images_dir = os.path.join(out_dir, 'images')
-start_epoch, step, elapsed_s, history = 0, 0, 0.0, []
+start_epoch, start_batch, step, elapsed_s, history, resumed_sums = 0, 0, 0, 0.0, [], None
 ckpt = resume_training_state(files, G, G_ema, D, opt_G, opt_D, lambda_adv > 0) if resume else None
 if ckpt is not None:
-    start_epoch, step, elapsed_s, history = ckpt['epoch'], ckpt['step'], ckpt['elapsed_s'], ckpt['history']
+    start_epoch, start_batch = ckpt['epoch'], ckpt.get('batch', 0)
+    step, elapsed_s, history = ckpt['step'], ckpt['elapsed_s'], ckpt['history']
     torch.set_rng_state(ckpt['rng']['torch'])
     data_rng.set_state(ckpt['rng']['data'])
     if cuda and 'cuda' in ckpt['rng']:
         torch.cuda.set_rng_state(ckpt['rng']['cuda'])
-    print(f"resumed from {files['G']} at epoch {start_epoch}, step {step}")
+    if start_batch:  # mid-epoch: the epoch's permutation is drawn again from the state it was drawn from
+        data_rng.set_state(ckpt['rng']['data_epoch_start'])
+        resumed_sums = ckpt['loss_sums'].to(dev)
+        if ckpt['config']['batch_size'] != batch_size:
+            sys.exit(f"error: {files['G']} stopped mid-epoch at global batch size {ckpt['config']['batch_size']}; "
+                     f"resume it with --batch_size={ckpt['config']['batch_size']} (any number of processes)")
+    log(f"resumed from {files['G']} at epoch {start_epoch}" + (f", batch {start_batch}" if start_batch else '')
+        + f", step {step}")
 elif os.path.exists(files['G']):
-    print(f"resume=False: starting over; {files['G']} will be overwritten")
-if init_from and start_epoch == 0:  # fine-tuning: a resumed run already has its own weights
+    log(f"resume=False: starting over; {files['G']} will be overwritten")
+if init_from and ckpt is None:  # fine-tuning: a resumed run already has its own weights
     G_init, description = load_generator(init_from, 'cpu', fold=False)
     if G_init.config != G.config:
         sys.exit(f"error: --init_from={init_from} holds a model with {G_init.config} but this run asks for {G.config}; "
@@ -126,11 +204,25 @@ if init_from and start_epoch == 0:  # fine-tuning: a resumed run already has its
     G.load_state_dict(G_init.state_dict())
     if G_ema is not None:
         G_ema.load_state_dict(G_init.state_dict())
-    print(f"G starts from {description}")
-n_params = sum(p.numel() for p in G.parameters()) / 1e6
-print(f"G: {n_params:.2f}M parameters, width {width}; D: {sum(p.numel() for p in D.parameters()) / 1e6:.2f}M; "
-      f"device {dev}")
-atomic_write(os.path.join(out_dir, 'config.json'), lambda f: f.write(json.dumps(config, indent=1) + '\n'), mode='w')
+    log(f"G starts from {description}")
+log(f"G: {sum(p.numel() for p in G.parameters()) / 1e6:.2f}M parameters, width {width}; "
+    f"D: {sum(p.numel() for p in D.parameters()) / 1e6:.2f}M; device {dev}")
+if master:
+    atomic_write(os.path.join(out_dir, 'config.json'), lambda f: f.write(json.dumps(config, indent=1) + '\n'), 'w')
+
+# the modules that train: under torchrun, DDP averages gradients over the processes. broadcast_buffers is off
+# because GlobalBatchNorm keeps the running statistics equal everywhere, and a broadcast between D's two forward
+# passes would rewrite buffers in place. The compiled modules share parameters with G and D.
+ddp_options = {'device_ids': [dev.index] if cuda else None}
+if distributed:  # newer torch renames the buffer option (and warns about the old name)
+    new_name = 'forward_sync_buffers' in inspect.signature(DDP.__init__).parameters
+    ddp_options['forward_sync_buffers' if new_name else 'broadcast_buffers'] = False
+G_train = DDP(G, **ddp_options) if distributed else G
+D_train = DDP(D, **ddp_options) if distributed else D
+if torch_compile and cuda:
+    G_train, D_train = torch.compile(G_train), torch.compile(D_train)
+elif torch_compile:
+    log("note: torch_compile=True only applies on CUDA; training uncompiled on CPU")
 
 # -----------------------------------------------------------------------------
 # helpers that need the globals above
@@ -151,13 +243,54 @@ def validate(model, grid=False):
     return metrics, samples
 
 
+def rng_states(**extra):
+    """Every random state a resume needs to continue exactly."""
+    states = {'torch': torch.get_rng_state(), 'data': data_rng.get_state().cpu(), **extra}
+    if cuda:
+        states['cuda'] = torch.cuda.get_rng_state()
+    return states
+
+
+def save_mid_epoch(epoch, batch, sums, epoch_rng, elapsed):
+    """Checkpoint after `batch` batches of `epoch` (0-based): resume continues with the next batch of the same
+    permutation."""
+    if master:
+        save_training_state(files, G, G_ema, D, opt_G, opt_D, rng_states(data_epoch_start=epoch_rng), epoch=epoch,
+                            batch=batch, step=step, elapsed_s=elapsed, config=config, history=history,
+                            extra={'loss_sums': sums.detach().cpu()})
+    if distributed:
+        dist.barrier()
+
+
+def resume_command():
+    """The command that continues this run."""
+    launcher = 'torchrun ... train.py' if distributed else 'python3 train.py'
+    return f"{launcher} {' '.join(sys.argv[1:])}".rstrip()
+
+
+stop_requested = []  # the names of the signals received during training
+
+
+def on_stop(signum, frame):
+    """SIGTERM / SIGUSR1 (Slurm, Kubernetes, spot instances) or Ctrl-C: finish the step, checkpoint, exit."""
+    if stop_requested:
+        raise SystemExit(f"{signal.Signals(signum).name} again: exiting now, without a new checkpoint; "
+                         f"resume from the last one with: {resume_command()}")
+    stop_requested.append(signal.Signals(signum).name)
+
+
 # val never changes: its grayscale MAE and real colorfulness are measured once
-val_L = rgb_uint8_to_network(val.rgb)[0]
-val_mae_gray = mae_rgb(colorized_rgb(val_L, torch.zeros_like(val_L).expand(-1, 2, -1, -1)), val.rgb).mean().item()
-val_colorfulness_real = colorfulness(val.rgb).mean().item()
+val_rgb = val.images(torch.arange(len(val)))
+val_L = rgb_uint8_to_network(val_rgb)[0]
+val_mae_gray = mae_rgb(colorized_rgb(val_L, torch.zeros_like(val_L).expand(-1, 2, -1, -1)), val_rgb).mean().item()
+val_colorfulness_real = colorfulness(val_rgb).mean().item()
 
 # -----------------------------------------------------------------------------
 # training loop
+for _sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+    signal.signal(_sig, on_stop)
+sync_every = 1 if world == 1 else 20  # how often the processes agree on stopping (a collective has a cost)
+last_checkpoint = last_log = time.time()
 for epoch in range(start_epoch, epochs):
     t0 = time.time()
     adversarial = lambda_adv > 0 and epoch >= l1_warmup_epochs
@@ -165,63 +298,115 @@ for epoch in range(start_epoch, epochs):
     for opt, base_lr in ((opt_G, lr), (opt_D, lr_d)):
         for group in opt.param_groups:
             group['lr'] = base_lr * lr_factor(epoch)
+    epoch_rng = data_rng.get_state().cpu()
     perm = torch.randperm(n_train, device=dev, generator=data_rng)
     flips = torch.rand(n_train, device=dev, generator=data_rng) < 0.5
-    sums = torch.zeros(3, device=dev)  # loss_D, loss_G_adv, loss_G_l1, summed on the device to avoid syncs
-    bar = tqdm(range(steps_per_epoch), desc=f'epoch {epoch + 1}/{epochs}', leave=False, mininterval=2,
-               disable=None, dynamic_ncols=True)
-    for i in bar:
-        idx = perm[i * batch_size:(i + 1) * batch_size]
-        L, ab_real = train.batch(idx, flips[idx] if flip else None, memory_format)  # [B,1,H,W], [B,2,H,W]
-        losses = gan_step(G_compiled, D_compiled, opt_G, opt_D, L, ab_real, lambda_l1,
-                          lambda_adv if adversarial else 0.0, label_smoothing, autocast)
+    first = start_batch if epoch == start_epoch else 0
+    sums = resumed_sums if first else torch.zeros(3, device=dev)  # loss_D, loss_G_adv, loss_G_l1, on the device
+    bar = tqdm(total=steps_per_epoch, initial=first, desc=f'epoch {epoch + 1}/{epochs}', leave=False,
+               mininterval=2, disable=None if master else True, dynamic_ncols=True)
+    stream = batches(train, perm, flips if flip else torch.zeros_like(flips), batch_size, first, dev, memory_format,
+                     rank, world)
+    for i, (L, ab_real) in enumerate(stream, first):  # L [B,1,H,W], ab_real [B,2,H,W]: this process's share
+        losses = gan_step(G_train, D_train, opt_G, opt_D, L, ab_real, lambda_l1, lambda_adv if adversarial else 0.0,
+                          label_smoothing, autocast, D_frozen=D)
         if G_ema is not None:
             update_ema(G_ema, G, min(ema_decay, (1 + step) / (10 + step)))  # short memory early, when G moves fast
         step += 1
         sums += losses
-        if bar.n % 20 == 0 and not bar.disable:
-            d, g, l1 = (sums / (i + 1)).tolist()
+        bar.update()
+        done = i + 1
+        if world > 1 and done % 20 and done < steps_per_epoch:
+            continue  # the processes agree on stopping every 20 steps: a collective has a cost
+        now = time.time()
+        stop, checkpoint_due = bool(stop_requested), now - last_checkpoint >= 60 * checkpoint_minutes
+        broken = False
+        if world > 1 or stop or checkpoint_due or done % 50 == 0 or done == steps_per_epoch:
+            broken = not bool(torch.isfinite(sums).all())  # a host sync, so not every step
+        if distributed:  # the same decision on every process
+            flags = torch.tensor([stop, checkpoint_due, broken], dtype=torch.float32, device=dev)
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+            stop, checkpoint_due, broken = (bool(f) for f in flags.tolist())
+        if broken:
+            sys.exit(f"error: the loss became NaN or inf in epoch {epoch + 1}, by step {step} (batch {done}); the last "
+                     f"checkpoint in {out_dir} is untouched. Lower --lr or --lr_d, then rerun to resume from it")
+        if master and not bar.disable and done % 20 == 0:
+            d, g, l1 = (sums / done).tolist()
             bar.set_postfix_str(f'D {d:.3f} G_adv {g:.3f} G_l1 {l1:.4f}')
+        elif master and bar.disable and log_seconds and now - last_log >= log_seconds:  # a log file: lines, no bar
+            last_log = now
+            d, g, l1 = (sums / done).tolist()
+            speed = (done - first) * batch_size / max(now - t0, 1e-9)
+            print(f"  epoch {epoch + 1} | batch {done}/{steps_per_epoch} | step {step} | {speed:.0f} img/s | "
+                  f"loss_D {d:.4f} loss_G_adv {g:.4f} loss_G_l1 {l1:.4f} | "
+                  f"{(steps_per_epoch - done) * batch_size / max(speed, 1e-9):.0f}s to the end of the epoch",
+                  flush=True)
+        if (stop or checkpoint_due) and done < steps_per_epoch:
+            save_mid_epoch(epoch, done, sums, epoch_rng, elapsed_s + time.time() - t0)
+            last_checkpoint = time.time()
+            if stop:
+                bar.close()
+                log(f"stopped by {stop_requested[0] if stop_requested else 'a signal to another process'} in epoch "
+                    f"{epoch + 1}, after batch {done}/{steps_per_epoch} (step {step}); checkpoint: {files['G']}. "
+                    f"Resume with: {resume_command()}")
+                sys.exit(0)
     bar.close()
 
     # end of epoch: validate, checkpoint, figures
     train_s = time.time() - t0
     elapsed_s += train_s
+    if distributed:  # the logged losses are averages over every process's share
+        dist.all_reduce(sums)
+        sums /= world
     loss_D_avg, loss_G_adv_avg, loss_G_l1_avg = (sums / steps_per_epoch).tolist()
-    metrics_raw, grid = validate(G, grid=G_ema is None)
-    if G_ema is not None:
-        metrics, grid = validate(G_ema, grid=True)
-    else:
-        metrics = metrics_raw
-    val_mae, val_mae_raw = metrics['mae'], metrics_raw['mae']
-    history.append({'epoch': epoch + 1, 'step': step, 'loss_D': loss_D_avg, 'loss_G_adv': loss_G_adv_avg,
-                    'loss_G_l1': loss_G_l1_avg, 'val_mae': val_mae, 'val_mae_raw': val_mae_raw,
-                    'val_mae_gray': val_mae_gray, 'val_colorfulness': metrics['colorfulness'],
-                    'val_colorfulness_real': val_colorfulness_real,
-                    'elapsed_s': elapsed_s})
-    rng = {'torch': torch.get_rng_state(), 'data': data_rng.get_state().cpu()}
-    if cuda:
-        rng['cuda'] = torch.cuda.get_rng_state()
-    # a GAN's MAE rises as its color does: keep the epoch that is colorful enough at the lowest MAE, chosen on val
-    is_best = best_epoch(history, select_color) == epoch + 1
-    save_training_state(files, G, G_ema, D, opt_G, opt_D, rng, epoch=epoch + 1, step=step, elapsed_s=elapsed_s,
-                        config=config, history=history, snapshot=keep_snapshots, best=is_best)
-    save_png(os.path.join(images_dir, f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
-    plot_curves(os.path.join(images_dir, f'{name}_curves.png'), {name: history})
-    tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | "
-               f"loss_G_adv {loss_G_adv_avg:.4f} | loss_G_l1 {loss_G_l1_avg:.4f} | "
-               f"val_mae {val_mae:.3f} (raw G {val_mae_raw:.3f}, gray {val_mae_gray:.3f}) | "
-               f"color {metrics['colorfulness'] / val_colorfulness_real:.2f} of real | "
-               f"{steps_per_epoch * batch_size / train_s:.0f} img/s | {train_s:.0f}s" + (" | best" if is_best else ""))
+    if master:
+        metrics_raw, grid = validate(G, grid=G_ema is None)
+        metrics, grid = validate(G_ema, grid=True) if G_ema is not None else (metrics_raw, grid)
+        val_mae, val_mae_raw = metrics['mae'], metrics_raw['mae']
+        history.append({'epoch': epoch + 1, 'step': step, 'loss_D': loss_D_avg, 'loss_G_adv': loss_G_adv_avg,
+                        'loss_G_l1': loss_G_l1_avg, 'val_mae': val_mae, 'val_mae_raw': val_mae_raw,
+                        'val_mae_gray': val_mae_gray, 'val_colorfulness': metrics['colorfulness'],
+                        'val_colorfulness_real': val_colorfulness_real, 'elapsed_s': elapsed_s})
+        # a GAN's MAE rises as its color does: keep the epoch that is colorful enough at the lowest MAE, chosen on val
+        is_best = best_epoch(history, select_color) == epoch + 1
+        save_training_state(files, G, G_ema, D, opt_G, opt_D, rng_states(), epoch=epoch + 1, step=step,
+                            elapsed_s=elapsed_s, config=config, history=history, snapshot=keep_snapshots, best=is_best)
+        save_png(os.path.join(images_dir, f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
+        plot_curves(os.path.join(images_dir, f'{name}_curves.png'), {name: history})
+        tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | "
+                   f"loss_G_adv {loss_G_adv_avg:.4f} | loss_G_l1 {loss_G_l1_avg:.4f} | "
+                   f"val_mae {val_mae:.3f} (raw G {val_mae_raw:.3f}, gray {val_mae_gray:.3f}) | "
+                   f"color {metrics['colorfulness'] / val_colorfulness_real:.2f} of real | "
+                   f"{(steps_per_epoch - first) * batch_size / train_s:.0f} img/s | {train_s:.0f}s"
+                   + (" | best" if is_best else ""))
+        sys.stdout.flush()
+    last_checkpoint = time.time()
+    stop = bool(stop_requested)
+    if distributed:
+        flag = torch.tensor([stop], dtype=torch.float32, device=dev)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        stop = bool(flag.item())
+    if stop and epoch + 1 < epochs:  # arrived during validation: the epoch's checkpoint is written, so stop here
+        log(f"stopped by {stop_requested[0] if stop_requested else 'a signal'} after epoch {epoch + 1}; "
+            f"checkpoint: {files['G']}. "
+            f"Resume with: {resume_command()}")
+        sys.exit(0)
 
-if start_epoch >= epochs:
-    print(f"already trained {start_epoch} epochs (epochs={epochs}); nothing to do. Raise --epochs to train on.")
-else:
-    print(f"done: {epochs} epochs, {step} steps, {elapsed_s / 60:.1f} min of training. Checkpoint: {files['G']}")
-best = best_epoch(history, select_color)
-if best is None:
-    print(f"no epoch reached validation colorfulness {select_color} of the real images', so no best.pt; "
-          "train longer, or lower --select_color")
-else:
-    print(f"best.pt: epoch {best} (lowest validation MAE with colorfulness >= {select_color} of real): {files['best']}")
-print(f"evaluate it: python3 eval.py --data_dir={data_dir} --checkpoint={files['best' if best else 'G']}")
+if master:
+    if start_epoch >= epochs:
+        print(f"already trained {start_epoch} epochs (epochs={epochs}); nothing to do. Raise --epochs to train on.")
+    else:
+        print(f"done: {epochs} epochs, {step} steps, {elapsed_s / 60:.1f} min of training. Checkpoint: {files['G']}")
+    best = best_epoch(history, select_color)
+    if best is None:
+        print(f"no epoch reached validation colorfulness {select_color} of the real images', so no best.pt; "
+              "train longer, or lower --select_color")
+    else:
+        print(f"best.pt: epoch {best} (lowest validation MAE with colorfulness >= {select_color} of real): "
+              f"{files['best']}")
+    print(f"evaluate it: python3 eval.py --data_dir={data_dir} --checkpoint={files['best' if best else 'G']}")
+if master:  # an empty lock file says the last run ended cleanly
+    lock_file.truncate(0)
+    lock_file.close()
+if distributed:
+    dist.destroy_process_group()

@@ -1,5 +1,6 @@
 """What every script shares: the nanoGPT-style --name=value command line, the device, and the autocast context."""
 import difflib
+import os
 import re
 from contextlib import nullcontext
 
@@ -92,7 +93,7 @@ def configure(namespace, argv, **kwargs):
     result = parse_overrides(argv, {k: namespace[k] for k in names}, script=namespace.get('__file__'), **kwargs)
     overrides, extra = result if kwargs.get('positional') else (result, None)
     for name, value in overrides.items():
-        if value != namespace[name]:
+        if value != namespace[name] and os.environ.get('RANK', '0') == '0':  # under torchrun, process 0 says it
             print(f"override: {name} = {value!r} (default {namespace[name]!r})")
     namespace.update(overrides)
     config = {k: namespace[k] for k in names}

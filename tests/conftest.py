@@ -1,7 +1,9 @@
 """Shared fixtures: tiny generated image folders, and helpers that run the scripts in this process or in a new one."""
+import gc
 import io
 import os
 import runpy
+import signal
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -53,6 +55,7 @@ def run(script, *args, check=True, cwd=None):
     returns a CompletedProcess with its exit status and text output."""
     out, err, code = io.StringIO(), io.StringIO(), 0
     argv, old_cwd = sys.argv, os.getcwd()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
     sys.argv = [script, *map(str, args)]
     try:
         if cwd:
@@ -67,6 +70,9 @@ def run(script, *args, check=True, cwd=None):
     finally:
         sys.argv = argv
         os.chdir(old_cwd)
+        for s, handler in handlers.items():  # train.py installs its own
+            signal.signal(s, handler)
+        gc.collect()  # the script's globals (its lock file among them) go now, not at some later collection
     proc = subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
     if check and code != 0:
         raise AssertionError(f'{script} failed ({code}):\n{proc.stdout}\n{proc.stderr}')

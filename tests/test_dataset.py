@@ -13,12 +13,13 @@ from photo import read_image
 def test_folder_split_is_uint8_rgb_at_image_size_and_batches_are_network_lab(tiny_data):
     split = dataset.load_split(str(tiny_data), 'train', 32, verbose=False)
     assert len(split) == 48 and split.name == 'tiny'
-    assert split.rgb.shape == (48, 3, 32, 32) and split.rgb.dtype == torch.uint8
+    pixels = split.images(torch.arange(48))
+    assert pixels.shape == (48, 3, 32, 32) and pixels.dtype == torch.uint8
     idx = torch.tensor([3, 0, 47])
     L, ab = split.batch(idx)
     assert L.shape == (3, 1, 32, 32) and ab.shape == (3, 2, 32, 32) and L.dtype == torch.float32
     assert L.min() >= -1 and L.max() <= 1 and ab.abs().max() <= 1
-    want_L, want_ab = color.normalize_lab(color.rgb_to_lab(split.rgb[idx].float() / 255))
+    want_L, want_ab = color.normalize_lab(color.rgb_to_lab(pixels[idx].float() / 255))
     assert torch.allclose(L, want_L) and torch.allclose(ab, want_ab)
 
 
@@ -33,29 +34,57 @@ def test_batch_flips_exactly_the_rows_asked_for(tiny_data):
     assert not torch.equal(L[flip], L_plain[flip])  # the test images are not mirror-symmetric
 
 
-def test_cache_is_written_once_and_reused(tiny_data, cache_dir, capsys):
+def test_cache_is_a_uint8_file_written_once_and_reused(tiny_data, cache_dir, capsys):
     first = dataset.load_split(str(tiny_data), 'test', 16, limit=10)
-    assert 'cached test split (10 images)' in capsys.readouterr().out
-    files = os.listdir(cache_dir)
-    assert len(files) == 1 and '16px' in files[0] and '-10-' in files[0]
+    assert 'cached 10 images' in capsys.readouterr().out
+    files = sorted(os.listdir(cache_dir))
+    assert len(files) == 2 and files[0].endswith('.u8') and files[1] == files[0] + '.json'
+    assert '16px' in files[0] and '-10-' in files[0]
+    assert os.path.getsize(cache_dir / files[0]) == 10 * 3 * 16 * 16  # 3 bytes a pixel, nothing else
     second = dataset.load_split(str(tiny_data), 'test', 16, limit=10)
     assert 'cached' not in capsys.readouterr().out
-    assert torch.equal(first.rgb, second.rgb)
+    assert torch.equal(first.images(torch.arange(10)), second.images(torch.arange(10)))
     dataset.load_split(str(tiny_data), 'test', 32, limit=10)  # another size is another cache entry
-    assert len(os.listdir(cache_dir)) == 2
+    assert len(os.listdir(cache_dir)) == 4
+
+
+def test_cache_follows_changed_files_and_a_killed_build_leaves_no_cache(tiny_data, cache_dir, monkeypatch):
+    dataset.load_split(str(tiny_data), 'test', 16, verbose=False)
+    photo = tiny_data / 'test' / 'cat' / '000.png'
+    before = set(os.listdir(cache_dir))
+    os.utime(photo, ns=(0, 123456789))  # same name, same count, new modification time: a new cache
+    dataset.load_split(str(tiny_data), 'test', 16, verbose=False)
+    assert len(set(os.listdir(cache_dir)) - before) == 2
+
+    calls = []
+
+    def dies(args):  # the decoder is killed half way through the build
+        calls.append(args)
+        if len(calls) > 10:
+            raise KeyboardInterrupt
+        return dataset._load_square(*args)
+    with monkeypatch.context() as patched:
+        patched.setattr(dataset, '_load_square_args', dies)
+        with pytest.raises(KeyboardInterrupt):
+            dataset.load_split(str(tiny_data), 'train', 16, verbose=False)
+    train_files = [f for f in os.listdir(cache_dir) if '-train-' in f]
+    assert train_files == []  # no temp file left, and nothing that looks complete
+    assert len(dataset.load_split(str(tiny_data), 'train', 16, verbose=False)) == 48  # rebuilt whole
 
 
 def test_holdout_split_is_disjoint_fixed_and_limited(tiny_data):
     split = dataset.load_split(str(tiny_data), 'train', 32, verbose=False)
-    split.rgb[:, 0, 0, 0] = torch.arange(len(split), dtype=torch.uint8)  # tag each image with its row
-    tags = lambda s: set(s.rgb[:, 0, 0, 0].tolist())  # noqa: E731
+    split.pixels = split.pixels.clone()
+    split.pixels[:, 0, 0, 0] = torch.arange(len(split), dtype=torch.uint8)  # tag each image with its row
+    tags = lambda s: set(s.images(torch.arange(len(s)))[:, 0, 0, 0].tolist())  # noqa: E731
     train, val = dataset.holdout_split(split, 10)
     assert len(train) == 38 and len(val) == 10 and not tags(train) & tags(val)
     assert tags(train) | tags(val) == set(range(48))
     train_again, val_again = dataset.holdout_split(split, 10, limit=20)
     assert tags(val_again) == tags(val)  # the same images are held out whatever the limit: resume never trains on them
     assert len(train_again) == 20 and tags(train_again) <= tags(train)
-    assert torch.equal(train.rgb[0], split.rgb[min(tags(train))]) and train.name == 'tiny'
+    first_row = train.images(torch.tensor([0]))[0]
+    assert torch.equal(first_row, split.images(torch.tensor([min(tags(train))]))[0]) and train.name == 'tiny'
     assert len(dataset.holdout_split(split, 100)[0]) == 1  # a val_size beyond the split still leaves one to train on
 
 

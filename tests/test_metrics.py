@@ -56,7 +56,7 @@ class _Constant(torch.nn.Module):
 
 def test_evaluate_averages_per_image_metrics_over_batches():
     rgb = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (7, 3, 16, 16), dtype=np.uint8))
-    split = ImageSplit(rgb, 'x', 0, 0)
+    split = ImageSplit(rgb, torch.arange(7), 'x', 0, 0)
     gray_model, gray, real = metrics.evaluate(_Constant([0.0, 0.0]), split, batch_size=3)
     assert gray_model == pytest.approx(gray)  # a model that outputs ab = 0 is the grayscale baseline
     assert gray['colorfulness'] < 0.01 and real == pytest.approx(metrics.colorfulness(rgb).mean().item(), rel=1e-5)

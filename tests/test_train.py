@@ -58,13 +58,13 @@ def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path):
 
     # run a kept a snapshot of every epoch: the last equals latest.pt, and each loads as a generator
     folder = os.path.dirname(_ckpt(tmp_path / 'a'))
-    assert sorted(os.listdir(folder)) == ['epoch001.pt', 'epoch002.pt', 'latest.pt']
+    assert sorted(f for f in os.listdir(folder) if f[0] != '.') == ['epoch001.pt', 'epoch002.pt', 'latest.pt']
     snap = checkpoint.load_checkpoint(os.path.join(folder, 'epoch002.pt'))
     assert 'opt_G' not in snap and snap['epoch'] == 2 and snap['step'] == 4
     assert all(torch.equal(snap['G_ema'][k], a['G_ema'][k]) for k in a['G_ema'])
     _, description = checkpoint.load_generator(os.path.join(folder, 'epoch001.pt'))
     assert 'EMA weights after epoch 1' in description
-    assert os.listdir(os.path.dirname(_ckpt(tmp_path / 'b'))) == ['latest.pt']  # off by default
+    assert [f for f in os.listdir(os.path.dirname(_ckpt(tmp_path / 'b'))) if f[0] != '.'] == ['latest.pt']
 
 
 def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
@@ -79,7 +79,8 @@ def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
         assert row in ev.stdout
     result = _json(ev)
     keys = {'mae', 'acc_2', 'acc_5', 'psnr', 'ssim', 'colorfulness'}
-    assert set(result) == keys | {'checkpoint', 'split', 'images', 'colorfulness_real', 'gray'}
+    assert set(result) == keys | {'checkpoint', 'split', 'images', 'image_size', 'full_resolution',
+                                  'colorfulness_real', 'gray'}
     assert set(result['gray']) == keys and result['images'] == 24 and result['checkpoint'] == str(out)
     assert 0 < result['mae'] < 255 and 0 <= result['acc_2'] <= result['acc_5'] <= 1
     assert result['gray']['colorfulness'] < 0.1 < result['colorfulness_real']
@@ -138,9 +139,9 @@ def test_best_checkpoint_follows_the_selection_rule(tiny_data, tmp_path):
 
 
 def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
-    run('train.py', f'--data_dir={tiny_data}', '--out_dir=.', '--epochs=1', *TRAIN_TINY, cwd=tmp_path)
+    run('train.py', f'--data_dir={tiny_data}', '--epochs=1', *TRAIN_TINY, cwd=tmp_path)
     ev = run('eval.py', f'--data_dir={tiny_data}', '--out_dir=', '--test_limit=8', cwd=tmp_path)
-    assert 'evaluating tiny_train_generator/latest.pt (EMA weights after epoch 1' in ev.stdout
+    assert 'evaluating runs/tiny_train_generator/latest.pt (EMA weights after epoch 1' in ev.stdout
     assert '8 test images' in ev.stdout
 
 

@@ -1,0 +1,152 @@
+"""Training beyond one process: torchrun with gloo on the CPU equals one process, and a run stopped by SIGTERM
+mid-epoch resumes at the next batch, bit-identical to one never stopped."""
+import errno
+import functools
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import checkpoint
+import models
+from conftest import REPO, run
+
+TINY = ('--width=4', '--device=cpu', '--val_size=16', '--dropout=0', '--log_seconds=0')
+
+
+def _train(args, nproc=1, check=True, **popen):
+    """Run train.py as a user would: plain python for one process, torchrun --standalone for several."""
+    launcher = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}'] \
+        if nproc > 1 else [sys.executable]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
+    cmd = [*launcher, os.path.join(REPO, 'train.py'), *map(str, args)]
+    if popen:
+        return subprocess.Popen(cmd, cwd=REPO, env=env, text=True, **popen)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    if check and proc.returncode:
+        raise AssertionError(f'train.py failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}')
+    return proc
+
+
+def _latest(out):
+    return checkpoint.load_checkpoint(os.path.join(out, 'tiny_train_generator', 'latest.pt'))
+
+
+def test_two_processes_train_like_one_at_the_same_global_batch(tiny_data, tmp_path):
+    common = (f'--data_dir={tiny_data}', '--batch_size=16', '--epochs=2', '--l1_warmup_epochs=1', *TINY)
+    _train([*common, f'--out_dir={tmp_path / "one"}'])
+    two = _train([*common, f'--out_dir={tmp_path / "two"}'], nproc=2)
+    assert 'distributed: 2 processes (gloo), global batch 16 = 2 x 8' in two.stdout
+    assert two.stdout.count('epoch 2/2 |') == 1  # one process prints
+    a, b = _latest(tmp_path / 'one'), _latest(tmp_path / 'two')
+    assert a['step'] == b['step'] == 4  # 32 training images at a global batch of 16, 2 epochs
+    for key in ('G', 'G_ema'):
+        for name, value in a[key].items():  # one L1 epoch and one adversarial epoch, BatchNorm statistics included
+            assert torch.allclose(value.float(), b[key][name].float(), rtol=1e-4, atol=1e-5), f'{key}.{name}'
+    assert sorted(os.listdir(tmp_path / 'two')) == ['config.json', 'images', 'tiny_train_discriminator',
+                                                    'tiny_train_generator']
+    bad = _train([*common, '--batch_size=15', f'--out_dir={tmp_path / "bad"}'], nproc=2, check=False)
+    assert bad.returncode != 0 and 'does not split evenly over 2 processes' in bad.stderr
+
+
+def test_sigterm_mid_epoch_checkpoints_and_resume_is_bit_identical(tiny_data, tmp_path):
+    # 48 images (16 held out) at batch 2: 16 steps an epoch; every step checkpoints, so SIGTERM finds one mid-epoch
+    common = (f'--data_dir={tiny_data}', '--batch_size=2', '--epochs=3', '--l1_warmup_epochs=1', '--dropout=0.5',
+              '--checkpoint_minutes=0', *TINY[:-2])
+    _train([*common, f'--out_dir={tmp_path / "whole"}'])
+    out = tmp_path / 'stopped'
+    proc = _train([*common, f'--out_dir={out}'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            state = _latest(out)
+        except (SystemExit, FileNotFoundError):
+            state = None
+        if state and state['epoch'] == 1 and state.get('batch', 0) > 0:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert 'stopped by SIGTERM in epoch 2, after batch' in stdout and 'Resume with: python3 train.py' in stdout
+    assert 'Traceback' not in stderr
+    stopped = _latest(out)
+    assert stopped['epoch'] == 1 and 0 < stopped['batch'] < 16
+    again = _train([*common, f'--out_dir={out}'])
+    assert f"resumed from {os.path.join(out, 'tiny_train_generator', 'latest.pt')} at epoch 1, " \
+           f"batch {stopped['batch']}" in again.stdout
+    a, b = _latest(tmp_path / 'whole'), _latest(out)
+    assert a['step'] == b['step'] == 48 and b['batch'] == 0
+    for key in ('G', 'G_ema'):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f'{key}.{name} differs after a mid-epoch resume'
+    assert [h['val_mae'] for h in a['history']] == [h['val_mae'] for h in b['history']]
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'garbage'])
+def test_a_damaged_checkpoint_is_one_line_never_a_silent_restart(tiny_data, tmp_path, damage):
+    out = tmp_path / 'run'
+    common = (f'--data_dir={tiny_data}', '--batch_size=16', f'--out_dir={out}', *TINY)
+    run('train.py', *common, '--epochs=1')
+    path = out / 'tiny_train_generator' / 'latest.pt'
+    blob = path.read_bytes()
+    damaged = blob[:len(blob) // 3] if damage == 'truncated' else b'not a checkpoint at all'
+    path.write_bytes(damaged)
+    proc = run('train.py', *common, '--epochs=2', check=False)
+    assert proc.returncode != 0
+    assert f"cannot resume from '{path}'" in proc.stderr and '--resume=False' in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and path.read_bytes() == damaged  # left as it was found
+
+
+def test_a_second_run_on_a_live_out_dir_is_refused_and_a_stale_lock_is_taken_over(tiny_data, tmp_path):
+    out = tmp_path / 'run'
+    common = (f'--data_dir={tiny_data}', '--batch_size=16', f'--out_dir={out}', *TINY)
+    folder = out / 'tiny_train_generator'
+    folder.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, '-c', 'import fcntl, sys, time; f = open(sys.argv[1], "a+"); '
+                               'f.write("pid 1 on elsewhere"); f.flush(); fcntl.flock(f, fcntl.LOCK_EX); '
+                               'print("locked", flush=True); time.sleep(60)', str(folder / '.lock')],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == 'locked'
+    busy = run('train.py', *common, '--epochs=1', check=False)
+    holder.kill()
+    holder.wait()
+    assert busy.returncode != 0 and "another train.py (pid 1 on elsewhere) is training in" in busy.stderr
+    assert not (folder / 'latest.pt').exists()
+    taken = run('train.py', *common, '--epochs=1')  # the holder died: its lock is stale
+    assert 'taking over the lock of a run that ended without cleaning up (pid 1 on elsewhere' in taken.stdout
+    assert (folder / 'latest.pt').exists()
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
+    out = tmp_path / 'run'
+    common = (f'--data_dir={tiny_data}', '--batch_size=8', f'--out_dir={out}', *TINY)
+    run('train.py', *common, '--epochs=1')
+    good = (out / 'tiny_train_generator' / 'latest.pt').read_bytes()
+    proc = run('train.py', *common, '--epochs=2', '--lr=1e30', '--lr_d=1e30', '--ema_decay=0', check=False)
+    assert proc.returncode != 0
+    assert 'the loss became NaN or inf in epoch 2' in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert (out / 'tiny_train_generator' / 'latest.pt').read_bytes() == good
+
+
+def test_a_failed_checkpoint_write_names_the_problem_and_keeps_the_old_file(tmp_path, monkeypatch):
+    files = checkpoint.run_files(str(tmp_path), 'x')
+    G, D = models.Generator(4, 16), models.Discriminator(4)
+    opts = [torch.optim.Adam(m.parameters()) for m in (G, D)]
+    save = functools.partial(checkpoint.save_training_state, files, G, None, D, *opts, {}, step=0, elapsed_s=0.0,
+                             config={}, history=[])
+    save(epoch=1)
+    before = open(files['G'], 'rb').read()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(torch, 'save', disk_full)
+    with pytest.raises(SystemExit) as e:
+        save(epoch=2)
+    assert 'could not write checkpoint' in str(e.value) and 'No space left on device' in str(e.value)
+    assert open(files['G'], 'rb').read() == before
+    assert sorted(os.listdir(files['folder'])) == ['latest.pt']  # no temp files
