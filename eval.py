@@ -20,7 +20,7 @@ from utils import autocast_for, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/ (train/ not needed), or 'data' = torchvision CIFAR-10
-checkpoint = ''  # a checkpoint, run folder or export; '' = ./<dataset>_train_generator if any, else the CIFAR-10 model
+checkpoint = ''  # a checkpoint, run folder or export; '' = runs/<dataset>_train_generator if any, else CIFAR-10's
 device = 'auto'  # auto | cpu | cuda
 batch_size = 500
 test_limit = 0  # evaluate on a fixed random subset of this many test images, 0 = all
@@ -44,7 +44,7 @@ if full_resolution and split != 'test':
 t_start = time.time()
 dev = resolve_device(device)
 if not checkpoint:
-    trained = f'{dataset_name(data_dir)}_train_generator'
+    trained = os.path.join('runs', f'{dataset_name(data_dir)}_train_generator')  # train.py's default out_dir
     checkpoint = trained if os.path.exists(os.path.join(trained, 'latest.pt')) else CIFAR10_GENERATOR
 G, description = load_generator(checkpoint, dev)
 print(f"evaluating {description}")

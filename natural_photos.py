@@ -22,26 +22,35 @@ from checkpoint import atomic_write
 from utils import configure
 
 # -----------------------------------------------------------------------------
-out_dir = 'data/natural'  # the folder gets test/<photo>/NNN.png, full/test/<photo>.png and gray/<photo>.jpg
-crops = 100  # crops per photo
+out_dir = 'data/natural'  # gets test/ and train/<photo>/NNN.png, full/test/<photo>.png and gray/<photo>.jpg
+crops = 100  # test crops per photo
+train_crops = 80  # other random crops per photo, a tiny train/ split (the quick start trains on it); 0 = none
 image_size = 64  # px of the crops
 seed = 0
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
 photos = {'astronaut': skdata.astronaut(), 'cat': skdata.chelsea(), 'coffee': skdata.coffee(),
           'rocket': skdata.rocket(), 'motorcycle': skdata.stereo_motorcycle()[0]}
-rng = np.random.default_rng(seed)
-for name, rgb in photos.items():
-    im = Image.fromarray(rgb)
+
+
+def write_crops(im, folder, n, rng):
+    """n square crops of random position and size (a quarter of the short side up to all of it), as image_size PNGs."""
     w, h = im.size
-    folder = os.path.join(out_dir, 'test', name)
-    for i in range(crops):
+    for i in range(n):
         side = int(rng.integers(min(w, h) // 4, min(w, h) + 1))
         x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
         crop = im.crop((x, y, x + side, y + side)).resize((image_size, image_size), Image.Resampling.LANCZOS)
         atomic_write(os.path.join(folder, f'{i:03d}.png'), lambda f: crop.save(f, format='PNG'))
+
+
+rng, train_rng = np.random.default_rng(seed), np.random.default_rng(seed + 1)  # train crops never move test crops
+for name, rgb in photos.items():
+    im = Image.fromarray(rgb)
+    write_crops(im, os.path.join(out_dir, 'test', name), crops, rng)
+    write_crops(im, os.path.join(out_dir, 'train', name), train_crops, train_rng)
     atomic_write(os.path.join(out_dir, 'full', 'test', f'{name}.png'), lambda f: im.save(f, format='PNG'))
     gray = im.convert('L')
     atomic_write(os.path.join(out_dir, 'gray', f'{name}.jpg'), lambda f: gray.save(f, format='JPEG', quality=95))
-print(f"wrote {crops * len(photos)} crops of {len(photos)} photos to {out_dir}/test/, the whole photos to "
+print(f"wrote {crops * len(photos)} test and {train_crops * len(photos)} train crops of {len(photos)} photos to "
+      f"{out_dir}/test/ and train/, the whole photos to "
       f"{out_dir}/full/test/ and in grayscale to {out_dir}/gray/")

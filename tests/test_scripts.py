@@ -93,3 +93,29 @@ def test_tracked_files_fit_the_size_budget():
     files = subprocess.run(['git', 'ls-files', '-z'], cwd=REPO, capture_output=True, check=True).stdout.split(b'\0')
     total = sum(os.path.getsize(os.path.join(REPO, f.decode())) for f in files if f)
     assert total <= 32 * 2 ** 20, f'tracked files take {total / 2 ** 20:.1f} MiB; the budget is 32 MiB'
+
+
+def test_cifar10_tarball_becomes_an_image_folder_the_scripts_read(tmp_path, monkeypatch):
+    import numpy as np
+    import torchvision.datasets
+
+    class FakeCIFAR10:
+        """Stands in for torchvision's reader (the real tarball is 163 MB): 6 train and 4 test images."""
+        classes = ['airplane', 'cat']
+
+        def __init__(self, root, train, download):
+            assert os.path.exists(os.path.join(root, 'cifar-10-python.tar.gz')) and download
+            n = 6 if train else 4
+            self.data = np.random.default_rng(n).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+            self.targets = [i % 2 for i in range(n)]
+
+    monkeypatch.setattr(torchvision.datasets, 'CIFAR10', FakeCIFAR10)
+    (tmp_path / 'cifar-10-python.tar.gz').write_bytes(b'x')
+    out = tmp_path / 'cifar10'
+    run('cifar10_folder.py', f'--tarball={tmp_path / "cifar-10-python.tar.gz"}', f'--out_dir={out}')
+    assert sorted(os.listdir(out / 'train')) == ['airplane', 'cat'] and len(os.listdir(out / 'test' / 'cat')) == 2
+    import dataset
+    split = dataset.load_split(str(out), 'train', 32, verbose=False)
+    assert len(split) == 6 and split.name == 'cifar10'
+    missing = run('cifar10_folder.py', '--tarball=/no/such.tar.gz', check=False)
+    assert missing.returncode != 0 and 'is not a file' in missing.stderr
