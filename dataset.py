@@ -224,7 +224,7 @@ def _cache_key(source, split, size, limit, paths):
     return h.hexdigest()[:12]
 
 
-def _chroma(pixels, chunk=1024):
+def _chroma(pixels, chunk=128):
     """Mean Lab chroma sqrt(a^2 + b^2) per image [N] of uint8 RGB [N,3,H,W], read in chunks."""
     out = torch.empty(len(pixels))
     for i in range(0, len(pixels), chunk):

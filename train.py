@@ -237,7 +237,7 @@ def lr_factor(epoch):
 def validate(model, grid=False):
     """Validation metrics of `model`, and a sample grid of its colorizations if asked."""
     model.eval()
-    metrics = evaluate(model, val, 500, autocast, baseline=False)[0]
+    metrics = evaluate(model, val, val_batch, autocast, baseline=False)[0]
     samples = sample_grid([model], val, autocast=autocast) if grid else None
     model.train()
     return metrics, samples
@@ -279,7 +279,8 @@ def on_stop(signum, frame):
     stop_requested.append(signal.Signals(signum).name)
 
 
-# val never changes: its grayscale MAE and real colorfulness are measured once
+# val never changes: its grayscale MAE and real colorfulness are measured once, in batches of ~0.5 M pixels
+val_batch = max(1, 500 * 32 * 32 // image_size ** 2)
 val_rgb = val.images(torch.arange(len(val)))
 val_L = rgb_uint8_to_network(val_rgb)[0]
 val_mae_gray = mae_rgb(colorized_rgb(val_L, torch.zeros_like(val_L).expand(-1, 2, -1, -1)), val_rgb).mean().item()

@@ -1,0 +1,118 @@
+"""A local web page that colorizes photos in the browser, with a before/after slider and an API (Gradio).
+
+    pip install -r requirements-demo.txt
+    python3 demo.py                          # http://127.0.0.1:7860
+    python3 demo.py --host=0.0.0.0 --port=8080 --device=cuda
+
+It runs the same pipeline as colorize.py (photo.colorize on the full-resolution photo), so the same input gives the
+same pixels. Offline: no share links, no analytics, nothing downloaded at start-up. The function is also the API
+endpoint /colorize: gradio_client.Client(URL).predict(handle_file(path), api_name="/colorize").
+"""
+import os
+import sys
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+from checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, atomic_write, load_generator
+from color import is_gray
+from photo import colorize, read_image
+from utils import configure, resolve_device
+
+# -----------------------------------------------------------------------------
+host = '127.0.0.1'  # 0.0.0.0 to serve other machines on your network
+port = 7860
+device = 'auto'  # auto | cpu | cuda
+max_megapixels = 50.0  # larger photos are refused (memory): downscale them first
+# -----------------------------------------------------------------------------
+configure(globals(), sys.argv[1:])
+os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'  # no calls home
+try:
+    import gradio as gr
+except ImportError:
+    sys.exit("error: the demo needs Gradio, which the core install leaves out; install it with: "
+             "pip install -r requirements-demo.txt")
+
+MODELS = {'photos (default)': PHOTO_GENERATOR, 'CIFAR-10 (the paper)': CIFAR10_GENERATOR}
+DEFAULT_MODEL = next(iter(MODELS))
+EXAMPLES = sorted(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'images', 'examples', f)
+                  for f in os.listdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'images', 'examples')))
+ABOUT = ("Good at what photos64 holds (pets, faces, skies, greenery, landscapes) in broad strokes; "
+         "weak on small objects and on colours that the gray alone cannot tell (clothes, cars, flowers).")
+dev = resolve_device(device)
+generators = {name: load_generator(path, dev)[0] for name, path in MODELS.items()}  # loaded once, kept
+outputs_dir = tempfile.mkdtemp(prefix='colorize-demo-')
+
+
+def read_photo(path):
+    """The upload as colorize.py reads it; every problem becomes a message on the page."""
+    if not path:
+        raise gr.Error("Drop in a photo first (or pick an example).")
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        raise gr.Error("That file is empty: choose a photo.")
+    try:
+        with Image.open(path) as im:  # the size from the header, before decoding a huge image
+            w, h = im.size
+        if h * w <= max_megapixels * 1e6:
+            image = read_image(path)
+    except Exception as e:
+        raise gr.Error(f"That file is not an image this demo can read ({type(e).__name__}); try a JPEG or PNG.")
+    if h * w > max_megapixels * 1e6:
+        raise gr.Error(f"That photo is {w}x{h} ({h * w / 1e6:.0f} MP); the demo takes up to {max_megapixels:g} MP. "
+                       "Downscale it first, or use colorize.py.")
+    if min(h, w) < 4:
+        raise gr.Error(f"That image is only {w}x{h} pixels; a photo needs at least 4 in each direction.")
+    return image
+
+
+def colorize_photo(path, model=DEFAULT_MODEL, saturation=1.0, size=0):
+    """Colorize one photo at its full resolution; returns the path of the colorized PNG (the /colorize API)."""
+    if model not in generators:
+        raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(generators)}.")
+    if not 0 <= float(saturation) <= 3:
+        raise gr.Error("Saturation must be between 0 and 3.")
+    image = read_photo(path)
+    result = colorize(generators[model], image, int(size or 0), dev, float(saturation))
+    out = os.path.join(tempfile.mkdtemp(dir=outputs_dir), os.path.splitext(os.path.basename(path))[0] + '_color.png')
+    atomic_write(out, lambda f: Image.fromarray(result).save(f, format='PNG'))
+    return out
+
+
+def colorize_for_page(path, model, saturation, size):
+    """The page's button: the before/after pair for the slider, and the full-resolution PNG to download."""
+    out = colorize_photo(path, model, saturation, size)
+    image = read_photo(path)
+    before = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)
+    before = np.repeat(before[..., None], 3, 2) if before.ndim == 2 else before
+    note = "" if is_gray(image) else "Note: this photo has colour; it was colorized from its lightness alone."
+    return (before, np.asarray(Image.open(out))), out, note
+
+
+with gr.Blocks(title='colorize-gan') as app:
+    gr.Markdown("# Colorize a black-and-white photo\n" + ABOUT)
+    with gr.Row():
+        with gr.Column():
+            photo_in = gr.Image(type='filepath', label='Photo (drop, paste or upload)', sources=['upload', 'clipboard'])
+            model_in = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label='Model')
+            saturation_in = gr.Slider(0, 2, value=1.0, step=0.05, label='Saturation (0 = gray, 1 = as predicted)')
+            size_in = gr.Slider(0, 512, value=0, step=16,
+                                label="Working resolution, short side in px (0 = the model's own: 64 or 32)")
+            button = gr.Button('Colorize', variant='primary')
+            gr.Examples(EXAMPLES, inputs=photo_in)
+        with gr.Column():
+            slider_out = gr.ImageSlider(label='Before / after', type='numpy', format='png')
+            file_out = gr.File(label='Full-resolution PNG')
+            note_out = gr.Markdown()
+    button.click(colorize_for_page, [photo_in, model_in, saturation_in, size_in], [slider_out, file_out, note_out],
+                 api_name=False)
+    # the API: the same pipeline, returning the colorized image; the other inputs keep their defaults
+    # (its input is a plain file, so a non-image reaches read_photo and gets its one-line message)
+    api_in, api_out = gr.File(type='filepath', visible=False), gr.Image(type='filepath', format='png', visible=False)
+    gr.Button(visible=False).click(colorize_photo, [api_in, model_in, saturation_in, size_in], api_out,
+                                   api_name='colorize')
+
+if __name__ == '__main__':
+    print(f"colorize demo on http://{host}:{port}/ (models on {dev}; Ctrl-C stops it)", flush=True)
+    app.queue(default_concurrency_limit=1)  # one colorization at a time: two users never double the memory
+    app.launch(server_name=host, server_port=port, share=False, show_error=True, quiet=True)

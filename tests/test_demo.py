@@ -1,0 +1,91 @@
+"""The web demo as a person uses it: the /colorize API through gradio_client, bad files, and a real browser."""
+import os
+import runpy
+import shutil
+import socket
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from color import luminance
+from conftest import REPO, run
+
+gr = pytest.importorskip('gradio', reason='the demo needs requirements-demo.txt')
+from gradio_client import Client, handle_file  # noqa: E402
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def server():
+    """demo.py's app, served in this process on a free port with its own queue, as `python3 demo.py` serves it."""
+    port = _free_port()
+    argv, sys.argv = sys.argv, ['demo.py', '--device=cpu', f'--port={port}']
+    try:
+        app = runpy.run_path(os.path.join(REPO, 'demo.py'), run_name='demo')['app']
+    finally:
+        sys.argv = argv
+    app.queue(default_concurrency_limit=1)
+    app.launch(server_name='127.0.0.1', server_port=port, prevent_thread_lock=True, quiet=True, show_error=True)
+    yield f'http://127.0.0.1:{port}/'
+    app.close()
+
+
+def _photo(path, w=640, h=427):
+    yy, xx = np.mgrid[0:h, 0:w]
+    gray = (128 + 90 * np.sin(xx / 50) * np.cos(yy / 70)).clip(0, 255).astype(np.uint8)
+    Image.fromarray(gray).save(path)
+    return gray
+
+
+def test_api_colorizes_like_colorize_py_and_keeps_size_and_lightness(server, tmp_path):
+    gray = _photo(tmp_path / 'photo.png')
+    result = np.asarray(Image.open(Client(server, verbose=False).predict(handle_file(str(tmp_path / 'photo.png')),
+                                                                         api_name='/colorize')))
+    assert result.shape == (427, 640, 3)
+    assert (luminance(result) - luminance(gray)).abs().max() <= 1.0
+    run('colorize.py', tmp_path / 'photo.png', f'--out_dir={tmp_path / "cli"}', '--device=cpu')
+    assert np.array_equal(result, np.asarray(Image.open(tmp_path / 'cli' / 'photo.png')))  # one pipeline
+
+
+def test_bad_files_get_a_message_and_the_server_keeps_serving(server, tmp_path):
+    client = Client(server, verbose=False)
+    (tmp_path / 'notes.txt').write_text('not a photo')
+    (tmp_path / 'empty.png').write_bytes(b'')
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / 'dot.png')
+    Image.new('L', (8000, 7000)).save(tmp_path / 'huge.png')  # 56 MP of one gray: tiny on disk
+    for name, message in [('notes.txt', 'not an image'), ('empty.png', 'empty'), ('dot.png', 'only 1x1 pixels'),
+                          ('huge.png', 'up to 50 MP')]:
+        with pytest.raises(Exception, match=message):
+            client.predict(handle_file(str(tmp_path / name)), api_name='/colorize')
+    _photo(tmp_path / 'good.png', 64, 48)
+    assert Image.open(client.predict(handle_file(str(tmp_path / 'good.png')), api_name='/colorize')).size == (64, 48)
+
+
+def test_page_in_a_real_browser(server, tmp_path):
+    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+    if not chromium:
+        pytest.skip('no Chromium installed (Debian: apt-get install chromium)')
+    sync_api = pytest.importorskip('playwright.sync_api', reason='playwright is in requirements-demo.txt')
+    _photo(tmp_path / 'upload.png')
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=['--no-sandbox'])
+        page = browser.new_page(viewport={'width': 1280, 'height': 900})
+        page.goto(server)
+        page.get_by_text('Colorize a black-and-white photo').wait_for()
+        assert 'pets, faces' in page.content()  # the one line on what the model is good and bad at
+        page.locator('input[type=file]').first.set_input_files(str(tmp_path / 'upload.png'))
+        page.get_by_role('button', name='Colorize').click()
+        page.get_by_text('upload_color').wait_for(timeout=60000)  # the download appears with the result
+        shot = tmp_path / 'demo.png'
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert Image.open(shot).size[0] == 1280
+    if os.environ.get('DEMO_SCREENSHOT'):  # how the README's screenshot is made
+        shutil.copy(shot, os.environ['DEMO_SCREENSHOT'])
