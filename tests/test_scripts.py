@@ -119,3 +119,10 @@ def test_cifar10_tarball_becomes_an_image_folder_the_scripts_read(tmp_path, monk
     assert len(split) == 6 and split.name == 'cifar10'
     missing = run('cifar10_folder.py', '--tarball=/no/such.tar.gz', check=False)
     assert missing.returncode != 0 and 'is not a file' in missing.stderr
+
+
+def test_demo_without_gradio_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'gradio', None)  # as if it were not installed
+    proc = run('demo.py', check=False)
+    assert proc.returncode != 0 and 'pip install -r requirements-demo.txt' in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
