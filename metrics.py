@@ -1,6 +1,7 @@
 """Colorization metrics, one value per image (MAE, pixel accuracy, PSNR, SSIM, colorfulness), and evaluation loops."""
 from contextlib import nullcontext
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -107,7 +108,7 @@ def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True):
 
 def photo_metrics(rgb_fake, rgb_real):
     """All metrics for one full-resolution colorization, from uint8 HxWx3 arrays (Lab of both from their RGB)."""
-    fake, real = (torch.from_numpy(x).permute(2, 0, 1)[None].float() for x in (rgb_fake, rgb_real))
+    fake, real = (torch.from_numpy(np.array(x)).permute(2, 0, 1)[None].float() for x in (rgb_fake, rgb_real))
     lab_fake, lab_real = rgb_to_lab(fake / 255), rgb_to_lab(real / 255)
     values = {'mae': mae_rgb(fake, real), 'acc_2': pixel_accuracy(lab_fake, lab_real, 2),
               'acc_5': pixel_accuracy(lab_fake, lab_real, 5), 'psnr': psnr(fake, real), 'ssim': ssim(fake, real),
@@ -128,7 +129,7 @@ def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0):
         for key, s in (('model', saturation), ('gray', 0.0)):
             for metric, value in photo_metrics(colorize(G, real, size, device, s), real).items():
                 sums[key][metric] += value
-        colorfulness_real += colorfulness(torch.from_numpy(real).permute(2, 0, 1)[None]).item()
+        colorfulness_real += colorfulness(torch.from_numpy(np.array(real)).permute(2, 0, 1)[None]).item()
     n = len(paths)
     means = {key: {k: v / n for k, v in sums[key].items()} for key in sums}
     return means['model'], means['gray'], colorfulness_real / n
