@@ -268,6 +268,13 @@ def resume_command():
     return f"{launcher} {' '.join(sys.argv[1:])}".rstrip()
 
 
+def release_lock():
+    """Mark the out_dir lock as left cleanly (an empty file), and let it go."""
+    if master:
+        lock_file.truncate(0)
+        lock_file.close()
+
+
 stop_requested = []  # the names of the signals received during training
 
 
@@ -329,6 +336,7 @@ for epoch in range(start_epoch, epochs):
             dist.all_reduce(flags, op=dist.ReduceOp.MAX)
             stop, checkpoint_due, broken = (bool(f) for f in flags.tolist())
         if broken:
+            release_lock()
             sys.exit(f"error: the loss became NaN or inf in epoch {epoch + 1}, by step {step} (batch {done}); the last "
                      f"checkpoint in {out_dir} is untouched. Lower --lr or --lr_d, then rerun to resume from it")
         if master and not bar.disable and done % 20 == 0:
@@ -350,6 +358,7 @@ for epoch in range(start_epoch, epochs):
                 log(f"stopped by {stop_requested[0] if stop_requested else 'a signal to another process'} in epoch "
                     f"{epoch + 1}, after batch {done}/{steps_per_epoch} (step {step}); checkpoint: {files['G']}. "
                     f"Resume with: {resume_command()}")
+                release_lock()
                 sys.exit(0)
     bar.close()
 
@@ -391,6 +400,7 @@ for epoch in range(start_epoch, epochs):
         log(f"stopped by {stop_requested[0] if stop_requested else 'a signal'} after epoch {epoch + 1}; "
             f"checkpoint: {files['G']}. "
             f"Resume with: {resume_command()}")
+        release_lock()
         sys.exit(0)
 
 if master:
@@ -406,8 +416,6 @@ if master:
         print(f"best.pt: epoch {best} (lowest validation MAE with colorfulness >= {select_color} of real): "
               f"{files['best']}")
     print(f"evaluate it: python3 eval.py --data_dir={data_dir} --checkpoint={files['best' if best else 'G']}")
-if master:  # an empty lock file says the last run ended cleanly
-    lock_file.truncate(0)
-    lock_file.close()
+release_lock()
 if distributed:
     dist.destroy_process_group()

@@ -76,7 +76,9 @@ def test_sigterm_mid_epoch_checkpoints_and_resume_is_bit_identical(tiny_data, tm
     assert 'Traceback' not in stderr
     stopped = _latest(out)
     assert stopped['epoch'] == 1 and 0 < stopped['batch'] < 16
+    assert (out / 'tiny_train_generator' / '.lock').read_text() == ''  # a clean stop leaves no stale lock
     again = _train([*common, f'--out_dir={out}'])
+    assert 'taking over the lock' not in again.stdout
     assert f"resumed from {os.path.join(out, 'tiny_train_generator', 'latest.pt')} at epoch 1, " \
            f"batch {stopped['batch']}" in again.stdout
     a, b = _latest(tmp_path / 'whole'), _latest(out)
