@@ -151,22 +151,19 @@ def bench_train_baseline():
     return batch_size * train_steps / timed(lambda: [step() for _ in range(train_steps)])
 
 
-def bench_train_float():
-    """Images/s of the previous hot path: every image's L and ab precomputed as float32 (15 bytes a pixel with the
-    uint8 copy the metrics need) on the device; a batch is an index slice, no per-batch Lab."""
-    L_all, ab_all = rgb_uint8_to_network(rgb_uint8.to(dev))
+def bench_train_indexed(batch_of):
+    """Images/s of train.py's hot path with `batch_of(idx, flip)` -> (L, ab) as the data source: a permutation,
+    flips drawn on the device, the GAN step (compiled with torch_compile on CUDA) and the EMA update."""
     G, D, opt_G, opt_D = new_models(True)
     G_ema = Generator(width).to(dev).requires_grad_(False)
-    perm = torch.randperm(len(L_all), device=dev)
-    flips = torch.rand(len(L_all), device=dev) < 0.5
+    G_compiled, D_compiled = (torch.compile(G), torch.compile(D)) if torch_compile and cuda else (G, D)
+    perm = torch.randperm(len(rgb_uint8), device=dev)
+    flips = torch.rand(len(rgb_uint8), device=dev) < 0.5
 
     def step(i):
         idx = perm[i * batch_size:(i + 1) * batch_size]
-        f = flips[idx].view(-1, 1, 1, 1)
-        L, ab = L_all[idx], ab_all[idx]
-        L, ab = torch.where(f, L.flip(3), L), torch.where(f, ab.flip(3), ab)
-        L, ab = L.contiguous(memory_format=memory_format), ab.contiguous(memory_format=memory_format)
-        gan_step(G, D, opt_G, opt_D, L, ab, autocast=autocast)
+        L, ab = batch_of(idx, flips[idx])
+        gan_step(G_compiled, D_compiled, opt_G, opt_D, L, ab, autocast=autocast)
         update_ema(G_ema, G, 0.999)
 
     for i in range(2):
@@ -175,23 +172,21 @@ def bench_train_float():
 
 
 def bench_train_fast():
-    """Images/s of train.py's hot path: uint8 images on the device, a permutation, flips and Lab per batch, EMA."""
+    """train.py's data path: uint8 images on the device, flips and Lab per batch."""
     split = ImageSplit(rgb_uint8, torch.arange(len(rgb_uint8)), 'bench', 0, 0).to(dev)
-    G, D, opt_G, opt_D = new_models(True)
-    G_ema = Generator(width).to(dev).requires_grad_(False)
-    G_compiled, D_compiled = (torch.compile(G), torch.compile(D)) if torch_compile and cuda else (G, D)
-    perm = torch.randperm(len(split), device=dev)
-    flips = torch.rand(len(split), device=dev) < 0.5
+    return bench_train_indexed(lambda idx, flip: split.batch(idx, flip, memory_format))
 
-    def step(i):
-        idx = perm[i * batch_size:(i + 1) * batch_size]
-        L, ab = split.batch(idx, flips[idx], memory_format)
-        gan_step(G_compiled, D_compiled, opt_G, opt_D, L, ab, autocast=autocast)
-        update_ema(G_ema, G, 0.999)
 
-    for i in range(2):
-        step(i)
-    return batch_size * train_steps / timed(lambda: [step(2 + i) for i in range(train_steps)])
+def bench_train_float():
+    """The previous data path: every image's L and ab precomputed as float32 (15 bytes a pixel with the uint8 copy
+    the metrics need) on the device; a batch is an index slice, no per-batch Lab."""
+    L_all, ab_all = rgb_uint8_to_network(rgb_uint8.to(dev))
+
+    def batch_of(idx, flip):
+        f = flip.view(-1, 1, 1, 1)
+        L, ab = torch.where(f, L_all[idx].flip(3), L_all[idx]), torch.where(f, ab_all[idx].flip(3), ab_all[idx])
+        return L.contiguous(memory_format=memory_format), ab.contiguous(memory_format=memory_format)
+    return bench_train_indexed(batch_of)
 
 
 # -----------------------------------------------------------------------------

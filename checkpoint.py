@@ -45,17 +45,18 @@ def save_checkpoint(path, state):
     atomic_write(path, lambda f: torch.save(state, f))
 
 
-def load_checkpoint(path, map_location='cpu'):
-    """torch.load with weights_only=True: tensors and plain containers only, never arbitrary objects."""
+def load_checkpoint(path, map_location='cpu', verb='load checkpoint',
+                    fix="pass a file written by train.py or a .safetensors file from pretrained/"):
+    """torch.load with weights_only=True: tensors and plain containers only, never arbitrary objects. A missing or
+    damaged file exits with one line: 'cannot <verb> <path> (<reason>); <fix>'."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise SystemExit(f"error: checkpoint '{path}' does not exist{_relative_hint(path)}; "
                          "pass --checkpoint=PATH to a generator checkpoint")
     except Exception as e:  # truncated, not a checkpoint, or holds pickled objects
-        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
-        raise SystemExit(f"error: cannot load checkpoint '{path}' ({reason}); "
-                         "pass a file written by train.py or a .safetensors file from pretrained/")
+        reason = f"{type(e).__name__}: {(str(e).splitlines() or ['unreadable'])[0][:120]}"
+        raise SystemExit(f"error: cannot {verb} '{path}' ({reason}); {fix}")
 
 
 def _relative_hint(path):
@@ -128,15 +129,11 @@ def resume_training_state(files, G, G_ema, D, opt_G, opt_D, adversarial=True):
     file is a one-line error: a run never silently starts over."""
     if not os.path.exists(files['G']):
         return None
-    hint = "pass another --out_dir, or --resume=False to start over (and overwrite it)"
-    try:
-        ckpt = torch.load(files['G'], map_location='cpu', weights_only=True)
-        if not isinstance(ckpt, dict) or 'opt_G' not in ckpt:
-            raise ValueError('not a training checkpoint')
-    except Exception as e:
-        raise SystemExit(f"error: cannot resume from '{files['G']}' ({type(e).__name__}: "
-                         f"{(str(e).splitlines() or ['unreadable'])[0][:80]}); it is truncated, corrupt or not "
-                         f"train.py's; {hint}")
+    fix = "it is truncated, corrupt or not train.py's; pass another --out_dir, or --resume=False to start over " \
+          "(and overwrite it)"
+    ckpt = load_checkpoint(files['G'], verb='resume from', fix=fix)
+    if not isinstance(ckpt, dict) or 'opt_G' not in ckpt:
+        raise SystemExit(f"error: cannot resume from '{files['G']}' (not a training checkpoint); {fix}")
     if ckpt['model_config'] != G.config:
         raise SystemExit(f"error: {files['G']} holds a model with {ckpt['model_config']} but this run asks for "
                          f"{G.config}; pass the same --width/--image_size, another --out_dir, or --resume=False")
@@ -145,11 +142,7 @@ def resume_training_state(files, G, G_ema, D, opt_G, opt_D, adversarial=True):
     if G_ema is not None and ckpt.get('G_ema') is not None:
         G_ema.load_state_dict(ckpt['G_ema'])
     if os.path.exists(files['D']):
-        try:
-            ckpt_D = torch.load(files['D'], map_location='cpu', weights_only=True)
-        except Exception as e:
-            raise SystemExit(f"error: cannot resume from '{files['D']}' ({type(e).__name__}); it is truncated or "
-                             f"corrupt; {hint}")
+        ckpt_D = load_checkpoint(files['D'], verb='resume from', fix=fix)
         if (ckpt_D['epoch'], ckpt_D.get('batch', 0)) != (ckpt['epoch'], ckpt.get('batch', 0)):
             print(f"warning: the discriminator checkpoint is from epoch {ckpt_D['epoch']}, the generator's from "
                   f"{ckpt['epoch']} (a kill between the two writes); training goes on from the generator's")

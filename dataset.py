@@ -88,8 +88,9 @@ def to_network(rgb, flip=None, memory_format=torch.contiguous_format):
 
 def batches(split, perm, flips, batch_size, start, device, memory_format, rank=0, world=1):
     """(L, ab) of this process's share of each global batch `perm[i*batch_size:(i+1)*batch_size]`, from batch `start`
-    on. The next batch is gathered (into pinned memory for CUDA) and copied asynchronously while the current one
-    trains, so a split too large for the GPU still feeds it."""
+    on, mirrored where the bool mask `flips` [N] (None: never) is set. The next batch is gathered (into pinned memory
+    for CUDA) and copied asynchronously while the current one trains, so a split too large for the GPU still feeds
+    it."""
     local = batch_size // world
     steps = len(perm) // batch_size
     pin = device.type == 'cuda' and split.device.type == 'cpu'
@@ -99,7 +100,7 @@ def batches(split, perm, flips, batch_size, start, device, memory_format, rank=0
         rgb = split.images(idx)
         if pin:
             rgb = rgb.pin_memory()
-        return rgb.to(device, non_blocking=True), flips[idx]
+        return rgb.to(device, non_blocking=True), None if flips is None else flips[idx]
 
     upcoming = fetch(start) if start < steps else None
     for i in range(start, steps):

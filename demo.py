@@ -66,8 +66,8 @@ def read_photo(path):
     return image
 
 
-def colorize_photo(path, model=DEFAULT_MODEL, saturation=1.0, size=0):
-    """Colorize one photo at its full resolution; returns the path of the colorized PNG (the /colorize API)."""
+def colorized(path, model, saturation, size):
+    """(the photo as read, its colorization as uint8 HxWx3, the path of that colorization saved as PNG)."""
     if model not in generators:
         raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(generators)}.")
     if not 0 <= float(saturation) <= 3:
@@ -76,17 +76,21 @@ def colorize_photo(path, model=DEFAULT_MODEL, saturation=1.0, size=0):
     result = colorize(generators[model], image, int(size or 0), dev, float(saturation))
     out = os.path.join(tempfile.mkdtemp(dir=outputs_dir), os.path.splitext(os.path.basename(path))[0] + '_color.png')
     atomic_write(out, lambda f: Image.fromarray(result).save(f, format='PNG'))
-    return out
+    return image, result, out
+
+
+def colorize_photo(path, model=DEFAULT_MODEL, saturation=1.0, size=0):
+    """Colorize one photo at its full resolution; returns the path of the colorized PNG (the /colorize API)."""
+    return colorized(path, model, saturation, size)[2]
 
 
 def colorize_for_page(path, model, saturation, size):
     """The page's button: the before/after pair for the slider, and the full-resolution PNG to download."""
-    out = colorize_photo(path, model, saturation, size)
-    image = read_photo(path)
+    image, result, out = colorized(path, model, saturation, size)
     before = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)
     before = np.repeat(before[..., None], 3, 2) if before.ndim == 2 else before
     note = "" if is_gray(image) else "Note: this photo has colour; it was colorized from its lightness alone."
-    return (before, np.asarray(Image.open(out))), out, note
+    return (before, result), out, note
 
 
 with gr.Blocks(title='colorize-gan') as app:

@@ -69,10 +69,8 @@ def colorfulness(rgb):
     return std + 0.3 * mean
 
 
-def image_metrics(L, ab_fake, lab_real, rgb_real):
-    """All per-image metrics [N] for a colorization; L and ab_fake at network scale, lab_real in Lab, rgb_real 0-255."""
-    rgb_fake = colorized_rgb(L, ab_fake)
-    lab_fake = denormalize_lab(L, ab_fake)
+def all_metrics(rgb_fake, rgb_real, lab_fake, lab_real):
+    """Every metric per image [N], from both images in RGB 0-255 and in Lab."""
     return {
         'mae': mae_rgb(rgb_fake, rgb_real),
         'acc_2': pixel_accuracy(lab_fake, lab_real, 2),
@@ -81,6 +79,11 @@ def image_metrics(L, ab_fake, lab_real, rgb_real):
         'ssim': ssim(rgb_fake, rgb_real),
         'colorfulness': colorfulness(rgb_fake),
     }
+
+
+def image_metrics(L, ab_fake, lab_real, rgb_real):
+    """All per-image metrics [N] for a colorization; L and ab_fake at network scale, lab_real in Lab, rgb_real 0-255."""
+    return all_metrics(colorized_rgb(L, ab_fake), rgb_real, denormalize_lab(L, ab_fake), lab_real)
 
 
 @torch.inference_mode()
@@ -109,10 +112,7 @@ def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True):
 def photo_metrics(rgb_fake, rgb_real):
     """All metrics for one full-resolution colorization, from uint8 HxWx3 arrays (Lab of both from their RGB)."""
     fake, real = (torch.from_numpy(np.array(x)).permute(2, 0, 1)[None].float() for x in (rgb_fake, rgb_real))
-    lab_fake, lab_real = rgb_to_lab(fake / 255), rgb_to_lab(real / 255)
-    values = {'mae': mae_rgb(fake, real), 'acc_2': pixel_accuracy(lab_fake, lab_real, 2),
-              'acc_5': pixel_accuracy(lab_fake, lab_real, 5), 'psnr': psnr(fake, real), 'ssim': ssim(fake, real),
-              'colorfulness': colorfulness(fake)}
+    values = all_metrics(fake, real, rgb_to_lab(fake / 255), rgb_to_lab(real / 255))
     return {k: v.item() for k, v in values.items()}
 
 

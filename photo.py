@@ -60,7 +60,10 @@ def colorize(G, image, size=0, device='cpu', saturation=1.0):
     h, w = working_size(H, W, size or G.config['image_size'], multiple)
     L_small = F.interpolate(L[None, None].to(device), size=(h, w), mode='area')  # [1,1,h,w]
     L_net = normalize_lab(L_small)[0]
-    ab_small = denormalize_lab(L_net, G(L_net).float())[0, 1:] * saturation  # [2,h,w], Lab units
+    if saturation == 0:  # gray output (the baselines use it): no need to run G
+        ab_small = torch.zeros(2, h, w, device=L_net.device)
+    else:
+        ab_small = denormalize_lab(L_net, G(L_net).float())[0, 1:] * saturation  # [2,h,w], Lab units
     ab_cols = ab_small @ _bicubic_matrix(w, W, ab_small.device).T  # [2,h,W]: columns already at full width
     rows = _bicubic_matrix(h, H, ab_small.device)  # [H,h]
     out = torch.empty(H, W, 3, dtype=torch.uint8)

@@ -313,8 +313,7 @@ for epoch in range(start_epoch, epochs):
     sums = resumed_sums if first else torch.zeros(3, device=dev)  # loss_D, loss_G_adv, loss_G_l1, on the device
     bar = tqdm(total=steps_per_epoch, initial=first, desc=f'epoch {epoch + 1}/{epochs}', leave=False,
                mininterval=2, disable=None if master else True, dynamic_ncols=True)
-    stream = batches(train, perm, flips if flip else torch.zeros_like(flips), batch_size, first, dev, memory_format,
-                     rank, world)
+    stream = batches(train, perm, flips if flip else None, batch_size, first, dev, memory_format, rank, world)
     for i, (L, ab_real) in enumerate(stream, first):  # L [B,1,H,W], ab_real [B,2,H,W]: this process's share
         losses = gan_step(G_train, D_train, opt_G, opt_D, L, ab_real, lambda_l1, lambda_adv if adversarial else 0.0,
                           label_smoothing, autocast, D_frozen=D)
@@ -324,8 +323,8 @@ for epoch in range(start_epoch, epochs):
         sums += losses
         bar.update()
         done = i + 1
-        if world > 1 and done % 20 and done < steps_per_epoch:
-            continue  # the processes agree on stopping every 20 steps: a collective has a cost
+        if done % sync_every and done < steps_per_epoch:
+            continue  # several processes agree on stopping every 20 steps: a collective has a cost
         now = time.time()
         stop, checkpoint_due = bool(stop_requested), now - last_checkpoint >= 60 * checkpoint_minutes
         broken = False
