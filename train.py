@@ -417,4 +417,5 @@ if master:
     print(f"evaluate it: python3 eval.py --data_dir={data_dir} --checkpoint={files['best' if best else 'G']}")
 release_lock()
 if distributed:
+    dist.barrier()  # tear down together: a process leaving while another still talks to it makes gloo abort
     dist.destroy_process_group()
