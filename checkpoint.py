@@ -5,6 +5,7 @@ history; best.pt and epochNNN.pt: G and EMA G only) and <dataset>_train_discrimi
 """
 import json
 import os
+import shutil
 import tempfile
 
 import torch
@@ -123,6 +124,16 @@ def save_training_state(files, G, G_ema, D, opt_G, opt_D, rng, *, epoch, step, e
                              "intact. Free some disk space (or pass another --out_dir) and rerun to resume")
 
 
+def snapshot_to_best(files, epoch):
+    """Make best.pt a copy of epoch `epoch`'s snapshot (after a change of selection rule); False if it was not kept."""
+    snapshot = os.path.join(files['folder'], f'epoch{epoch:03d}.pt')
+    if not os.path.exists(snapshot):
+        return False
+    with open(snapshot, 'rb') as src:
+        atomic_write(files['best'], lambda f: shutil.copyfileobj(src, f))
+    return True
+
+
 def resume_training_state(files, G, G_ema, D, opt_G, opt_D, adversarial=True):
     """Load a run's latest checkpoints into the models and optimizers; returns the G checkpoint (counters, history,
     RNG states, mid-epoch position) or None when there is nothing to resume. A different architecture or a damaged
@@ -164,11 +175,21 @@ def training_history(path):
     return load_checkpoint(path).get('history')
 
 
-def best_epoch(history, min_color):
-    """train.py's best.pt rule: the epoch with the lowest validation MAE among those whose validation colorfulness
-    is at least min_color of the real images' (any epoch when min_color is 0); None if no epoch qualifies."""
-    ratios = colorfulness_ratios(history) or [0.0] * len(history)  # histories from before the ratio was logged
-    eligible = [(h['val_mae'], h['epoch']) for h, ratio in zip(history, ratios) if ratio >= min_color]
+SELECTION_RULES = ('mae', 'color')
+
+
+def best_epoch(history, min_color, rule='mae', max_mae=0.93):
+    """train.py's best.pt rule, on validation; None if no epoch qualifies.
+
+    'mae': the lowest MAE among epochs whose colorfulness is at least min_color of the real images' (any epoch when
+    min_color is 0). 'color': the colorfulness closest to the real images' among epochs whose MAE is at most max_mae
+    x the grayscale output's. Epochs logged before either was recorded count as colorfulness 0 (never 'color')."""
+    ratios = colorfulness_ratios(history) or [0.0] * len(history)
+    if rule == 'mae':
+        eligible = [(h['val_mae'], h['epoch']) for h, ratio in zip(history, ratios) if ratio >= min_color]
+    else:
+        eligible = [(abs(1 - ratio), h['epoch']) for h, ratio in zip(history, ratios)
+                    if ratio > 0 and h['val_mae'] <= max_mae * h.get('val_mae_gray', 0.0)]
     return min(eligible)[1] if eligible else None
 
 

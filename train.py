@@ -22,7 +22,17 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from checkpoint import atomic_write, best_epoch, load_generator, resume_training_state, run_files, save_training_state
+from checkpoint import (
+    SELECTION_RULES,
+    atomic_write,
+    best_epoch,
+    load_checkpoint,
+    load_generator,
+    resume_training_state,
+    run_files,
+    save_training_state,
+    snapshot_to_best,
+)
 from color import colorized_rgb, rgb_uint8_to_network
 from dataset import batches, load_train_val
 from metrics import colorfulness, evaluate, mae_rgb
@@ -61,7 +71,9 @@ seed = 1337  # weights, permutations, flips and dropout all follow from it
 out_dir = 'runs'  # checkpoints go to <out_dir>/<dataset>_train_{generator,discriminator}/, figures to images/
 resume = True  # continue from the checkpoint in out_dir if there is one
 init_from = ''  # fresh runs only: start G and its EMA from these weights (e.g. pretrained/generator.safetensors)
-select_color = 0.8  # best.pt = lowest val MAE among epochs with val colorfulness >= this x the real images'; 0: any
+select_by = 'mae'  # best.pt rule, on validation: mae = lowest MAE with enough color | color = color nearest real's
+select_color = 0.8  # for select_by=mae: colorfulness at least this x the real images' (0: any epoch)
+select_mae = 0.93  # for select_by=color: MAE at most this x the grayscale output's
 keep_snapshots = False  # also keep each epoch's G and EMA G as epochNNN.pt (no optimizer; 133 MB at width 64)
 checkpoint_minutes = 30.0  # also checkpoint mid-epoch this often, so a preempted run loses little; 0 = every step
 log_seconds = 30.0  # progress line this often when stdout is not a terminal (a log file); 0 = never
@@ -76,6 +88,9 @@ if not 0 <= lr_decay_epochs <= epochs:
     sys.exit(f"error: --lr_decay_epochs={lr_decay_epochs} must be between 0 and --epochs={epochs}")
 if select_color < 0:
     sys.exit(f"error: --select_color={select_color} must be >= 0 (a fraction of the real images' colorfulness)")
+if select_by not in SELECTION_RULES or select_mae <= 0:
+    sys.exit(f"error: --select_by={select_by} --select_mae={select_mae}: select_by must be one of "
+             f"{', '.join(SELECTION_RULES)} and select_mae > 0 (a multiple of the grayscale output's MAE)")
 if not 0 <= ema_decay < 1:
     sys.exit(f"error: --ema_decay={ema_decay} must be in [0, 1); 0 turns the EMA generator off")
 if not 0 <= dropout < 1:
@@ -178,10 +193,15 @@ data_rng = torch.Generator(device=dev).manual_seed(seed)  # permutations and fli
 
 images_dir = os.path.join(out_dir, 'images')
 start_epoch, start_batch, step, elapsed_s, history, resumed_sums = 0, 0, 0, 0.0, [], None
+best_saved = None  # the epoch best.pt holds
 ckpt = resume_training_state(files, G, G_ema, D, opt_G, opt_D, lambda_adv > 0) if resume else None
 if ckpt is not None:
     start_epoch, start_batch = ckpt['epoch'], ckpt.get('batch', 0)
     step, elapsed_s, history = ckpt['step'], ckpt['elapsed_s'], ckpt['history']
+    if 'best_saved' in ckpt:
+        best_saved = ckpt['best_saved']
+    elif os.path.exists(files['best']):  # checkpoints from before best_saved was recorded
+        best_saved = load_checkpoint(files['best'])['epoch']
     torch.set_rng_state(ckpt['rng']['torch'])
     data_rng.set_state(ckpt['rng']['data'])
     if cuda and 'cuda' in ckpt['rng']:
@@ -257,7 +277,7 @@ def save_mid_epoch(epoch, batch, sums, epoch_rng, elapsed):
     if master:
         save_training_state(files, G, G_ema, D, opt_G, opt_D, rng_states(data_epoch_start=epoch_rng), epoch=epoch,
                             batch=batch, step=step, elapsed_s=elapsed, config=config, history=history,
-                            extra={'loss_sums': sums.detach().cpu()})
+                            extra={'loss_sums': sums.detach().cpu(), 'best_saved': best_saved})
     if distributed:
         dist.barrier()
 
@@ -376,10 +396,20 @@ for epoch in range(start_epoch, epochs):
                         'loss_G_l1': loss_G_l1_avg, 'val_mae': val_mae, 'val_mae_raw': val_mae_raw,
                         'val_mae_gray': val_mae_gray, 'val_colorfulness': metrics['colorfulness'],
                         'val_colorfulness_real': val_colorfulness_real, 'elapsed_s': elapsed_s})
-        # a GAN's MAE rises as its color does: keep the epoch that is colorful enough at the lowest MAE, chosen on val
-        is_best = best_epoch(history, select_color) == epoch + 1
+        # a GAN's MAE rises as its color does: best.pt trades one against the other by a rule, on val
+        best = best_epoch(history, select_color, select_by, select_mae)
+        is_best = best == epoch + 1
+        if best is not None and not is_best and best != best_saved:  # resumed under another rule
+            if snapshot_to_best(files, best):
+                best_saved = best
+                tqdm.write(f"best.pt: now epoch {best} (copied from its snapshot) under the selection rule of this run")
+            else:
+                tqdm.write(f"note: the selection rule picks epoch {best}, whose weights were not kept "
+                           f"(--keep_snapshots=False); best.pt stays epoch {best_saved}")
+        best_saved = epoch + 1 if is_best else best_saved
         save_training_state(files, G, G_ema, D, opt_G, opt_D, rng_states(), epoch=epoch + 1, step=step,
-                            elapsed_s=elapsed_s, config=config, history=history, snapshot=keep_snapshots, best=is_best)
+                            elapsed_s=elapsed_s, config=config, history=history, snapshot=keep_snapshots, best=is_best,
+                            extra={'best_saved': best_saved})
         save_png(os.path.join(images_dir, f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
         plot_curves(os.path.join(images_dir, f'{name}_curves.png'), {name: history})
         tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | "
@@ -407,13 +437,17 @@ if master:
         print(f"already trained {start_epoch} epochs (epochs={epochs}); nothing to do. Raise --epochs to train on.")
     else:
         print(f"done: {epochs} epochs, {step} steps, {elapsed_s / 60:.1f} min of training. Checkpoint: {files['G']}")
-    best = best_epoch(history, select_color)
+    best = best_epoch(history, select_color, select_by, select_mae)
+    rule = (f"lowest validation MAE with colorfulness >= {select_color} of real" if select_by == 'mae' else
+            f"validation colorfulness nearest real's with MAE <= {select_mae} x the grayscale output's")
     if best is None:
-        print(f"no epoch reached validation colorfulness {select_color} of the real images', so no best.pt; "
-              "train longer, or lower --select_color")
+        fix = "lower --select_color" if select_by == 'mae' else "raise --select_mae"
+        print(f"no epoch met the selection rule ({rule}), so no best.pt; train longer, or {fix}")
+    elif best != best_saved:
+        print(f"the selection rule ({rule}) picks epoch {best}, but best.pt holds epoch {best_saved}: its weights "
+              "were not kept (--keep_snapshots=True keeps every epoch)")
     else:
-        print(f"best.pt: epoch {best} (lowest validation MAE with colorfulness >= {select_color} of real): "
-              f"{files['best']}")
+        print(f"best.pt: epoch {best} ({rule}): {files['best']}")
     print(f"evaluate it: python3 eval.py --data_dir={data_dir} --checkpoint={files['best' if best else 'G']}")
 release_lock()
 if distributed:

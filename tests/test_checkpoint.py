@@ -112,3 +112,16 @@ def test_best_epoch_is_the_lowest_mae_among_colorful_enough_epochs():
     assert checkpoint.best_epoch(history, 0.9) is None
     old = [{k: v for k, v in h.items() if k != 'val_colorfulness_real'} for h in history]  # logged before the ratio
     assert checkpoint.best_epoch(old, 0.8) is None and checkpoint.best_epoch(old, 0.0) == 1
+
+
+def test_best_epoch_by_color_is_the_color_nearest_real_among_accurate_enough_epochs():
+    # gray MAE 13: the cap 0.93 x 13 = 12.09 rules out epoch 4, the most colorful; epoch 6 overshoots real's color
+    rows = [(1, 10.8, 0.5), (2, 11.6, 0.75), (3, 12.0, 0.81), (4, 12.3, 0.9), (5, 11.9, 0.79), (6, 12.05, 1.25)]
+    history = [{'epoch': e, 'val_mae': m, 'val_mae_gray': 13.0, 'val_colorfulness': 30 * r,
+                'val_colorfulness_real': 30.0} for e, m, r in rows]
+    assert checkpoint.best_epoch(history, 0.8, 'color', 0.93) == 3
+    assert checkpoint.best_epoch(history, 0.8, 'color', 0.95) == 4
+    assert checkpoint.best_epoch(history, 0.8, 'color', 0.5) is None
+    assert checkpoint.best_epoch(history, 0.8) == 3  # 'mae' stays the default
+    old = [{k: v for k, v in h.items() if k != 'val_mae_gray'} for h in history]  # logged before the gray MAE
+    assert checkpoint.best_epoch(old, 0.8, 'color', 0.93) is None

@@ -138,6 +138,25 @@ def test_best_checkpoint_follows_the_selection_rule(tiny_data, tmp_path):
     assert 'no best.pt' in log and not (none / 'tiny_train_generator' / 'best.pt').exists()
 
 
+
+def test_a_new_selection_rule_on_resume_moves_best_to_its_epoch(tiny_data, tmp_path):
+    out = tmp_path / 'run'
+    common = (f'--data_dir={tiny_data}', f'--out_dir={out}', '--keep_snapshots=True', *TRAIN_TINY)
+    first = run('train.py', *common, '--epochs=2', '--select_color=5').stdout  # no epoch qualifies: no best.pt
+    assert 'no best.pt' in first and not (out / 'tiny_train_generator' / 'best.pt').exists()
+    log = run('train.py', *common, '--epochs=3', '--select_by=color', '--select_mae=10').stdout
+    history = checkpoint.load_checkpoint(_ckpt(out))['history']
+    best = checkpoint.best_epoch(history, 0.8, 'color', 10)
+    folder = out / 'tiny_train_generator'
+    chosen = checkpoint.load_checkpoint(folder / 'best.pt')
+    snapshot = checkpoint.load_checkpoint(folder / f'epoch{best:03d}.pt')
+    assert chosen['epoch'] == best and f'best.pt: epoch {best} (validation colorfulness nearest' in log
+    assert best < 3 and f'best.pt: now epoch {best} (copied from its snapshot)' in log  # an earlier epoch's weights
+    assert all(torch.equal(chosen['G_ema'][k], snapshot['G_ema'][k]) for k in snapshot['G_ema'])
+    bad = run('train.py', *common, '--select_by=colour', check=False)
+    assert bad.returncode != 0 and 'select_by must be one of mae, color' in bad.stderr
+
+
 def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     run('train.py', f'--data_dir={tiny_data}', '--epochs=1', *TRAIN_TINY, cwd=tmp_path)
     ev = run('eval.py', f'--data_dir={tiny_data}', '--out_dir=', '--test_limit=8', cwd=tmp_path)
