@@ -109,11 +109,9 @@ def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True):
     return means['model'], means.get('gray'), colorfulness_real / n
 
 
-def photo_metrics(rgb_fake, rgb_real):
-    """All metrics for one full-resolution colorization, from uint8 HxWx3 arrays (Lab of both from their RGB)."""
-    fake, real = (torch.from_numpy(np.array(x)).permute(2, 0, 1)[None].float() for x in (rgb_fake, rgb_real))
-    values = all_metrics(fake, real, rgb_to_lab(fake / 255), rgb_to_lab(real / 255))
-    return {k: v.item() for k, v in values.items()}
+def _photo_tensor(image):
+    """uint8 HxWx3 array -> float [1,3,H,W] on 0-255 (a copy: decoded images are often read-only)."""
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float()
 
 
 def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0):
@@ -126,10 +124,13 @@ def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0):
         if real.ndim != 3 or real.dtype.name != 'uint8':
             raise SystemExit(f"error: '{path}' is not an 8-bit colour image; full-resolution evaluation needs the "
                              "colour originals")
+        rgb_real = _photo_tensor(real)
+        lab_real = rgb_to_lab(rgb_real / 255)
         for key, s in (('model', saturation), ('gray', 0.0)):
-            for metric, value in photo_metrics(colorize(G, real, size, device, s), real).items():
-                sums[key][metric] += value
-        colorfulness_real += colorfulness(torch.from_numpy(np.array(real)).permute(2, 0, 1)[None]).item()
+            rgb_fake = _photo_tensor(colorize(G, real, size, device, s))
+            for metric, value in all_metrics(rgb_fake, rgb_real, rgb_to_lab(rgb_fake / 255), lab_real).items():
+                sums[key][metric] += value.item()
+        colorfulness_real += colorfulness(rgb_real).item()
     n = len(paths)
     means = {key: {k: v / n for k, v in sums[key].items()} for key in sums}
     return means['model'], means['gray'], colorfulness_real / n

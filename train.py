@@ -193,15 +193,12 @@ data_rng = torch.Generator(device=dev).manual_seed(seed)  # permutations and fli
 
 images_dir = os.path.join(out_dir, 'images')
 start_epoch, start_batch, step, elapsed_s, history, resumed_sums = 0, 0, 0, 0.0, [], None
-best_saved = None  # the epoch best.pt holds
 ckpt = resume_training_state(files, G, G_ema, D, opt_G, opt_D, lambda_adv > 0) if resume else None
+# the epoch best.pt holds, read from it once: a resume under another selection rule may have to move it
+best_saved = load_checkpoint(files['best'])['epoch'] if ckpt is not None and os.path.exists(files['best']) else None
 if ckpt is not None:
     start_epoch, start_batch = ckpt['epoch'], ckpt.get('batch', 0)
     step, elapsed_s, history = ckpt['step'], ckpt['elapsed_s'], ckpt['history']
-    if 'best_saved' in ckpt:
-        best_saved = ckpt['best_saved']
-    elif os.path.exists(files['best']):  # checkpoints from before best_saved was recorded
-        best_saved = load_checkpoint(files['best'])['epoch']
     torch.set_rng_state(ckpt['rng']['torch'])
     data_rng.set_state(ckpt['rng']['data'])
     if cuda and 'cuda' in ckpt['rng']:
@@ -277,7 +274,7 @@ def save_mid_epoch(epoch, batch, sums, epoch_rng, elapsed):
     if master:
         save_training_state(files, G, G_ema, D, opt_G, opt_D, rng_states(data_epoch_start=epoch_rng), epoch=epoch,
                             batch=batch, step=step, elapsed_s=elapsed, config=config, history=history,
-                            extra={'loss_sums': sums.detach().cpu(), 'best_saved': best_saved})
+                            extra={'loss_sums': sums.detach().cpu()})
     if distributed:
         dist.barrier()
 
@@ -408,8 +405,7 @@ for epoch in range(start_epoch, epochs):
                            f"(--keep_snapshots=False); best.pt stays epoch {best_saved}")
         best_saved = epoch + 1 if is_best else best_saved
         save_training_state(files, G, G_ema, D, opt_G, opt_D, rng_states(), epoch=epoch + 1, step=step,
-                            elapsed_s=elapsed_s, config=config, history=history, snapshot=keep_snapshots, best=is_best,
-                            extra={'best_saved': best_saved})
+                            elapsed_s=elapsed_s, config=config, history=history, snapshot=keep_snapshots, best=is_best)
         save_png(os.path.join(images_dir, f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
         plot_curves(os.path.join(images_dir, f'{name}_curves.png'), {name: history})
         tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | "
