@@ -68,7 +68,7 @@ def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
 
 
 SHIPPED = {'generator.safetensors': {'width': 64, 'image_size': 32},
-           'photo_generator.safetensors': {'width': 16, 'image_size': 64}}
+           'photo_generator.safetensors': {'width': 32, 'image_size': 64}}
 
 
 @pytest.mark.parametrize('name', sorted(SHIPPED))
