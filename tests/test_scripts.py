@@ -85,7 +85,7 @@ def test_shipped_generators_beat_grayscale_on_natural_photos(name, tmp_path):
     result = json.loads(run('eval.py', f'--data_dir={tmp_path / "natural"}', f'--checkpoint={path}', '--out_dir=',
                             '--as_json').stdout.strip().splitlines()[-1])
     assert result['images'] == 50 and result['image_size'] == SHIPPED[name]['image_size']
-    assert result['mae'] < 0.97 * result['gray']['mae']  # measured on these 50 crops: 0.90 and 0.95
+    assert result['mae'] < 0.97 * result['gray']['mae']  # measured on these 50 crops: 0.90 and 0.90
     assert result['colorfulness'] > 0.3 * result['colorfulness_real']  # the GAN's point: less sepia
 
 
