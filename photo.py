@@ -56,8 +56,7 @@ def colorize(G, image, size=0, device='cpu', saturation=1.0):
     so memory stays a few bytes per pixel beyond the input and output."""
     H, W = image.shape[:2]
     L = luminance(image)  # [H,W], 0-100
-    multiple = 2 ** (len(G.down) - 1)  # the U-Net halves its input this many times
-    h, w = working_size(H, W, size or G.config['image_size'], multiple)
+    h, w = working_size(H, W, size or G.config['image_size'], G.multiple)
     L_small = F.interpolate(L[None, None].to(device), size=(h, w), mode='area')  # [1,1,h,w]
     L_net = normalize_lab(L_small)[0]
     if saturation == 0:  # gray output (the baselines use it): no need to run G

