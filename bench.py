@@ -26,9 +26,10 @@ from skimage.metrics import structural_similarity
 from checkpoint import PHOTO_GENERATOR, load_generator
 from color import denormalize_lab, normalize_lab, rgb_uint8_to_network
 from dataset import ImageSplit
-from metrics import evaluate
+from evaluation import evaluate
+from images import read_image
 from models import Discriminator, Generator, fold_batchnorm, gan_step, update_ema
-from photo import colorize, read_image
+from photo import colorize
 from utils import autocast_for, configure, resolve_device
 
 # -----------------------------------------------------------------------------

@@ -13,8 +13,7 @@ import tempfile
 from PIL import Image
 from tqdm import tqdm
 
-from checkpoint import atomic_write
-from utils import configure
+from utils import atomic_write, configure
 
 # -----------------------------------------------------------------------------
 tarball = ''  # cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html

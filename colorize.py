@@ -14,11 +14,11 @@ import time
 import numpy as np
 from PIL import Image
 
-from checkpoint import PHOTO_GENERATOR, atomic_write, load_generator
+from checkpoint import PHOTO_GENERATOR, load_generator
 from color import is_gray
-from dataset import IMAGE_EXTENSIONS, list_images
-from photo import colorize, read_image
-from utils import configure, resolve_device
+from images import IMAGE_EXTENSIONS, list_images, read_image
+from photo import colorize
+from utils import atomic_write, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 out_dir = 'colorized'  # outputs go here, mirroring the input names

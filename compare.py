@@ -9,7 +9,8 @@ import sys
 
 from checkpoint import load_generator, training_history
 from dataset import load_split
-from metrics import METRIC_NAMES, evaluate
+from evaluation import evaluate
+from metrics import METRIC_NAMES
 from plots import plot_curves, sample_grid, save_png
 from utils import autocast_for, configure, resolve_device
 

@@ -16,24 +16,20 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from checkpoint import atomic_write
 from color import AB_SCALE, rgb_uint8_to_network
-from photo import read_image
+from images import IMAGE_EXTENSIONS, list_images, read_image
+from utils import UserError, atomic_write
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA_DIR = 'data'  # the default: torchvision's CIFAR-10, downloaded here
 CACHE_DIR = os.environ.get('COLORIZE_CACHE_DIR', os.path.join(REPO, 'data', 'cache'))
 CACHE_VERSION = 3
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 GRAY_CHROMA = 1.0  # images whose mean Lab chroma is below this carry no color signal
 PARALLEL_FROM = 512  # decode in worker processes from this many images on (below it, start-up costs more)
 
 
-class DatasetError(SystemExit):
-    """A missing or empty dataset: exits with one line that says what was looked for and how to fix it."""
-
-    def __init__(self, message):
-        super().__init__('error: ' + message)
+class DatasetError(UserError):
+    """A missing or empty dataset: the message says what was looked for and how to fix it."""
 
 
 @dataclass
@@ -137,25 +133,14 @@ def _load_square_args(args):
     return _load_square(*args)
 
 
-def list_images(folder):
-    """All image files under `folder` at any depth, sorted, and the count of other files."""
-    found, other = [], 0
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for f in sorted(files):
-            if f.startswith('.'):
-                continue
-            if f.lower().endswith(IMAGE_EXTENSIONS):
-                found.append(os.path.join(root, f))
-            else:
-                other += 1
-    return found, other
-
-
 def holdout_split(split, n_holdout, limit=0):
-    """Split an ImageSplit into (rest, held out): n_holdout fixed random rows set aside for validation, and of the rest
-    a fixed random `limit` rows (all if 0). The same images are held out on every run: resume never trains on them."""
-    n_holdout = min(n_holdout, len(split) - 1)  # leave at least one image to train on
+    """Split an ImageSplit into (rest, held out): n_holdout fixed random rows set aside for validation (at most a third
+    of the split, at least one), and of the rest a fixed random `limit` rows (all if 0). The same images are held out
+    on every run: resume never trains on them. Raises DatasetError for a split of fewer than 2 images."""
+    if len(split) < 2:
+        raise DatasetError(f"the training split has {len(split)} usable image(s); training needs at least 2 (one of "
+                           "them held out for validation); add images to the train/ folder")
+    n_holdout = max(1, min(n_holdout, len(split) // 3))  # a small folder still trains on most of its images
     perm = torch.from_numpy(np.random.default_rng(0).permutation(len(split)))
     held, rest = perm[:n_holdout], perm[n_holdout:]
     if limit:

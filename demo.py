@@ -15,10 +15,11 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, atomic_write, load_generator
+from checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
 from color import is_gray
-from photo import colorize, read_image
-from utils import configure, resolve_device
+from images import read_image
+from photo import colorize
+from utils import atomic_write, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 host = '127.0.0.1'  # 0.0.0.0 to serve other machines on your network

@@ -2,32 +2,34 @@
 
     python3 eval.py                                        # the shipped CIFAR-10 model on torchvision's CIFAR-10
     python3 eval.py --data_dir=data/cifar10 --as_json      # an image folder with test/
-    python3 eval.py --data_dir=data/natural/full --checkpoint=pretrained/photo_generator.safetensors --full_resolution
+    python3 eval.py --data_dir=../shared/data/photos_dev --full_resolution   # whole photos, the shipped photo model
 
-Metrics: MAE on RGB 0-255 (the metric of record), pixel accuracy at 2% and 5% (Nazeri et al.'s code), PSNR,
-SSIM, and colorfulness (Hasler & Suesstrunk 2003) of the generated and the real images.
+Metrics: MAE on RGB 0-255 (the metric of record), CIEDE2000 (mean over pixels), pixel accuracy at 2% and 5%
+(Nazeri et al.'s code), PSNR, SSIM, and colorfulness (Hasler & Suesstrunk 2003) of the generated and the real images;
+with --full_resolution also the share of photos better than the grayscale output (by MAE).
 """
 import json
 import os
 import sys
 import time
 
-from checkpoint import CIFAR10_GENERATOR, load_generator
-from dataset import dataset_name, list_images, load_split, load_train_val
-from metrics import evaluate, evaluate_photos
+from checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
+from dataset import dataset_name, load_split, load_train_val
+from evaluation import evaluate, evaluate_photos
+from images import list_images
 from plots import sample_grid, save_png
-from utils import autocast_for, configure, resolve_device
+from utils import UserError, autocast_for, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/ (train/ not needed), or 'data' = torchvision CIFAR-10
-checkpoint = ''  # a checkpoint, run folder or export; '' = runs/<dataset>_train_generator if any, else CIFAR-10's
+checkpoint = ''  # run folder, checkpoint or export; '' = runs/<dataset> if any, else the shipped model
 device = 'auto'  # auto | cpu | cuda
 batch_size = 500
 test_limit = 0  # evaluate on a fixed random subset of this many test images, 0 = all
 split = 'test'  # test | val: the training images train.py holds out, to choose a model without the test split
 val_size = 1000  # as in train.py
 image_size = 0  # px the test images are resized to; 0 = the size the model was trained at
-full_resolution = False  # colorize each test image at its own size through colorize.py's pipeline and score that
+full_resolution = False  # whole photos (data_dir/test/ or data_dir) at full size through colorize.py's pipeline
 as_json = False  # also print one JSON object with every metric
 out_dir = 'runs/eval'  # the sample grid (grayscale | generated | original) goes here; '' = none
 # -----------------------------------------------------------------------------
@@ -43,19 +45,29 @@ if full_resolution and split != 'test':
 
 t_start = time.time()
 dev = resolve_device(device)
+chosen = ''
 if not checkpoint:
-    trained = os.path.join('runs', f'{dataset_name(data_dir)}_train_generator')  # train.py's default out_dir
-    checkpoint = trained if os.path.exists(os.path.join(trained, 'latest.pt')) else CIFAR10_GENERATOR
+    trained = os.path.join('runs', dataset_name(data_dir))  # train.py's default run folder for this data
+    legacy = os.path.join('runs', f'{dataset_name(data_dir)}_train_generator')  # and where older versions trained
+    for candidate in (trained, legacy):
+        if os.path.exists(os.path.join(candidate, 'state.pt')) or os.path.exists(os.path.join(candidate, 'latest.pt')):
+            checkpoint, chosen = candidate, f"the run train.py writes for --data_dir={data_dir}"
+            break
+    else:
+        checkpoint, chosen = (PHOTO_GENERATOR, "colorize.py's default, the shipped photo model") if full_resolution \
+            else (CIFAR10_GENERATOR, "the shipped CIFAR-10 model")
 G, description = load_generator(checkpoint, dev)
-print(f"evaluating {description}")
+print(f"evaluating {description}" + (f"\n(no --checkpoint: {chosen}; pass --checkpoint=<run folder, checkpoint "
+                                       "or export> to evaluate another)" if chosen else ''))
 size = image_size or G.config['image_size']
 autocast = autocast_for(dev)
 samples = ''
 if full_resolution:  # the pipeline people use: whole photos, the model at its working size, ab upsampled onto L
-    photos = list_images(os.path.join(data_dir, 'test'))[0] if os.path.isdir(os.path.join(data_dir, 'test')) else []
+    folder = os.path.join(data_dir, 'test') if os.path.isdir(os.path.join(data_dir, 'test')) else data_dir
+    photos = list_images(folder)[0] if os.path.isdir(folder) else []
     if not photos:
-        sys.exit(f"error: no images under '{os.path.join(data_dir, 'test')}'; --full_resolution needs a folder of "
-                 "colour photos in test/ (python3 natural_photos.py writes data/natural/full/test/)")
+        raise UserError(f"no images under '{folder}'; --full_resolution needs a folder of colour photos (or one with "
+                        "test/ in it), e.g. ../shared/data/photos_dev or data/natural/full from natural_photos.py")
     photos = photos[:test_limit or None]
     model, gray, colorfulness_real = evaluate_photos(G, photos, dev, image_size)
     n, name = len(photos), 'full-resolution photos'
@@ -71,7 +83,8 @@ else:
         samples = os.path.join(out_dir, f'{test.name}_{split}_{stem}_samples.png')
         save_png(samples, sample_grid([G], test, autocast=autocast))
 
-rows = [('MAE, RGB 0-255 (lower is better)', 'mae', '.3f'), ('pixel accuracy @2% (Lab)', 'acc_2', '.4f'),
+rows = [('MAE, RGB 0-255 (lower is better)', 'mae', '.3f'), ('CIEDE2000 (lower is better)', 'ciede2000', '.3f'),
+        ('pixel accuracy @2% (Lab)', 'acc_2', '.4f'),
         ('pixel accuracy @5% (Lab)', 'acc_5', '.4f'), ('PSNR, dB', 'psnr', '.2f'),
         ('SSIM (Gaussian 11x11, sigma 1.5, RGB)', 'ssim', '.4f'), ('colorfulness', 'colorfulness', '.2f')]
 print(f"\n{n} {name} of {data_dir}" + (f" at {size}px" if not full_resolution else ''))
@@ -79,6 +92,10 @@ print(f"| {'metric':<38} | {'model':>9} | {'grayscale':>9} |\n|{'-' * 40}|{'-' *
 for label, key, fmt in rows:
     print(f"| {label:<38} | {model[key]:>9{fmt}} | {gray[key]:>9{fmt}} |")
 print(f"| {'colorfulness of the real images':<38} | {colorfulness_real:>9.2f} | {'':>9} |")
+print(f"| {'colorfulness relative to real':<38} | {model['colorfulness'] / colorfulness_real:>9.3f} | "
+      f"{gray['colorfulness'] / colorfulness_real:>9.3f} |")
+if 'better_than_gray' in model:
+    print(f"| {'photos better than gray (MAE)':<38} | {model['better_than_gray']:>9.1%} | {'':>9} |")
 print(f"\n{time.time() - t_start:.1f}s" + (f"; sample grid: {samples}" if samples else ''))
 if as_json:
     print(json.dumps({'checkpoint': checkpoint, 'split': split, 'images': n, 'image_size': size,

@@ -18,8 +18,7 @@ import numpy as np
 from PIL import Image
 from skimage import data as skdata
 
-from checkpoint import atomic_write
-from utils import configure
+from utils import atomic_write, configure
 
 # -----------------------------------------------------------------------------
 out_dir = 'data/natural'  # gets test/ and train/<photo>/NNN.png, full/test/<photo>.png and gray/<photo>.jpg

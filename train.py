@@ -1,19 +1,19 @@
 """Train the conditional-GAN colorizer (Nazeri, Ng, Ebrahimi 2018): a U-Net maps L to ab, a PatchGAN judges cat(L, ab).
 
-    python3 train.py                                   # CIFAR-10 via torchvision, 100 epochs
-    python3 train.py --data_dir=data/cifar10 --width=32 --epochs=10
+    python3 train.py                                   # CIFAR-10 via torchvision, 100 epochs, into runs/cifar10/
+    python3 train.py --data_dir=data/cifar10 --width=32 --epochs=10 --out_dir=runs/w32
+    python3 train.py --out_dir=runs/w32 --init_from=resume --epochs=20   # continue that run
     torchrun --standalone --nproc_per_node=4 train.py --data_dir=data/cifar10   # 4 GPUs, the same recipe
 
-Any setting below can be overridden as --name=value. Rerunning the same command resumes from the last checkpoint,
-mid-epoch if the run was stopped (SIGTERM, SIGUSR1, Ctrl-C) or killed after a timed checkpoint.
+Any setting below can be overridden as --name=value. A run lives in one folder (out_dir); init_from says whether to
+start one (scratch, or fine-tuning a generator file) or continue it (resume, mid-epoch if it was stopped by SIGTERM,
+SIGUSR1, Ctrl-C or killed after a timed checkpoint; auto = resume when there is a run, for preemptible jobs).
 """
 import copy
-import fcntl
 import inspect
 import json
 import os
 import signal
-import socket
 import sys
 import time
 
@@ -22,31 +22,35 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from checkpoint import (
-    SELECTION_RULES,
-    atomic_write,
-    best_epoch,
-    load_checkpoint,
-    load_generator,
-    resume_training_state,
-    run_files,
-    save_training_state,
-    snapshot_to_best,
-)
+from checkpoint import load_generator
 from color import colorized_rgb, rgb_uint8_to_network
-from dataset import batches, load_train_val
+from dataset import batches, dataset_name, load_train_val
+from evaluation import evaluate
 from hints import sample_hints
-from metrics import colorfulness, evaluate, mae_rgb
+from metrics import colorfulness, mae_rgb
 from models import Discriminator, EncoderUNet, Generator, gan_step, global_batchnorm, update_ema
 from plots import plot_curves, sample_grid, save_png
-from utils import autocast_for, configure, resolve_device
+from runstate import (
+    SELECTION_RULES,
+    adopt_legacy_files,
+    best_epoch,
+    capture,
+    check_resume,
+    find_state,
+    restore,
+    rng_states,
+    run_paths,
+    save_state,
+    snapshot_to_best,
+)
+from utils import RunLock, UserError, atomic_write, autocast_for, config_defaults, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 # data
 data_dir = 'data'  # image folder with train/ and test/ subfolders; 'data' = torchvision CIFAR-10, downloaded there
 image_size = 32  # px; images are center-cropped and resized to this
 train_limit = 0  # use this many training images (a fixed random subset), 0 = all
-val_size = 1000  # training images held out (never trained on) for the per-epoch validation metrics and sample grid
+val_size = 1000  # training images held out for validation and the sample grid (at most a third of them)
 flip = True  # random horizontal flips, applied on the device
 # model
 arch = 'unet'  # G: unet = the paper's U-Net | encoder_unet = a U-Net decoder on a pretrained encoder (photo model)
@@ -75,45 +79,58 @@ ema_decay = 0.999  # per-step decay of the EMA generator used for validation and
 # system
 device = 'auto'  # auto | cpu | cuda (under torchrun: each process takes cuda:LOCAL_RANK)
 torch_compile = False  # torch.compile the models (CUDA only; slow first epoch)
-seed = 1337  # weights, permutations, flips and dropout all follow from it
-out_dir = 'runs'  # checkpoints go to <out_dir>/<dataset>_train_{generator,discriminator}/, figures to images/
-resume = True  # continue from the checkpoint in out_dir if there is one
-init_from = ''  # fresh runs only: start G and its EMA from these weights (e.g. pretrained/generator.safetensors)
+seed = 1337  # weights, permutations, flips, hints and dropout all follow from it
+out_dir = ''  # the run folder (state.pt, best.pt, epochNNN.pt, config.json, images/); '' = runs/<dataset>
+init_from = 'scratch'  # scratch | resume (the run in out_dir) | auto (resume if there is one) | a generator file
 select_by = 'mae'  # best.pt rule, on validation: mae = lowest MAE with enough color | color = color nearest real's
 select_color = 0.8  # for select_by=mae: colorfulness at least this x the real images' (0: any epoch)
 select_mae = 0.93  # for select_by=color: MAE at most this x the grayscale output's
-keep_snapshots = False  # also keep each epoch's G and EMA G as epochNNN.pt (no optimizer; 133 MB at width 64)
+keep_snapshots = False  # also keep each epoch's weights (G, EMA G, D) as epochNNN.pt
 checkpoint_minutes = 30.0  # also checkpoint mid-epoch this often, so a preempted run loses little; 0 = every step
 log_seconds = 30.0  # progress line this often when stdout is not a terminal (a log file); 0 = never
 # -----------------------------------------------------------------------------
+defaults = config_defaults(globals())
 config = configure(globals(), sys.argv[1:])
-for _name in ('epochs', 'batch_size', 'width', 'image_size'):
+for _name in ('epochs', 'batch_size', 'width', 'image_size', 'val_size'):
     if config[_name] < 1:
-        sys.exit(f"error: --{_name}={config[_name]} must be at least 1")
+        raise UserError(f"--{_name}={config[_name]} must be at least 1"
+                        + (" (validation measures every epoch and picks best.pt)" if _name == 'val_size' else ''))
 if arch not in ('unet', 'encoder_unet'):
-    sys.exit(f"error: --arch={arch} is not a generator; use unet (the paper's) or encoder_unet (pretrained encoder)")
+    raise UserError(f"--arch={arch} is not a generator; use unet (the paper's) or encoder_unet (pretrained encoder)")
 if arch == 'unet' and (image_size < 4 or image_size & (image_size - 1)):
-    sys.exit(f"error: --image_size={image_size} must be a power of two >= 4 (the U-Net halves it down to 2x2)")
+    raise UserError(f"--image_size={image_size} must be a power of two >= 4 (the U-Net halves it down to 2x2)")
 if arch == 'encoder_unet' and image_size % 32:
-    sys.exit(f"error: --image_size={image_size} must be a multiple of 32 for --arch=encoder_unet (its stride)")
+    raise UserError(f"--image_size={image_size} must be a multiple of 32 for --arch=encoder_unet (its stride)")
 if encoder_weights not in ('imagenet', ''):
-    sys.exit(f"error: --encoder_weights={encoder_weights!r}; use imagenet or '' (random init)")
+    raise UserError(f"--encoder_weights={encoder_weights!r}; use imagenet or '' (random init)")
 if width_d < 0 or not 0 < encoder_lr <= 1 or not 0 <= hint_none <= 1:
-    sys.exit(f"error: --width_d={width_d} must be >= 0 (0 = width), --encoder_lr={encoder_lr} in (0, 1] and "
-             f"--hint_none={hint_none} in [0, 1]")
+    raise UserError(f"--width_d={width_d} must be >= 0 (0 = width), --encoder_lr={encoder_lr} in (0, 1] and "
+                    f"--hint_none={hint_none} in [0, 1]")
 if not 0 <= lr_decay_epochs <= epochs:
-    sys.exit(f"error: --lr_decay_epochs={lr_decay_epochs} must be between 0 and --epochs={epochs}")
+    raise UserError(f"--lr_decay_epochs={lr_decay_epochs} must be between 0 and --epochs={epochs}")
+if lr < 0 or lr_d < 0 or lambda_l1 < 0 or lambda_adv < 0 or not 0 < label_smoothing <= 1:
+    raise UserError(f"--lr={lr} and --lr_d={lr_d} must be >= 0, --lambda_l1={lambda_l1} and --lambda_adv={lambda_adv} "
+                    f">= 0, --label_smoothing={label_smoothing} in (0, 1]")
+if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+    raise UserError(f"--beta1={beta1} and --beta2={beta2} must be in [0, 1)")
 if select_color < 0:
-    sys.exit(f"error: --select_color={select_color} must be >= 0 (a fraction of the real images' colorfulness)")
+    raise UserError(f"--select_color={select_color} must be >= 0 (a fraction of the real images' colorfulness)")
 if select_by not in SELECTION_RULES or select_mae <= 0:
-    sys.exit(f"error: --select_by={select_by} --select_mae={select_mae}: select_by must be one of "
-             f"{', '.join(SELECTION_RULES)} and select_mae > 0 (a multiple of the grayscale output's MAE)")
+    raise UserError(f"--select_by={select_by} --select_mae={select_mae}: select_by must be one of "
+                    f"{', '.join(SELECTION_RULES)} and select_mae > 0 (a multiple of the grayscale output's MAE)")
 if not 0 <= ema_decay < 1:
-    sys.exit(f"error: --ema_decay={ema_decay} must be in [0, 1); 0 turns the EMA generator off")
+    raise UserError(f"--ema_decay={ema_decay} must be in [0, 1); 0 turns the EMA generator off")
 if not 0 <= dropout < 1:
-    sys.exit(f"error: --dropout={dropout} must be in [0, 1)")
+    raise UserError(f"--dropout={dropout} must be in [0, 1)")
+if checkpoint_minutes < 0 or log_seconds < 0 or train_limit < 0 or l1_warmup_epochs < 0:
+    raise UserError("--checkpoint_minutes, --log_seconds, --train_limit and --l1_warmup_epochs must be >= 0")
+fine_tune_from = init_from if init_from not in ('scratch', 'resume', 'auto') else ''
+if fine_tune_from and not os.path.exists(os.path.expanduser(fine_tune_from)):
+    raise UserError(f"--init_from={init_from} is neither scratch, resume nor auto, and no such file exists; pass one "
+                    "of those words or the path of a generator to fine-tune from")
+out_dir = config['out_dir'] = os.path.expanduser(out_dir) or os.path.join('runs', dataset_name(data_dir))
+paths = run_paths(out_dir)
 
-# -----------------------------------------------------------------------------
 # processes: torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; a plain `python3 train.py` is one process of one
 distributed = 'RANK' in os.environ and 'WORLD_SIZE' in os.environ
 rank, world, local_rank = (int(os.environ['RANK']), int(os.environ['WORLD_SIZE']),
@@ -121,8 +138,8 @@ rank, world, local_rank = (int(os.environ['RANK']), int(os.environ['WORLD_SIZE']
 master = rank == 0  # only it writes checkpoints and figures and prints
 log = print if master else (lambda *a, **k: None)
 if batch_size % world:
-    sys.exit(f"error: --batch_size={batch_size} does not split evenly over {world} processes; "
-             f"pass a multiple of {world}, e.g. --batch_size={batch_size - batch_size % world or world}")
+    raise UserError(f"--batch_size={batch_size} does not split evenly over {world} processes; "
+                    f"pass a multiple of {world}, e.g. --batch_size={batch_size - batch_size % world or world}")
 dev = resolve_device(device)
 if distributed and dev.type == 'cuda':
     dev = torch.device('cuda', local_rank)
@@ -159,6 +176,10 @@ if distributed:
     dist.barrier()
 if not master:
     train, val = load_train_val(data_dir, image_size, val_size, train_limit, verbose=False)
+if len(val) < val_size:  # a small folder: most of it still trains
+    log(f"note: holding out {len(val)} of the {len(train) + len(val)} training images for validation, not "
+        f"--val_size={val_size} (at most a third is held out)")
+    val_size = config['val_size'] = len(val)
 if cuda and train.nbytes() < 0.25 * torch.cuda.mem_get_info(dev)[0]:
     train = train.to(dev)  # fits comfortably: one copy, then every batch is a gather on the GPU
 val = val.to(dev)
@@ -173,41 +194,65 @@ log(f"data: {n_train} training images ({train.dropped_gray} grayscale dropped, {
     + (", on the GPU" if train.device.type == 'cuda' else ''))
 
 # -----------------------------------------------------------------------------
-# one live run per out_dir: the lock is held by the master process and released by the OS when it dies
-files = run_files(out_dir, name)
+# the run folder: one live run at a time, and what it already holds decides how this one starts
+lock = RunLock(out_dir) if master else None
 if master:
-    os.makedirs(files['folder'], exist_ok=True)
-    lock_path = os.path.join(files['folder'], '.lock')
-    lock_file = open(lock_path, 'a+')
-    lock_file.seek(0)
-    previous = lock_file.read().strip()
-    try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        sys.exit(f"error: another train.py ({previous or 'unknown process'}) is training in '{out_dir}'; "
-                 "wait for it, stop it, or pass another --out_dir")
-    if previous:
-        print(f"note: taking over the lock of a run that ended without cleaning up ({previous}, no longer running)")
-    lock_file.seek(0)
-    lock_file.truncate()
-    lock_file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-    lock_file.flush()
+    note = lock.acquire()
+    if note:
+        log(note)
+state, state_source = find_state(out_dir, name) if init_from != 'scratch' or os.path.isdir(out_dir) else (None, None)
+if state is not None and init_from == 'scratch' or state is not None and fine_tune_from:
+    raise UserError(f"'{out_dir}' already holds a run (epoch {state['epoch']}); continue it with --init_from=resume, "
+                    "or pass another --out_dir for a new run")
+if state is None and init_from == 'resume':
+    raise UserError(f"there is no run to resume in '{out_dir}'; pass the --out_dir of the run, or "
+                    "--init_from=scratch to start one")
+
+
+def lr_factor(settings, epoch):
+    """pix2pix's schedule: 1 for the first epochs - lr_decay_epochs epochs (0-based `epoch`), then linearly down to
+    1/(lr_decay_epochs + 1) in the last one, so no epoch trains at a learning rate of exactly 0."""
+    return 1.0 - max(0, epoch + 1 - (settings['epochs'] - settings['lr_decay_epochs'])) / (settings['lr_decay_epochs']
+                                                                                          + 1)
+
+
+def schedule(settings, epoch):
+    """What epoch `epoch` (0-based) trains with under `settings`: its learning-rate factor, and whether D is on."""
+    return lr_factor(settings, epoch), settings['lambda_adv'] > 0 and epoch >= settings['l1_warmup_epochs']
+
+
+changes = {}
+if state is not None:
+    changes = check_resume(state, config, defaults, schedule, n_train, state_source)
+    for key, (old, new) in changes.items():
+        log(f"resume: {key} changes from {old!r} to {new!r}")
+    if master and state_source != paths['state']:  # a format-1 run: its best.pt and snapshots move into out_dir
+        state['best_epoch'] = adopt_legacy_files(out_dir, name)
+        log(f"note: {state_source} is a run of the old two-folder layout; from now on the run is {paths['state']} "
+            f"(the old folders can be deleted once it has written one)")
 
 # -----------------------------------------------------------------------------
 # models and optimizers
 if arch == 'encoder_unet':
     G = EncoderUNet(encoder, width, image_size, hints)
-    if encoder_weights == 'imagenet':  # a resumed run overwrites them with its own below
+    if encoder_weights == 'imagenet' and state is None and not fine_tune_from:
         try:
             G.load_imagenet()
         except (ModuleNotFoundError, ValueError) as e:
-            sys.exit(f"error: {e}")
+            raise UserError(str(e)) from None
 else:
     G = Generator(width, image_size, hints)
 D = Discriminator(width_d or width)
 for m in G.modules():
     if isinstance(m, torch.nn.Dropout):
         m.p = dropout
+if fine_tune_from:  # a new run that starts from a generator's weights
+    G_init, description = load_generator(fine_tune_from, 'cpu', fold=False)
+    if G_init.config != G.config:
+        raise UserError(f"--init_from={init_from} holds a model with {G_init.config} but this run asks for "
+                        f"{G.config}; pass the same --arch/--width/--image_size/--hints")
+    G.load_state_dict(G_init.state_dict())
+    log(f"G starts from {description}")
 if distributed:  # BatchNorm statistics over the global batch, so N processes train exactly like one
     G, D = global_batchnorm(G), global_batchnorm(D)
 G, D = G.to(dev, memory_format=memory_format), D.to(dev, memory_format=memory_format)
@@ -223,43 +268,32 @@ opt_D = torch.optim.Adam([{'params': D.parameters(), 'lr_scale': 1.0}], lr=lr_d,
 data_rng = torch.Generator(device=dev).manual_seed(seed)  # permutations and flips: the same on every process
 hint_rng = torch.Generator(device=dev).manual_seed(seed + 1 + rank)  # simulated users: each process its own
 
-images_dir = os.path.join(out_dir, 'images')
-start_epoch, start_batch, step, elapsed_s, history, resumed_sums = 0, 0, 0, 0.0, [], None
-ckpt = resume_training_state(files, G, G_ema, D, opt_G, opt_D, lambda_adv > 0) if resume else None
-# the epoch best.pt holds, read from it once: a resume under another selection rule may have to move it
-best_saved = load_checkpoint(files['best'])['epoch'] if ckpt is not None and os.path.exists(files['best']) else None
-if ckpt is not None:
-    start_epoch, start_batch = ckpt['epoch'], ckpt.get('batch', 0)
-    step, elapsed_s, history = ckpt['step'], ckpt['elapsed_s'], ckpt['history']
-    torch.set_rng_state(ckpt['rng']['torch'])
-    data_rng.set_state(ckpt['rng']['data'])
-    if 'hints' in ckpt['rng']:
-        hint_rng.set_state(ckpt['rng']['hints'])
-    if cuda and 'cuda' in ckpt['rng']:
-        torch.cuda.set_rng_state(ckpt['rng']['cuda'])
+start_epoch, start_batch, step, elapsed_s, history, resumed_sums, record = 0, 0, 0, 0.0, [], None, []
+best_saved = None  # the epoch best.pt holds
+if state is not None:
+    restore(state, G, G_ema, D, opt_G, opt_D, lambda_adv > 0)
+    start_epoch, start_batch = state['epoch'], state.get('batch', 0)
+    step, elapsed_s, history, record = state['step'], state['elapsed_s'], state['history'], state.get('changes', [])
+    torch.set_rng_state(state['rng']['torch'])
+    data_rng.set_state(state['rng']['data'])
+    if 'hints' in state['rng']:
+        hint_rng.set_state(state['rng']['hints'])
+    if cuda and 'cuda' in state['rng']:
+        torch.cuda.set_rng_state(state['rng']['cuda'])
     if start_batch:  # mid-epoch: the epoch's permutation is drawn again from the state it was drawn from
-        data_rng.set_state(ckpt['rng']['data_epoch_start'])
-        resumed_sums = ckpt['loss_sums'].to(dev)
-        if ckpt['config']['batch_size'] != batch_size:
-            sys.exit(f"error: {files['G']} stopped mid-epoch at global batch size {ckpt['config']['batch_size']}; "
-                     f"resume it with --batch_size={ckpt['config']['batch_size']} (any number of processes)")
-    log(f"resumed from {files['G']} at epoch {start_epoch}" + (f", batch {start_batch}" if start_batch else '')
+        data_rng.set_state(state['rng']['data_epoch_start'])
+        resumed_sums = state['loss_sums'].to(dev)
+    best_saved = state.get('best_epoch')
+    if changes:  # the record says from which step each changed setting applies; config is the one in force now
+        record = record + [{'epoch': start_epoch, 'batch': start_batch, 'step': step,
+                            'changed': {k: list(v) for k, v in changes.items()}}]
+    log(f"resumed from {state_source} at epoch {start_epoch}" + (f", batch {start_batch}" if start_batch else '')
         + f", step {step}")
-elif os.path.exists(files['G']):
-    log(f"resume=False: starting over; {files['G']} will be overwritten")
-if init_from and ckpt is None:  # fine-tuning: a resumed run already has its own weights
-    G_init, description = load_generator(init_from, 'cpu', fold=False)
-    if G_init.config != G.config:
-        sys.exit(f"error: --init_from={init_from} holds a model with {G_init.config} but this run asks for {G.config}; "
-                 "pass the same --width/--image_size")
-    G.load_state_dict(G_init.state_dict())
-    if G_ema is not None:
-        G_ema.load_state_dict(G_init.state_dict())
-    log(f"G starts from {description}")
 log(f"G: {sum(p.numel() for p in G.parameters()) / 1e6:.2f}M parameters, width {width}; "
-    f"D: {sum(p.numel() for p in D.parameters()) / 1e6:.2f}M; device {dev}")
+    f"D: {sum(p.numel() for p in D.parameters()) / 1e6:.2f}M; device {dev}; run folder {out_dir}")
 if master:
-    atomic_write(os.path.join(out_dir, 'config.json'), lambda f: f.write(json.dumps(config, indent=1) + '\n'), 'w')
+    atomic_write(paths['config'], lambda f: f.write(json.dumps({'config': config, 'changes': record}, indent=1) + '\n'),
+                 'w')
 
 # the modules that train: under torchrun, DDP averages gradients over the processes. broadcast_buffers is off
 # because GlobalBatchNorm keeps the running statistics equal everywhere, and a broadcast between D's two forward
@@ -276,55 +310,45 @@ elif torch_compile:
     log("note: torch_compile=True only applies on CUDA; training uncompiled on CPU")
 
 # -----------------------------------------------------------------------------
-# helpers that need the globals above
+# the loop's jobs, each named
 
 
-def lr_factor(epoch):
-    """pix2pix's schedule: 1 for the first epochs - lr_decay_epochs epochs (0-based `epoch`), then linearly down to
-    1/(lr_decay_epochs + 1) in the last one, so no epoch trains at a learning rate of exactly 0."""
-    return 1.0 - max(0, epoch + 1 - (epochs - lr_decay_epochs)) / (lr_decay_epochs + 1)
+def agree(*flags):
+    """The same decision on every process: each flag is True if it is True on any process (one collective)."""
+    if not distributed:
+        return flags
+    values = torch.tensor(flags, dtype=torch.float32, device=dev)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in values.tolist())
 
 
-def validate(model, grid=False):
-    """Validation metrics of `model`, and a sample grid of its colorizations if asked."""
-    model.eval()
-    metrics = evaluate(model, val, val_batch, autocast, baseline=False)[0]
-    samples = sample_grid([model], val, autocast=autocast) if grid else None
-    model.train()
-    return metrics, samples
-
-
-def rng_states(**extra):
-    """Every random state a resume needs to continue exactly."""
-    states = {'torch': torch.get_rng_state(), 'data': data_rng.get_state().cpu(), 'hints': hint_rng.get_state().cpu(),
-              **extra}
-    if cuda:
-        states['cuda'] = torch.cuda.get_rng_state()
-    return states
-
-
-def save_mid_epoch(epoch, batch, sums, epoch_rng, elapsed):
-    """Checkpoint after `batch` batches of `epoch` (0-based): resume continues with the next batch of the same
-    permutation."""
+def checkpoint(epoch, elapsed, batch=0, sums=None, epoch_rng=None, snapshot=False, best=False):
+    """Write the run state after `epoch` whole epochs and `batch` batches of the next (master only)."""
     if master:
-        save_training_state(files, G, G_ema, D, opt_G, opt_D, rng_states(data_epoch_start=epoch_rng), epoch=epoch,
-                            batch=batch, step=step, elapsed_s=elapsed, config=config, history=history,
-                            extra={'loss_sums': sums.detach().cpu()})
-    if distributed:
-        dist.barrier()
+        rng = rng_states(data=data_rng, hints=hint_rng, **({'data_epoch_start': epoch_rng} if batch else {}))
+        state = capture(G, G_ema, D, opt_G, opt_D, rng, epoch=epoch, batch=batch, step=step, elapsed_s=elapsed,
+                        config=config, history=history, changes=record, n_train=n_train, loss_sums=sums)
+        state['best_epoch'] = best_saved
+        save_state(paths, state, snapshot=snapshot, best=best)
 
 
 def resume_command():
     """The command that continues this run."""
     launcher = 'torchrun ... train.py' if distributed else 'python3 train.py'
-    return f"{launcher} {' '.join(sys.argv[1:])}".rstrip()
+    args = [a for a in sys.argv[1:] if not a.startswith(('--init_from', '--init-from'))]
+    return f"{launcher} {' '.join(args)} --init_from=resume".replace('  ', ' ')
 
 
-def release_lock():
-    """Mark the out_dir lock as left cleanly (an empty file), and let it go."""
-    if master:
-        lock_file.truncate(0)
-        lock_file.close()
+def finish(message=None, code=0):
+    """Leave the run: the one exit sequence (lock released, processes torn down together)."""
+    if message and master:
+        print(message, file=sys.stderr if code else sys.stdout, flush=True)
+    if lock is not None:
+        lock.release()
+    if distributed:
+        dist.barrier()  # tear down together: a process leaving while another still talks to it makes gloo abort
+        dist.destroy_process_group()
+    sys.exit(code)
 
 
 stop_requested = []  # the names of the signals received during training
@@ -336,6 +360,62 @@ def on_stop(signum, frame):
         raise SystemExit(f"{signal.Signals(signum).name} again: exiting now, without a new checkpoint; "
                          f"resume from the last one with: {resume_command()}")
     stop_requested.append(signal.Signals(signum).name)
+
+
+def validate(model, grid=False):
+    """Validation MAE and colorfulness of `model`, and a sample grid of its colorizations if asked."""
+    model.eval()
+    metrics = evaluate(model, val, val_batch, autocast, baseline=False, names=('mae', 'colorfulness'))[0]
+    samples = sample_grid([model], val, autocast=autocast) if grid else None
+    model.train()
+    return metrics, samples
+
+
+def end_of_epoch(epoch, sums, train_s, first):
+    """Validate G and its EMA, record the epoch, apply the best.pt rule, checkpoint, draw the figures (master)."""
+    global best_saved
+    if distributed:  # the logged losses are averages over every process's share
+        dist.all_reduce(sums)
+        sums /= world
+    loss_D_avg, loss_G_adv_avg, loss_G_l1_avg = (sums / steps_per_epoch).tolist()
+    if not master:
+        return
+    metrics_raw, grid = validate(G, grid=G_ema is None)
+    metrics, grid = validate(G_ema, grid=True) if G_ema is not None else (metrics_raw, grid)
+    history.append({'epoch': epoch + 1, 'step': step, 'loss_D': loss_D_avg, 'loss_G_adv': loss_G_adv_avg,
+                    'loss_G_l1': loss_G_l1_avg, 'val_mae': metrics['mae'], 'val_mae_raw': metrics_raw['mae'],
+                    'val_mae_gray': val_mae_gray, 'val_colorfulness': metrics['colorfulness'],
+                    'val_colorfulness_real': val_colorfulness_real, 'elapsed_s': elapsed_s})
+    # a GAN's MAE rises as its color does: best.pt trades one against the other by a rule, on val
+    best = best_epoch(history, select_color, select_by, select_mae)
+    is_best = best == epoch + 1
+    if best is not None and not is_best and best != best_saved:  # resumed under another rule
+        if snapshot_to_best(paths, best):
+            best_saved = best
+            tqdm.write(f"best.pt: now epoch {best} (copied from its snapshot) under the selection rule of this run")
+        else:
+            tqdm.write(f"note: the selection rule picks epoch {best}, whose weights were not kept "
+                       f"(--keep_snapshots=False); best.pt stays epoch {best_saved}")
+    best_saved = epoch + 1 if is_best else best_saved
+    checkpoint(epoch + 1, elapsed_s, snapshot=keep_snapshots, best=is_best)
+    save_png(os.path.join(paths['images'], f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
+    plot_curves(os.path.join(paths['images'], f'{name}_curves.png'), {name: history})
+    tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | "
+               f"loss_G_adv {loss_G_adv_avg:.4f} | loss_G_l1 {loss_G_l1_avg:.4f} | "
+               f"val_mae {metrics['mae']:.3f} (raw G {metrics_raw['mae']:.3f}, gray {val_mae_gray:.3f}) | "
+               f"color {metrics['colorfulness'] / val_colorfulness_real:.2f} of real | "
+               f"{(steps_per_epoch - first) * batch_size / train_s:.0f} img/s | {train_s:.0f}s"
+               + (" | best" if is_best else ""))
+    sys.stdout.flush()
+
+
+def progress_line(epoch, done, first, sums, t0):
+    """One line of progress for a log file (no terminal, so no bar)."""
+    d, g, l1 = (sums / done).tolist()
+    speed = (done - first) * batch_size / max(time.time() - t0, 1e-9)
+    print(f"  epoch {epoch + 1} | batch {done}/{steps_per_epoch} | step {step} | {speed:.0f} img/s | "
+          f"loss_D {d:.4f} loss_G_adv {g:.4f} loss_G_l1 {l1:.4f} | "
+          f"{(steps_per_epoch - done) * batch_size / max(speed, 1e-9):.0f}s to the end of the epoch", flush=True)
 
 
 # val never changes: its grayscale MAE and real colorfulness are measured once, in batches of ~0.5 M pixels
@@ -353,11 +433,10 @@ sync_every = 1 if world == 1 else 20  # how often the processes agree on stoppin
 last_checkpoint = last_log = time.time()
 for epoch in range(start_epoch, epochs):
     t0 = time.time()
-    adversarial = lambda_adv > 0 and epoch >= l1_warmup_epochs
-    # set every epoch from the config, so a resumed run (or one given a new schedule) follows it exactly
-    for opt, base_lr in ((opt_G, lr), (opt_D, lr_d)):
+    factor, adversarial = schedule(config, epoch)
+    for opt, base_lr in ((opt_G, lr), (opt_D, lr_d)):  # set every epoch from the config: resume follows it exactly
         for group in opt.param_groups:
-            group['lr'] = base_lr * group.get('lr_scale', 1.0) * lr_factor(epoch)
+            group['lr'] = base_lr * group.get('lr_scale', 1.0) * factor
     epoch_rng = data_rng.get_state().cpu()
     perm = torch.randperm(n_train, device=dev, generator=data_rng)
     flips = torch.rand(n_train, device=dev, generator=data_rng) < 0.5
@@ -380,95 +459,44 @@ for epoch in range(start_epoch, epochs):
             continue  # several processes agree on stopping every 20 steps: a collective has a cost
         now = time.time()
         stop, checkpoint_due = bool(stop_requested), now - last_checkpoint >= 60 * checkpoint_minutes
-        broken = False
-        if world > 1 or stop or checkpoint_due or done % 50 == 0 or done == steps_per_epoch:
-            broken = not bool(torch.isfinite(sums).all())  # a host sync, so not every step
-        if distributed:  # the same decision on every process
-            flags = torch.tensor([stop, checkpoint_due, broken], dtype=torch.float32, device=dev)
-            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-            stop, checkpoint_due, broken = (bool(f) for f in flags.tolist())
+        check_nan = world > 1 or stop or checkpoint_due or done % 50 == 0 or done == steps_per_epoch
+        broken = check_nan and not bool(torch.isfinite(sums).all())  # a host sync, so not every step
+        stop, checkpoint_due, broken = agree(stop, checkpoint_due, broken)
         if broken:
-            release_lock()
-            sys.exit(f"error: the loss became NaN or inf in epoch {epoch + 1}, by step {step} (batch {done}); the last "
-                     f"checkpoint in {out_dir} is untouched. Lower --lr or --lr_d, then rerun to resume from it")
+            finish(f"error: the loss became NaN or inf in epoch {epoch + 1}, by step {step} (batch {done}); the last "
+                   f"checkpoint in {out_dir} is untouched. Lower --lr or --lr_d, then rerun with --init_from=resume",
+                   code=1)
         if master and not bar.disable and done % 20 == 0:
             d, g, l1 = (sums / done).tolist()
             bar.set_postfix_str(f'D {d:.3f} G_adv {g:.3f} G_l1 {l1:.4f}')
-        elif master and bar.disable and log_seconds and now - last_log >= log_seconds:  # a log file: lines, no bar
+        elif master and bar.disable and log_seconds and now - last_log >= log_seconds:
             last_log = now
-            d, g, l1 = (sums / done).tolist()
-            speed = (done - first) * batch_size / max(now - t0, 1e-9)
-            print(f"  epoch {epoch + 1} | batch {done}/{steps_per_epoch} | step {step} | {speed:.0f} img/s | "
-                  f"loss_D {d:.4f} loss_G_adv {g:.4f} loss_G_l1 {l1:.4f} | "
-                  f"{(steps_per_epoch - done) * batch_size / max(speed, 1e-9):.0f}s to the end of the epoch",
-                  flush=True)
+            progress_line(epoch, done, first, sums, t0)
         if (stop or checkpoint_due) and done < steps_per_epoch:
-            save_mid_epoch(epoch, done, sums, epoch_rng, elapsed_s + time.time() - t0)
+            checkpoint(epoch, elapsed_s + time.time() - t0, done, sums, epoch_rng)
+            if distributed:
+                dist.barrier()
             last_checkpoint = time.time()
             if stop:
                 bar.close()
-                log(f"stopped by {stop_requested[0] if stop_requested else 'a signal to another process'} in epoch "
-                    f"{epoch + 1}, after batch {done}/{steps_per_epoch} (step {step}); checkpoint: {files['G']}. "
-                    f"Resume with: {resume_command()}")
-                release_lock()
-                sys.exit(0)
+                finish(f"stopped by {stop_requested[0] if stop_requested else 'a signal to another process'} in "
+                       f"epoch {epoch + 1}, after batch {done}/{steps_per_epoch} (step {step}); checkpoint: "
+                       f"{paths['state']}. Resume with: {resume_command()}")
     bar.close()
-
-    # end of epoch: validate, checkpoint, figures
     train_s = time.time() - t0
     elapsed_s += train_s
-    if distributed:  # the logged losses are averages over every process's share
-        dist.all_reduce(sums)
-        sums /= world
-    loss_D_avg, loss_G_adv_avg, loss_G_l1_avg = (sums / steps_per_epoch).tolist()
-    if master:
-        metrics_raw, grid = validate(G, grid=G_ema is None)
-        metrics, grid = validate(G_ema, grid=True) if G_ema is not None else (metrics_raw, grid)
-        val_mae, val_mae_raw = metrics['mae'], metrics_raw['mae']
-        history.append({'epoch': epoch + 1, 'step': step, 'loss_D': loss_D_avg, 'loss_G_adv': loss_G_adv_avg,
-                        'loss_G_l1': loss_G_l1_avg, 'val_mae': val_mae, 'val_mae_raw': val_mae_raw,
-                        'val_mae_gray': val_mae_gray, 'val_colorfulness': metrics['colorfulness'],
-                        'val_colorfulness_real': val_colorfulness_real, 'elapsed_s': elapsed_s})
-        # a GAN's MAE rises as its color does: best.pt trades one against the other by a rule, on val
-        best = best_epoch(history, select_color, select_by, select_mae)
-        is_best = best == epoch + 1
-        if best is not None and not is_best and best != best_saved:  # resumed under another rule
-            if snapshot_to_best(files, best):
-                best_saved = best
-                tqdm.write(f"best.pt: now epoch {best} (copied from its snapshot) under the selection rule of this run")
-            else:
-                tqdm.write(f"note: the selection rule picks epoch {best}, whose weights were not kept "
-                           f"(--keep_snapshots=False); best.pt stays epoch {best_saved}")
-        best_saved = epoch + 1 if is_best else best_saved
-        save_training_state(files, G, G_ema, D, opt_G, opt_D, rng_states(), epoch=epoch + 1, step=step,
-                            elapsed_s=elapsed_s, config=config, history=history, snapshot=keep_snapshots, best=is_best)
-        save_png(os.path.join(images_dir, f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
-        plot_curves(os.path.join(images_dir, f'{name}_curves.png'), {name: history})
-        tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | "
-                   f"loss_G_adv {loss_G_adv_avg:.4f} | loss_G_l1 {loss_G_l1_avg:.4f} | "
-                   f"val_mae {val_mae:.3f} (raw G {val_mae_raw:.3f}, gray {val_mae_gray:.3f}) | "
-                   f"color {metrics['colorfulness'] / val_colorfulness_real:.2f} of real | "
-                   f"{(steps_per_epoch - first) * batch_size / train_s:.0f} img/s | {train_s:.0f}s"
-                   + (" | best" if is_best else ""))
-        sys.stdout.flush()
+    end_of_epoch(epoch, sums, train_s, first)
     last_checkpoint = time.time()
-    stop = bool(stop_requested)
-    if distributed:
-        flag = torch.tensor([stop], dtype=torch.float32, device=dev)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        stop = bool(flag.item())
+    stop, = agree(bool(stop_requested))
     if stop and epoch + 1 < epochs:  # arrived during validation: the epoch's checkpoint is written, so stop here
-        log(f"stopped by {stop_requested[0] if stop_requested else 'a signal'} after epoch {epoch + 1}; "
-            f"checkpoint: {files['G']}. "
-            f"Resume with: {resume_command()}")
-        release_lock()
-        sys.exit(0)
+        finish(f"stopped by {stop_requested[0] if stop_requested else 'a signal'} after epoch {epoch + 1}; "
+               f"checkpoint: {paths['state']}. Resume with: {resume_command()}")
 
 if master:
     if start_epoch >= epochs:
         print(f"already trained {start_epoch} epochs (epochs={epochs}); nothing to do. Raise --epochs to train on.")
     else:
-        print(f"done: {epochs} epochs, {step} steps, {elapsed_s / 60:.1f} min of training. Checkpoint: {files['G']}")
+        print(f"done: {epochs} epochs, {step} steps, {elapsed_s / 60:.1f} min of training. Run state: {paths['state']}")
     best = best_epoch(history, select_color, select_by, select_mae)
     rule = (f"lowest validation MAE with colorfulness >= {select_color} of real" if select_by == 'mae' else
             f"validation colorfulness nearest real's with MAE <= {select_mae} x the grayscale output's")
@@ -479,9 +507,6 @@ if master:
         print(f"the selection rule ({rule}) picks epoch {best}, but best.pt holds epoch {best_saved}: its weights "
               "were not kept (--keep_snapshots=True keeps every epoch)")
     else:
-        print(f"best.pt: epoch {best} ({rule}): {files['best']}")
-    print(f"evaluate it: python3 eval.py --data_dir={data_dir} --checkpoint={files['best' if best else 'G']}")
-release_lock()
-if distributed:
-    dist.barrier()  # tear down together: a process leaving while another still talks to it makes gloo abort
-    dist.destroy_process_group()
+        print(f"best.pt: epoch {best} ({rule}): {paths['best']}")
+    print(f"evaluate it: python3 eval.py --data_dir={data_dir} --checkpoint={paths['best'] if best else out_dir}")
+finish()

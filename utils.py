@@ -1,14 +1,87 @@
-"""What every script shares: the nanoGPT-style --name=value command line, the device, and the autocast context."""
+"""What every script shares: the nanoGPT-style --name=value command line, the one-line errors, atomic file writes,
+the run-folder lock, the device and the autocast context."""
 import difflib
+import math
 import os
 import re
+import socket
+import sys
+import tempfile
 from contextlib import nullcontext
 
 import torch
+from filelock import FileLock, Timeout
+
+
+class UserError(Exception):
+    """A problem the user can fix (a missing file, a bad setting): modules raise it with a message that names the
+    problem and the fix; a script's entry prints it as one line, `error: <message>`, and exits with status 1."""
+
+
+def _excepthook(kind, value, traceback, _default=sys.excepthook):
+    """Uncaught UserError: one line on stderr instead of a traceback (the interpreter then exits with status 1)."""
+    if issubclass(kind, UserError):
+        print(f"error: {value}", file=sys.stderr)
+    else:
+        _default(kind, value, traceback)
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write(path, write_fn, mode='wb'):
+    """Call write_fn(file) on a temp file beside `path`, then rename it over `path`: readers never see half a file,
+    and a failed write leaves the old file as it was (the temp file is removed; the exception propagates)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode) as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class RunLock:
+    """One live train.py per run folder: an OS file lock (filelock) on <folder>/.lock, released by the OS if the
+    process dies, and <folder>/.lock.owner naming the holder (pid and host) while it runs."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.lock = FileLock(os.path.join(folder, '.lock'))
+        self.owner = os.path.join(folder, '.lock.owner')
+
+    def acquire(self):
+        """Take the lock; returns the note to print when a run that died left its owner file behind (else None).
+        Raises UserError when another live process holds it."""
+        os.makedirs(self.folder, exist_ok=True)
+        previous = open(self.owner).read().strip() if os.path.exists(self.owner) else ''
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            raise UserError(f"another train.py ({previous or 'unknown process'}) is training in '{self.folder}'; "
+                            "wait for it, stop it, or pass another --out_dir") from None
+        atomic_write(self.owner, lambda f: f.write(f"pid {os.getpid()} on {socket.gethostname()}\n"), 'w')
+        return f"note: taking over the lock of a run that ended without cleaning up ({previous})" if previous else None
+
+    def release(self):
+        """Let it go (removing the owner file); safe to call twice."""
+        if self.lock.is_locked:
+            if os.path.exists(self.owner):
+                os.remove(self.owner)
+            self.lock.release()
 
 
 def _coerce(name, text, default):
-    """Parse `text` into the type of `default`; an int is fine where a float is expected."""
+    """Parse `text` into the type of `default`; an int is fine where a float is expected, nan and inf are not."""
     try:
         if isinstance(default, bool):
             low = text.lower()
@@ -20,10 +93,13 @@ def _coerce(name, text, default):
         if isinstance(default, int):
             return int(text)
         if isinstance(default, float):
-            return float(text)
+            value = float(text)
+            if not math.isfinite(value):
+                raise UserError(f"--{name}={text} is not a finite number; e.g. --{name}={default}")
+            return value
     except ValueError:
         kind = 'true/false' if isinstance(default, bool) else type(default).__name__
-        raise SystemExit(f"error: --{name}={text!r} is not a valid {kind}; e.g. --{name}={default}")
+        raise UserError(f"--{name}={text!r} is not a valid {kind}; e.g. --{name}={default}")
     return text
 
 
@@ -38,6 +114,8 @@ def _help_text(config, script):
     column = max(len(f'--{k}={v!r}') for k, v in config.items()) + 2
     lines, shown = ['options (--name=value or --name value; dashes work for underscores):'], set()
     for line in source:
+        if line.startswith('# ---') and shown:
+            break  # the end of the config block: the rest of the script is not help
         match = re.match(r'^([a-z_][a-z0-9_]*) = .*?(?:  # ?(.*))?$', line)
         if match and match.group(1) in config:
             name, comment = match.group(1), match.group(2) or ''
@@ -67,29 +145,35 @@ def parse_overrides(argv, config, positional=False, flags=(), script=None):
             if positional:
                 extra.append(arg)
                 continue
-            raise SystemExit(f"error: unexpected argument {arg!r}; options take the form --name=value")
+            raise UserError(f"unexpected argument {arg!r}; options take the form --name=value")
         name, eq, value = arg[2:].partition('=')
         name = name.replace('-', '_')
         if name not in config:
             close = difflib.get_close_matches(name, list(config), n=1, cutoff=0.6)
             hint = f"did you mean --{close[0]}?" if close else "see --help for the valid options"
-            raise SystemExit(f"error: unknown option --{name}; {hint}")
+            raise UserError(f"unknown option --{name}; {hint}")
         if not eq:
             if isinstance(config[name], bool) and (name in flags or not args or args[0].startswith('--')):
                 value = 'true'
             elif args:
                 value = args.pop(0)
             else:
-                raise SystemExit(f"error: --{name} needs a value, e.g. --{name}={config[name]}")
+                raise UserError(f"--{name} needs a value, e.g. --{name}={config[name]}")
         out[name] = _coerce(name, value, config[name])
     return (out, extra) if positional else out
+
+
+def config_defaults(namespace):
+    """A script's settings as its config block sets them: {name: value} of its lowercase bool/int/float/str globals."""
+    return {k: v for k, v in namespace.items()
+            if k.islower() and not k.startswith('_') and type(v) in (bool, int, float, str)}
 
 
 def configure(namespace, argv, **kwargs):
     """Apply --name=value overrides to a script's config globals (its lowercase bool/int/float/str names), printing
     each override as it is applied; returns the config (and the bare arguments with positional=True)."""
-    names = [k for k, v in namespace.items()
-             if k.islower() and not k.startswith('_') and type(v) in (bool, int, float, str)]
+    sys.excepthook = _excepthook  # from here on, a UserError anywhere ends the script with one line
+    names = list(config_defaults(namespace))
     result = parse_overrides(argv, {k: namespace[k] for k in names}, script=namespace.get('__file__'), **kwargs)
     overrides, extra = result if kwargs.get('positional') else (result, None)
     for name, value in overrides.items():
@@ -106,12 +190,12 @@ def resolve_device(name):
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if name.startswith('cuda'):
         if not torch.cuda.is_available():
-            raise SystemExit(f"error: --device={name} but no CUDA device is available; "
+            raise UserError(f"--device={name} but no CUDA device is available; "
                              "use --device=cpu or --device=auto")
         return torch.device(name)
     if name == 'cpu':
         return torch.device('cpu')
-    raise SystemExit(f"error: unknown --device={name}; use auto, cpu or cuda")
+    raise UserError(f"unknown --device={name}; use auto, cpu or cuda")
 
 
 def autocast_for(device):

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from utils import UserError
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -67,6 +69,9 @@ def run(script, *args, check=True, cwd=None):
                 if isinstance(e.code, str):
                     print(e.code, file=sys.stderr)
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            except UserError as e:  # what the scripts' excepthook prints
+                print(f"error: {e}", file=sys.stderr)
+                code = 1
     finally:
         sys.argv = argv
         os.chdir(old_cwd)

@@ -7,12 +7,14 @@ import pytest
 import torch
 from PIL import Image
 
+import images
 import photo
 from checkpoint import export_generator, load_generator
 from color import is_gray as color_is_gray
 from color import luminance, rgb_to_lab
 from conftest import run
 from models import Generator, fold_batchnorm
+from utils import UserError
 
 
 @pytest.fixture(scope='module')
@@ -60,7 +62,7 @@ def test_every_mode_and_size_keeps_size_and_luminance(tmp_path, vivid_generator)
     for name in before:
         stem = os.path.splitext(name)[0]
         result = np.asarray(Image.open(out / 'in' / f'{stem}.png'))
-        source = photo.read_image(src / name)
+        source = images.read_image(src / name)
         assert result.shape == source.shape[:2] + (3,), name
         L_in, L_out = luminance(source), luminance(result)
         assert (L_out - L_in).abs().mean() <= 1.0, name
@@ -172,6 +174,6 @@ def test_int8_export_colorizes_like_full_precision_and_damage_is_one_line(tmp_pa
     (tmp_path / 'truncated.safetensors').write_bytes(blob[:len(blob) // 2])
     (tmp_path / 'corrupt.safetensors').write_bytes(b'\xff' * 16 + blob[16:])
     for name in ('truncated', 'corrupt'):
-        with pytest.raises(SystemExit) as e:
+        with pytest.raises(UserError) as e:
             load_generator(str(tmp_path / f'{name}.safetensors'))
         assert 'truncated or corrupt' in str(e.value) and '\n' not in str(e.value)

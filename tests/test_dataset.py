@@ -7,7 +7,8 @@ import torch
 import color
 import dataset
 from conftest import make_images
-from photo import read_image
+from images import read_image
+from utils import UserError
 
 
 def test_folder_split_is_uint8_rgb_at_image_size_and_batches_are_network_lab(tiny_data):
@@ -85,7 +86,9 @@ def test_holdout_split_is_disjoint_fixed_and_limited(tiny_data):
     assert len(train_again) == 20 and tags(train_again) <= tags(train)
     first_row = train.images(torch.tensor([0]))[0]
     assert torch.equal(first_row, split.images(torch.tensor([min(tags(train))]))[0]) and train.name == 'tiny'
-    assert len(dataset.holdout_split(split, 100)[0]) == 1  # a val_size beyond the split still leaves one to train on
+    assert [len(s) for s in dataset.holdout_split(split, 100)] == [32, 16]  # at most a third is held out
+    with pytest.raises(UserError, match='training needs at least 2'):
+        dataset.holdout_split(split.subset(torch.tensor([0])), 10)
 
 
 def test_grayscale_images_are_dropped_and_counted(tiny_data, capsys):
@@ -120,7 +123,7 @@ def test_missing_or_empty_dataset_is_one_clear_error(tmp_path, layout, message):
         (root / 'test').mkdir()
     if layout == 'all_broken':
         (root / 'train' / 'x.jpg').write_text('nope')
-    with pytest.raises(SystemExit) as e:
+    with pytest.raises(UserError) as e:
         dataset.load_split(str(root), 'train', 32, verbose=False)
     text = str(e.value)
     assert message in text and '--data_dir' in text and '\n' not in text

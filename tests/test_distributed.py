@@ -13,7 +13,9 @@ import torch
 
 import checkpoint
 import models
+import runstate
 from conftest import REPO, run
+from utils import UserError
 
 TINY = ('--width=4', '--device=cpu', '--val_size=16', '--dropout=0', '--log_seconds=0')
 
@@ -33,7 +35,7 @@ def _train(args, nproc=1, check=True, **popen):
 
 
 def _latest(out):
-    return checkpoint.load_checkpoint(os.path.join(out, 'tiny_train_generator', 'latest.pt'))
+    return checkpoint.load_checkpoint(os.path.join(out, 'state.pt'))
 
 
 def test_two_processes_train_like_one_at_the_same_global_batch(tiny_data, tmp_path):
@@ -47,8 +49,7 @@ def test_two_processes_train_like_one_at_the_same_global_batch(tiny_data, tmp_pa
     for key in ('G', 'G_ema'):
         for name, value in a[key].items():  # one L1 epoch and one adversarial epoch, BatchNorm statistics included
             assert torch.allclose(value.float(), b[key][name].float(), rtol=1e-4, atol=1e-5), f'{key}.{name}'
-    assert sorted(os.listdir(tmp_path / 'two')) == ['config.json', 'images', 'tiny_train_discriminator',
-                                                    'tiny_train_generator']
+    assert sorted(f for f in os.listdir(tmp_path / 'two') if f[0] != '.') == ['config.json', 'images', 'state.pt']
     bad = _train([*common, '--batch_size=15', f'--out_dir={tmp_path / "bad"}'], nproc=2, check=False)
     assert bad.returncode != 0 and 'does not split evenly over 2 processes' in bad.stderr
 
@@ -64,7 +65,7 @@ def test_sigterm_mid_epoch_checkpoints_and_resume_is_bit_identical(tiny_data, tm
     while time.time() < deadline and proc.poll() is None:
         try:
             state = _latest(out)
-        except (SystemExit, FileNotFoundError):
+        except (UserError, FileNotFoundError):
             state = None
         if state and state['epoch'] == 1 and state.get('batch', 0) > 0:
             break
@@ -73,14 +74,14 @@ def test_sigterm_mid_epoch_checkpoints_and_resume_is_bit_identical(tiny_data, tm
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert 'stopped by SIGTERM in epoch 2, after batch' in stdout and 'Resume with: python3 train.py' in stdout
+    assert stdout.strip().endswith('--init_from=resume')
     assert 'Traceback' not in stderr
     stopped = _latest(out)
     assert stopped['epoch'] == 1 and 0 < stopped['batch'] < 16
-    assert (out / 'tiny_train_generator' / '.lock').read_text() == ''  # a clean stop leaves no stale lock
-    again = _train([*common, f'--out_dir={out}'])
+    assert not (out / '.lock.owner').exists()  # a clean stop leaves no stale lock
+    again = _train([*common, f'--out_dir={out}', '--init_from=resume'])
     assert 'taking over the lock' not in again.stdout
-    assert f"resumed from {os.path.join(out, 'tiny_train_generator', 'latest.pt')} at epoch 1, " \
-           f"batch {stopped['batch']}" in again.stdout
+    assert f"resumed from {os.path.join(out, 'state.pt')} at epoch 1, batch {stopped['batch']}" in again.stdout
     a, b = _latest(tmp_path / 'whole'), _latest(out)
     assert a['step'] == b['step'] == 32 and b['batch'] == 0
     for key in ('G', 'G_ema'):
@@ -94,61 +95,65 @@ def test_a_damaged_checkpoint_is_one_line_never_a_silent_restart(tiny_data, tmp_
     out = tmp_path / 'run'
     common = (f'--data_dir={tiny_data}', '--batch_size=16', f'--out_dir={out}', *TINY)
     run('train.py', *common, '--epochs=1')
-    path = out / 'tiny_train_generator' / 'latest.pt'
+    path = out / 'state.pt'
     blob = path.read_bytes()
     damaged = blob[:len(blob) // 3] if damage == 'truncated' else b'not a checkpoint at all'
     path.write_bytes(damaged)
-    proc = run('train.py', *common, '--epochs=2', check=False)
+    proc = run('train.py', *common, '--epochs=2', '--init_from=resume', check=False)
     assert proc.returncode != 0
-    assert f"cannot resume from '{path}'" in proc.stderr and '--resume=False' in proc.stderr
+    assert f"cannot resume from '{path}'" in proc.stderr and 'move it away' in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and path.read_bytes() == damaged  # left as it was found
 
 
 def test_a_second_run_on_a_live_out_dir_is_refused_and_a_stale_lock_is_taken_over(tiny_data, tmp_path):
     out = tmp_path / 'run'
     common = (f'--data_dir={tiny_data}', '--batch_size=16', f'--out_dir={out}', *TINY)
-    folder = out / 'tiny_train_generator'
+    folder = out
     folder.mkdir(parents=True)
-    holder = subprocess.Popen([sys.executable, '-c', 'import fcntl, sys, time; f = open(sys.argv[1], "a+"); '
-                               'f.write("pid 1 on elsewhere"); f.flush(); fcntl.flock(f, fcntl.LOCK_EX); '
-                               'print("locked", flush=True); time.sleep(60)', str(folder / '.lock')],
+    (folder / '.lock.owner').write_text('pid 1 on elsewhere\n')  # what a live holder (or a dead one) leaves
+    holder = subprocess.Popen([sys.executable, '-c', 'import filelock, sys, time; l = filelock.FileLock(sys.argv[1]); '
+                               'l.acquire(); print("locked", flush=True); time.sleep(60)', str(folder / '.lock')],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == 'locked'
     busy = run('train.py', *common, '--epochs=1', check=False)
     holder.kill()
     holder.wait()
     assert busy.returncode != 0 and "another train.py (pid 1 on elsewhere) is training in" in busy.stderr
-    assert not (folder / 'latest.pt').exists()
+    assert not (folder / 'state.pt').exists()
     taken = run('train.py', *common, '--epochs=1')  # the holder died: its lock is stale
     assert 'taking over the lock of a run that ended without cleaning up (pid 1 on elsewhere' in taken.stdout
-    assert (folder / 'latest.pt').exists()
+    assert (folder / 'state.pt').exists() and not (folder / '.lock.owner').exists()
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
     out = tmp_path / 'run'
     common = (f'--data_dir={tiny_data}', '--batch_size=8', f'--out_dir={out}', *TINY)
     run('train.py', *common, '--epochs=1')
-    good = (out / 'tiny_train_generator' / 'latest.pt').read_bytes()
-    proc = run('train.py', *common, '--epochs=2', '--lr=1e30', '--lr_d=1e30', '--ema_decay=0', check=False)
+    # a run whose recipe diverges from epoch 2 on: its record says so (a resume may not change the learning rate)
+    state = checkpoint.load_checkpoint(out / 'state.pt')
+    state['config'].update(lr=1e30, lr_d=1e30)
+    checkpoint.save_checkpoint(out / 'state.pt', state)
+    good = (out / 'state.pt').read_bytes()
+    proc = run('train.py', *common, '--epochs=2', '--lr=1e30', '--lr_d=1e30', '--init_from=resume', check=False)
     assert proc.returncode != 0
     assert 'the loss became NaN or inf in epoch 2' in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    assert (out / 'tiny_train_generator' / 'latest.pt').read_bytes() == good
+    assert (out / 'state.pt').read_bytes() == good
 
 
 def test_a_failed_checkpoint_write_names_the_problem_and_keeps_the_old_file(tmp_path, monkeypatch):
-    files = checkpoint.run_files(str(tmp_path), 'x')
+    paths = runstate.run_paths(str(tmp_path))
     G, D = models.Generator(4, 16), models.Discriminator(4)
     opts = [torch.optim.Adam(m.parameters()) for m in (G, D)]
-    save = functools.partial(checkpoint.save_training_state, files, G, None, D, *opts, {}, step=0, elapsed_s=0.0,
-                             config={}, history=[])
-    save(epoch=1)
-    before = open(files['G'], 'rb').read()
+    state = functools.partial(runstate.capture, G, None, D, *opts, {}, batch=0, step=0, elapsed_s=0.0, config={},
+                              history=[], changes=[], n_train=1)
+    runstate.save_state(paths, state(epoch=1))
+    before = open(paths['state'], 'rb').read()
 
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, 'No space left on device')
     monkeypatch.setattr(torch, 'save', disk_full)
-    with pytest.raises(SystemExit) as e:
-        save(epoch=2)
+    with pytest.raises(UserError) as e:
+        runstate.save_state(paths, state(epoch=2), best=True)
     assert 'could not write checkpoint' in str(e.value) and 'No space left on device' in str(e.value)
-    assert open(files['G'], 'rb').read() == before
-    assert sorted(os.listdir(files['folder'])) == ['latest.pt']  # no temp files
+    assert open(paths['state'], 'rb').read() == before
+    assert sorted(os.listdir(tmp_path)) == ['state.pt']  # no temp files, no half best.pt

@@ -4,6 +4,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
+import evaluation
 import metrics
 from dataset import ImageSplit
 
@@ -57,15 +58,34 @@ class _Constant(torch.nn.Module):
 def test_evaluate_averages_per_image_metrics_over_batches():
     rgb = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (7, 3, 16, 16), dtype=np.uint8))
     split = ImageSplit(rgb, torch.arange(7), 'x', 0, 0)
-    gray_model, gray, real = metrics.evaluate(_Constant([0.0, 0.0]), split, batch_size=3)
+    gray_model, gray, real = evaluation.evaluate(_Constant([0.0, 0.0]), split, batch_size=3)
     assert gray_model == pytest.approx(gray)  # a model that outputs ab = 0 is the grayscale baseline
     assert gray['colorfulness'] < 0.01 and real == pytest.approx(metrics.colorfulness(rgb).mean().item(), rel=1e-5)
-    tinted = metrics.evaluate(_Constant([0.3, 0.2]), split, batch_size=2, baseline=False)
+    tinted = evaluation.evaluate(_Constant([0.3, 0.2]), split, batch_size=2, baseline=False)
     assert tinted[1] is None and tinted[0]['colorfulness'] > 10 and tinted[0]['mae'] != pytest.approx(gray['mae'])
-    assert metrics.evaluate(_Constant([0.3, 0.2]), split, batch_size=7)[0] == pytest.approx(tinted[0])
+    assert evaluation.evaluate(_Constant([0.3, 0.2]), split, batch_size=7)[0] == pytest.approx(tinted[0])
 
 
 def test_colorfulness_ratios_need_the_real_images_value():
     history = [{'val_colorfulness': c, 'val_colorfulness_real': 30.0} for c in (15.0, 24.0)]
     assert metrics.colorfulness_ratios(history) == [0.5, 0.8]
     assert metrics.colorfulness_ratios([{'val_colorfulness': 15.0}]) is None
+
+
+def test_ciede2000_matches_scikit_image_and_sharmas_published_pairs():
+    # Sharma, Wu and Dalal (2005), Table 1: pairs 1, 7 and 17 and their published dE00
+    pairs = [((50, 2.6772, -79.7751), (50, 0, -82.7485), 2.0425), ((50, 0, 0), (50, -1, 2), 2.3669),
+             ((50, 2.5, 0), (56, -27, -3), 31.9030)]
+    lab1 = torch.tensor([p[0] for p in pairs], dtype=torch.float32).T.reshape(1, 3, 1, len(pairs))
+    lab2 = torch.tensor([p[1] for p in pairs], dtype=torch.float32).T.reshape(1, 3, 1, len(pairs))
+    for i, (_, _, want) in enumerate(pairs):
+        assert metrics.ciede2000(lab1[..., i:i + 1], lab2[..., i:i + 1]).item() == pytest.approx(want, abs=1e-3)
+    # random Lab images: the per-image mean over pixels of scikit-image's own deltaE_ciede2000
+    from skimage.color import deltaE_ciede2000
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(5, 3, 6, 7, generator=g) * torch.tensor([100, 200, 200]).view(1, 3, 1, 1) - \
+        torch.tensor([0, 100, 100]).view(1, 3, 1, 1)
+    b = a + torch.randn(5, 3, 6, 7, generator=g) * 8
+    want = [deltaE_ciede2000(x.permute(1, 2, 0).double().numpy(), y.permute(1, 2, 0).double().numpy()).mean()
+            for x, y in zip(b, a)]
+    assert metrics.ciede2000(a, b).tolist() == pytest.approx(want, rel=1e-5)

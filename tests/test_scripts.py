@@ -13,8 +13,8 @@ import checkpoint
 from conftest import REPO, TRAIN_TINY, run, run_script
 
 
-def _ckpt(out_dir, name='tiny'):
-    return os.path.join(out_dir, f'{name}_train_generator', 'latest.pt')
+def _ckpt(out_dir):
+    return os.path.join(out_dir, 'state.pt')
 
 
 def test_sigkill_then_rerun_resumes_and_finishes(tiny_data, tmp_path):
@@ -31,7 +31,8 @@ def test_sigkill_then_rerun_resumes_and_finishes(tiny_data, tmp_path):
     proc.wait()
     done = checkpoint.load_checkpoint(_ckpt(out))['epoch']  # the file on disk is always whole
     assert done >= 1
-    again = run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', f'--epochs={done + 1}', *TRAIN_TINY)
+    again = run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', f'--epochs={done + 1}', *TRAIN_TINY,
+                       '--init_from=resume')
     assert f'resumed from {_ckpt(out)} at epoch {done}' in again.stdout
     assert checkpoint.load_checkpoint(_ckpt(out))['epoch'] == done + 1
     assert f'epoch {done + 1}/{done + 1}' in again.stdout

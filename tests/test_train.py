@@ -9,11 +9,12 @@ import torch
 
 import checkpoint
 import models
+import runstate
 from conftest import TRAIN_TINY, run
 
 
-def _ckpt(out_dir, name='tiny'):
-    return os.path.join(out_dir, f'{name}_train_generator', 'latest.pt')
+def _ckpt(out_dir):
+    return os.path.join(out_dir, 'state.pt')
 
 
 def _json(proc):
@@ -28,7 +29,7 @@ def test_one_training_step_changes_the_weights_and_gives_finite_losses(tiny_data
     assert ckpt['step'] == 1 and ckpt['epoch'] == 1
     assert ckpt['opt_G']['param_groups'][0]['lr'] == pytest.approx(1e-4)  # the one epoch is the decay: 2e-4 x 1/2
     assert ckpt['config']['batch_size'] == 16  # asked for 64, but there are only 16 images: the record says 16
-    assert json.load(open(out / 'config.json')) == ckpt['config']
+    assert json.load(open(out / 'config.json')) == {'config': ckpt['config'], 'changes': []}
     h = ckpt['history'][0]
     assert all(math.isfinite(h[k]) for k in ('loss_D', 'loss_G_adv', 'loss_G_l1', 'val_mae'))
     assert h['loss_D'] > 0 and h['loss_G_adv'] > 0 and h['loss_G_l1'] > 0
@@ -37,48 +38,107 @@ def test_one_training_step_changes_the_weights_and_gives_finite_losses(tiny_data
     for name, w0 in G0.state_dict().items():
         if name.endswith('weight') and w0.dim() == 4:
             assert not torch.equal(w0, ckpt['G'][name]), f'{name} did not change'
-    D_ckpt = checkpoint.load_checkpoint(out / 'tiny_train_discriminator' / 'latest.pt')
-    assert D_ckpt['epoch'] == 1 and 'opt_D' in D_ckpt
+    assert ckpt['D'] and ckpt['opt_D']['state'] and ckpt['model_config_D'] == {'width': 8}  # D in the same file
+    assert sorted(f for f in os.listdir(out) if f[0] != '.') == ['config.json', 'images', 'state.pt']
 
 
 def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path):
     common = (f'--data_dir={tiny_data}', '--train_limit=32', '--l1_warmup_epochs=1', *TRAIN_TINY)
     run('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2', '--keep_snapshots=True')
     run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=1')
-    second = run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2')
+    again = run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2', check=False)  # resume is explicit
+    assert again.returncode == 1 and 'holds a run (epoch 1); continue it with --init_from=resume' in again.stderr
+    second = run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2', '--init_from=resume')
     assert 'resumed from' in second.stdout and 'at epoch 1' in second.stdout
+    assert 'resume: epochs changes from 1 to 2' in second.stdout
     a, b = checkpoint.load_checkpoint(_ckpt(tmp_path / 'a')), checkpoint.load_checkpoint(_ckpt(tmp_path / 'b'))
     assert a['step'] == b['step'] == 4
     for key in ('G', 'G_ema'):
         for name in a[key]:
             assert torch.equal(a[key][name], b[key][name]), f'{key}.{name} differs after resume'
     assert [h['val_mae'] for h in a['history']] == [h['val_mae'] for h in b['history']]
-    done = run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2')
+    assert b['changes'] == [{'epoch': 1, 'batch': 0, 'step': 2, 'changed': {'epochs': [1, 2]}}]
+    done = run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2', '--init_from=auto')
     assert 'already trained 2 epochs' in done.stdout
 
-    # run a kept a snapshot of every epoch: the last equals latest.pt, and each loads as a generator
-    folder = os.path.dirname(_ckpt(tmp_path / 'a'))
-    assert sorted(f for f in os.listdir(folder) if f[0] != '.') == ['epoch001.pt', 'epoch002.pt', 'latest.pt']
+    # run a kept a snapshot of every epoch (G, EMA G and D): the last equals state.pt, and each loads as a generator
+    folder = tmp_path / 'a'
+    assert sorted(f for f in os.listdir(folder) if f.endswith('.pt')) == ['epoch001.pt', 'epoch002.pt', 'state.pt']
     snap = checkpoint.load_checkpoint(os.path.join(folder, 'epoch002.pt'))
-    assert 'opt_G' not in snap and snap['epoch'] == 2 and snap['step'] == 4
+    assert 'opt_G' not in snap and snap['epoch'] == 2 and snap['step'] == 4 and snap['D']
     assert all(torch.equal(snap['G_ema'][k], a['G_ema'][k]) for k in a['G_ema'])
     _, description = checkpoint.load_generator(os.path.join(folder, 'epoch001.pt'))
     assert 'EMA weights after epoch 1' in description
-    assert [f for f in os.listdir(os.path.dirname(_ckpt(tmp_path / 'b'))) if f[0] != '.'] == ['latest.pt']
+    assert sorted(f for f in os.listdir(tmp_path / 'b') if f.endswith('.pt')) == ['state.pt']
+
+
+def test_resume_refuses_settings_that_change_the_run_and_records_the_ones_it_allows(tiny_data, tmp_path):
+    out = tmp_path / 'run'
+    common = (f'--data_dir={tiny_data}', f'--out_dir={out}', '--train_limit=16', *TRAIN_TINY)
+    run('train.py', *common, '--epochs=1')
+    before = open(out / 'state.pt', 'rb').read()
+    bad = run('train.py', *common, '--epochs=2', '--lr=0.05', '--lambda_l1=1', '--dropout=0', '--init_from=resume',
+              check=False)
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
+    assert "dropout=0.5 (asked 0.0), lambda_l1=100.0 (asked 1.0), lr=0.0002 (asked 0.05)" in bad.stderr
+    assert open(out / 'state.pt', 'rb').read() == before  # nothing rewritten, the record intact
+    # the schedule may grow, but not for an epoch already trained
+    past = run('train.py', *common, '--epochs=3', '--lr_decay_epochs=3', '--init_from=resume', check=False)
+    assert past.returncode == 1 and 'lr_decay_epochs=0 (asked 3)' in past.stderr
+    ok = run('train.py', *common, '--epochs=3', '--lr_decay_epochs=2', '--keep_snapshots=True', '--init_from=resume')
+    assert 'resume: lr_decay_epochs changes from 0 to 2' in ok.stdout
+    state = checkpoint.load_checkpoint(out / 'state.pt')
+    assert state['config']['lr_decay_epochs'] == 2 and state['changes'][0]['changed'] == {
+        'epochs': [1, 3], 'lr_decay_epochs': [0, 2], 'keep_snapshots': [False, True]}
+    assert json.load(open(out / 'config.json'))['changes'] == state['changes']
+    nothing = run('train.py', *common, '--init_from=resume', f'--out_dir={tmp_path / "empty"}', check=False)
+    assert nothing.returncode == 1 and "there is no run to resume in" in nothing.stderr
+
+
+def test_a_small_folder_holds_out_a_third_and_val_size_0_is_refused(tiny_data, tmp_path):
+    log = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "r"}', '--epochs=1', '--width=8',
+              '--device=cpu', '--val_size=1000').stdout  # 48 images: the default 1000 would leave 1 to train on
+    assert 'holding out 16 of the 48 training images for validation' in log and 'data: 32 training images' in log
+    bad = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "z"}', '--val_size=0', check=False)
+    assert bad.returncode == 1 and '--val_size=0 must be at least 1' in bad.stderr
+    assert not (tmp_path / 'z').exists()
+
+
+def test_a_run_of_the_old_two_folder_layout_resumes_through_the_conversion(tiny_data, tmp_path):
+    # format 1 (before state.pt): <dataset>_train_generator/latest.pt and <dataset>_train_discriminator/latest.pt
+    common = (f'--data_dir={tiny_data}', '--train_limit=16', '--l1_warmup_epochs=1', *TRAIN_TINY)
+    run('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2')
+    run('train.py', *common, f'--out_dir={tmp_path / "old"}', '--epochs=1', '--keep_snapshots=True')
+    state = checkpoint.load_checkpoint(tmp_path / 'old' / 'state.pt')
+    g, d = runstate.legacy_paths(str(tmp_path / 'old'), 'tiny')
+    os.makedirs(os.path.dirname(g)), os.makedirs(os.path.dirname(d))
+    keep = ('G', 'G_ema', 'opt_G', 'rng', 'epoch', 'batch', 'step', 'elapsed_s', 'model_config', 'config', 'history')
+    old_config = {k: v for k, v in state['config'].items() if k not in ('arch', 'hints', 'width_d', 'init_from')}
+    checkpoint.save_checkpoint(g, {**{k: state[k] for k in keep}, 'config': {**old_config, 'resume': True}})
+    checkpoint.save_checkpoint(d, {'D': state['D'], 'opt_D': state['opt_D'], 'epoch': 1, 'batch': 0,
+                                   'model_config': {'width': 8}})
+    os.replace(tmp_path / 'old' / 'epoch001.pt', os.path.join(os.path.dirname(g), 'best.pt'))
+    os.remove(tmp_path / 'old' / 'state.pt')
+    _, description = checkpoint.load_generator(str(tmp_path / 'old'))  # eval, colorize, export read it as before
+    assert 'after epoch 1' in description
+    log = run('train.py', *common, f'--out_dir={tmp_path / "old"}', '--epochs=2', '--init_from=resume').stdout
+    assert 'the old two-folder layout' in log and f'resumed from {g} at epoch 1' in log
+    a, b = (checkpoint.load_checkpoint(tmp_path / name / 'state.pt') for name in ('a', 'old'))
+    assert all(torch.equal(a['G'][k], b['G'][k]) for k in a['G'])  # the converted run continues exactly
+    assert (tmp_path / 'old' / 'best.pt').exists()
 
 
 def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
     out = tmp_path / 'run'
     train = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', *TRAIN_TINY)
     assert 'epoch 1/1' in train.stdout and 'val_mae' in train.stdout
-    assert os.path.exists(out / 'tiny_train_discriminator' / 'latest.pt')
     assert sorted(os.listdir(out / 'images')) == ['tiny_curves.png', 'tiny_samples_epoch001.png']
     ev = run('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={out}', '--device=cpu', '--as_json',
              f'--out_dir={tmp_path / "eval"}')
-    for row in ('MAE', 'pixel accuracy @2%', 'pixel accuracy @5%', 'PSNR', 'SSIM', 'colorfulness'):
+    for row in ('MAE', 'CIEDE2000', 'pixel accuracy @2%', 'pixel accuracy @5%', 'PSNR', 'SSIM', 'colorfulness'):
         assert row in ev.stdout
     result = _json(ev)
-    keys = {'mae', 'acc_2', 'acc_5', 'psnr', 'ssim', 'colorfulness'}
+    keys = {'mae', 'ciede2000', 'acc_2', 'acc_5', 'psnr', 'ssim', 'colorfulness'}
     assert set(result) == keys | {'checkpoint', 'split', 'images', 'image_size', 'full_resolution',
                                   'colorfulness_real', 'gray'}
     assert set(result['gray']) == keys and result['images'] == 24 and result['checkpoint'] == str(out)
@@ -93,8 +153,8 @@ def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
     assert val['mae'] == pytest.approx(checkpoint.load_checkpoint(_ckpt(out))['history'][-1]['val_mae'], abs=1e-3)
 
     # ship it, then compare the export with the checkpoint it came from: the same model, so the same numbers
-    run('export.py', f'--checkpoint={out / "tiny_train_generator"}', '--out_name=shipped.safetensors')
-    export = out / 'shipped.safetensors'  # beside the run's folders by default
+    run('export.py', f'--checkpoint={out}', '--out_name=shipped.safetensors')
+    export = out / 'shipped.safetensors'  # in the run folder by default
     cmp = run('compare.py', f'--data_dir={tiny_data}', f'--checkpoints={_ckpt(out)},{export}', '--names=ckpt,export',
               f'--out_dir={tmp_path / "cmp"}', '--as_json')
     models_ = _json(cmp)['models']
@@ -117,7 +177,7 @@ def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
     assert convs and all(torch.equal(tuned[key][k], shipped[k].float()) for k in convs for key in ('G', 'G_ema'))
     wrong = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "w"}', f'--init_from={export}',
                 '--width=16', '--batch_size=16', '--device=cpu', '--val_size=16', check=False)
-    assert wrong.returncode != 0 and "pass the same --width/--image_size" in wrong.stderr
+    assert wrong.returncode != 0 and "pass the same --arch/--width/--image_size/--hints" in wrong.stderr
 
 
 def test_best_checkpoint_follows_the_selection_rule(tiny_data, tmp_path):
@@ -126,16 +186,15 @@ def test_best_checkpoint_follows_the_selection_rule(tiny_data, tmp_path):
               '--select_color=0', *TRAIN_TINY).stdout
     history = checkpoint.load_checkpoint(_ckpt(out))['history']
     best = min(history, key=lambda h: h['val_mae'])['epoch']
-    folder = out / 'tiny_train_generator'
-    chosen = checkpoint.load_checkpoint(folder / 'best.pt')
-    snapshot = checkpoint.load_checkpoint(folder / f'epoch{best:03d}.pt')
+    chosen = checkpoint.load_checkpoint(out / 'best.pt')
+    snapshot = checkpoint.load_checkpoint(out / f'epoch{best:03d}.pt')
     assert chosen['epoch'] == best and f'best.pt: epoch {best} ' in log
     assert all(torch.equal(chosen['G_ema'][k], snapshot['G_ema'][k]) for k in snapshot['G_ema'])
     # color no epoch reaches: no best.pt, and the run says why
     none = tmp_path / 'none'
     log = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={none}', '--epochs=1', '--select_color=5',
               *TRAIN_TINY).stdout
-    assert 'no best.pt' in log and not (none / 'tiny_train_generator' / 'best.pt').exists()
+    assert 'no best.pt' in log and not (none / 'best.pt').exists()
 
 
 
@@ -143,24 +202,24 @@ def test_a_new_selection_rule_on_resume_moves_best_to_its_epoch(tiny_data, tmp_p
     out = tmp_path / 'run'
     common = (f'--data_dir={tiny_data}', f'--out_dir={out}', '--keep_snapshots=True', *TRAIN_TINY)
     first = run('train.py', *common, '--epochs=2', '--select_color=5').stdout  # no epoch qualifies: no best.pt
-    assert 'no best.pt' in first and not (out / 'tiny_train_generator' / 'best.pt').exists()
-    log = run('train.py', *common, '--epochs=3', '--select_by=color', '--select_mae=10').stdout
+    assert 'no best.pt' in first and not (out / 'best.pt').exists()
+    log = run('train.py', *common, '--epochs=3', '--select_by=color', '--select_mae=10', '--init_from=resume').stdout
     history = checkpoint.load_checkpoint(_ckpt(out))['history']
-    best = checkpoint.best_epoch(history, 0.8, 'color', 10)
-    folder = out / 'tiny_train_generator'
-    chosen = checkpoint.load_checkpoint(folder / 'best.pt')
-    snapshot = checkpoint.load_checkpoint(folder / f'epoch{best:03d}.pt')
+    best = runstate.best_epoch(history, 0.8, 'color', 10)
+    chosen = checkpoint.load_checkpoint(out / 'best.pt')
+    snapshot = checkpoint.load_checkpoint(out / f'epoch{best:03d}.pt')
     assert chosen['epoch'] == best and f'best.pt: epoch {best} (validation colorfulness nearest' in log
     assert best < 3 and f'best.pt: now epoch {best} (copied from its snapshot)' in log  # an earlier epoch's weights
     assert all(torch.equal(chosen['G_ema'][k], snapshot['G_ema'][k]) for k in snapshot['G_ema'])
-    bad = run('train.py', *common, '--select_by=colour', check=False)
+    bad = run('train.py', *common, '--select_by=colour', '--init_from=resume', check=False)
     assert bad.returncode != 0 and 'select_by must be one of mae, color' in bad.stderr
 
 
 def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     run('train.py', f'--data_dir={tiny_data}', '--epochs=1', *TRAIN_TINY, cwd=tmp_path)
     ev = run('eval.py', f'--data_dir={tiny_data}', '--out_dir=', '--test_limit=8', cwd=tmp_path)
-    assert 'evaluating runs/tiny_train_generator/latest.pt (EMA weights after epoch 1' in ev.stdout
+    assert 'evaluating runs/tiny/state.pt (EMA weights after epoch 1' in ev.stdout
+    assert 'no --checkpoint: the run train.py writes for' in ev.stdout
     assert '8 test images' in ev.stdout
 
 
@@ -188,7 +247,7 @@ def test_the_photo_recipe_trains_with_hints_and_resumes_exactly(tiny_data, tmp_p
               '--hints=True', '--encoder_lr=0.5', *TRAIN_TINY, '--batch_size=8')
     run('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2')
     run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=1')
-    run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2')
+    run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2', '--init_from=resume')
     a, b = checkpoint.load_checkpoint(_ckpt(tmp_path / 'a')), checkpoint.load_checkpoint(_ckpt(tmp_path / 'b'))
     assert a['model_config']['arch'] == 'encoder_unet' and a['model_config']['hints'] is True
     assert 'hints' in a['rng']

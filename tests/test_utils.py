@@ -6,6 +6,7 @@ import torch
 
 import utils
 from conftest import run
+from utils import UserError
 
 
 def test_overrides_types_and_unknown_names():
@@ -13,13 +14,13 @@ def test_overrides_types_and_unknown_names():
     got = utils.parse_overrides(['--lr=1', '--epochs', '3', '--resume=false', '--device', 'cpu', '--out-dir=x'], cfg)
     assert got == {'lr': 1.0, 'epochs': 3, 'resume': False, 'device': 'cpu', 'out_dir': 'x'}
     assert isinstance(got['lr'], float)
-    with pytest.raises(SystemExit, match=r'unknown option --epoch; did you mean --epochs\?'):
+    with pytest.raises(UserError, match=r'unknown option --epoch; did you mean --epochs\?'):
         utils.parse_overrides(['--epoch=1'], cfg)
-    with pytest.raises(SystemExit, match=r'unknown option --zzz; see --help'):
+    with pytest.raises(UserError, match=r'unknown option --zzz; see --help'):
         utils.parse_overrides(['--zzz=1'], cfg)
-    with pytest.raises(SystemExit, match='not a valid int'):
+    with pytest.raises(UserError, match='not a valid int'):
         utils.parse_overrides(['--epochs=2.5'], cfg)
-    with pytest.raises(SystemExit, match='unexpected argument'):
+    with pytest.raises(UserError, match='unexpected argument'):
         utils.parse_overrides(['epochs=2'], cfg)
     assert utils.parse_overrides(['--resume'], cfg) == {'resume': True}
 
@@ -43,10 +44,10 @@ def test_help_shows_defaults_and_the_comments_of_the_config_block():
 def test_cuda_request_without_cuda_is_an_error():
     if torch.cuda.is_available():
         pytest.skip('a CUDA device is present')
-    with pytest.raises(SystemExit, match='no CUDA device'):
+    with pytest.raises(UserError, match='no CUDA device'):
         utils.resolve_device('cuda')
     assert utils.resolve_device('auto').type == 'cpu'
-    with pytest.raises(SystemExit, match='unknown --device=tpu'):
+    with pytest.raises(UserError, match='unknown --device=tpu'):
         utils.resolve_device('tpu')
 
 

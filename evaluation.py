@@ -1,0 +1,69 @@
+"""Evaluation loops: a generator over a split of small images, or over whole photos through colorize.py's pipeline,
+each beside the grayscale output (L kept, ab = 0)."""
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+from color import denormalize_lab, rgb_to_lab, rgb_uint8_to_network
+from images import read_image
+from metrics import METRIC_NAMES, all_metrics, colorfulness, image_metrics
+from photo import colorize
+from utils import UserError
+
+
+@torch.inference_mode()
+def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True, names=METRIC_NAMES):
+    """Run G over an ImageSplit in batches; returns (mean metrics of G, mean metrics of the grayscale
+    output or None when baseline=False, mean colorfulness of the real images). Lab is made per batch on G's device;
+    `names` picks the metrics (train.py's validation skips the slower ones)."""
+    keys = ('model', 'gray') if baseline else ('model',)
+    sums = {key: dict.fromkeys(names, 0.0) for key in keys}
+    colorfulness_real = 0.0
+    device = next(G.parameters()).device
+    for i in range(0, len(split), batch_size):
+        rgb_real = split.images(torch.arange(i, min(i + batch_size, len(split)))).to(device)  # [B,3,H,W] uint8
+        L, ab_real = rgb_uint8_to_network(rgb_real)
+        lab_real = denormalize_lab(L, ab_real)
+        with autocast():
+            ab_fake = G(L).float()
+        for key, ab in zip(keys, (ab_fake, torch.zeros_like(ab_fake))):
+            for metric, values in image_metrics(L, ab, lab_real, rgb_real, names).items():
+                sums[key][metric] += values.sum().item()
+        colorfulness_real += colorfulness(rgb_real).sum().item()
+    n = len(split)
+    means = {key: {k: v / n for k, v in sums[key].items()} for key in keys}
+    return means['model'], means.get('gray'), colorfulness_real / n
+
+
+def _photo_tensor(image):
+    """uint8 HxWx3 array -> float [1,3,H,W] on 0-255 (a copy: decoded images are often read-only)."""
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float()
+
+
+def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0):
+    """Colorize each photo at its full size through colorize.py's pipeline (photo.colorize) and score it against the
+    original; same return as evaluate(), the grayscale output being the same pipeline with no chroma. The model's
+    metrics also hold 'better_than_gray', the share of photos whose MAE is below the grayscale output's."""
+    sums = {key: dict.fromkeys(METRIC_NAMES, 0.0) for key in ('model', 'gray')}
+    colorfulness_real, better = 0.0, 0
+    for path in paths:
+        real = read_image(path)
+        if real.ndim != 3 or real.dtype.name != 'uint8':
+            raise UserError(f"'{path}' is not an 8-bit colour image; full-resolution evaluation needs the "
+                            "colour originals")
+        rgb_real = _photo_tensor(real)
+        lab_real = rgb_to_lab(rgb_real / 255)
+        photo_mae = {}
+        for key, s in (('model', saturation), ('gray', 0.0)):
+            rgb_fake = _photo_tensor(colorize(G, real, size, device, s))
+            for metric, value in all_metrics(rgb_fake, rgb_real, rgb_to_lab(rgb_fake / 255), lab_real).items():
+                sums[key][metric] += value.item()
+                if metric == 'mae':
+                    photo_mae[key] = value.item()
+        better += photo_mae['model'] < photo_mae['gray']
+        colorfulness_real += colorfulness(rgb_real).item()
+    n = len(paths)
+    means = {key: {k: v / n for k, v in sums[key].items()} for key in sums}
+    means['model']['better_than_gray'] = better / n
+    return means['model'], means['gray'], colorfulness_real / n
