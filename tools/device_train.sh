@@ -45,21 +45,21 @@ export COLORIZE_CACHE_DIR=${COLORIZE_CACHE_DIR:-/tmp/colorize_cache}
 RUN=${RUN:-/tmp/photo_v2_gpu}
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader 2>/dev/null || true
 set +e
-timeout -s TERM -k 30 "$TRAIN_SECONDS" python3 train.py --data_dir="$DATA" --out_dir="$RUN" \
+timeout -s TERM -k 30 "$TRAIN_SECONDS" python3 train.py --data_dir="$DATA" --out_dir="$RUN" --init_from=auto \
     --arch=encoder_unet --width=32 --width_d=64 --image_size=128 --hints=True --batch_size=64 \
     --epochs=16 --lr_decay_epochs=6 --l1_warmup_epochs=2 --select_by=color --select_mae=0.8 \
     --checkpoint_minutes=0 --log_seconds=20 "$@" 2>&1 | tee "$OUT/train.log"
 status=${PIPESTATUS[0]}
 set -e
 echo "train.py exited with $status (124 = stopped by the time limit after its SIGTERM checkpoint)"
-ckpt=$(ls -d "$RUN"/*_train_generator 2>/dev/null | head -1)
-[ -n "$ckpt" ] && [ -f "$ckpt/latest.pt" ] || { echo "error: no checkpoint was written" >&2; exit 1; }
-python3 export.py --checkpoint="$ckpt/latest.pt" --out_dir="$OUT" --out_name=photo_v2_latest.safetensors
-[ -f "$ckpt/best.pt" ] && python3 export.py --checkpoint="$ckpt/best.pt" --out_dir="$OUT" --out_name=photo_v2_best.safetensors
+[ -f "$RUN/state.pt" ] || { echo "error: no checkpoint was written" >&2; exit 1; }
+python3 export.py --checkpoint="$RUN" --out_dir="$OUT" --out_name=photo_v2_latest.safetensors
+[ -f "$RUN/best.pt" ] && python3 export.py --checkpoint="$RUN/best.pt" --out_dir="$OUT" --out_name=photo_v2_best.safetensors
 python3 -c "
-import json, sys, torch
-c = torch.load('$ckpt/latest.pt', map_location='cpu', weights_only=True)
-json.dump({'epoch': c['epoch'], 'batch': c.get('batch', 0), 'step': c['step'], 'elapsed_s': c['elapsed_s'],
-           'config': c['config'], 'history': c['history']}, open('$OUT/history.json', 'w'), indent=1)
-print('epoch', c['epoch'], 'batch', c.get('batch', 0), 'step', c['step'])"
+import json, torch
+c = torch.load('$RUN/state.pt', map_location='cpu', weights_only=True)
+json.dump({'epoch': c['epoch'], 'batch': c['batch'], 'step': c['step'], 'elapsed_s': c['elapsed_s'],
+           'config': c['config'], 'changes': c['changes'], 'history': c['history']}, open('$OUT/history.json', 'w'),
+          indent=1)
+print('epoch', c['epoch'], 'batch', c['batch'], 'step', c['step'])"
 ls -la "$OUT"
