@@ -12,8 +12,17 @@ from PIL import Image
 from color import luminance
 from conftest import REPO, run
 
-gr = pytest.importorskip('gradio', reason='the demo needs requirements-demo.txt')
-from gradio_client import Client, handle_file  # noqa: E402
+pytestmark = pytest.mark.slow  # every test here runs whole scripts
+
+
+def Client(*args, **kwargs):
+    """gradio_client.Client, imported only when a demo test runs (gradio takes seconds to import)."""
+    return pytest.importorskip('gradio_client').Client(*args, **kwargs)
+
+
+def handle_file(path):
+    """gradio_client.handle_file, imported as Client is."""
+    return pytest.importorskip('gradio_client').handle_file(path)
 
 
 def _free_port():
@@ -25,6 +34,7 @@ def _free_port():
 @pytest.fixture(scope='module')
 def server():
     """demo.py's app, served in this process on a free port with its own queue, as `python3 demo.py` serves it."""
+    pytest.importorskip('gradio', reason='the demo needs requirements-demo.txt')
     port = _free_port()
     argv, sys.argv = sys.argv, ['demo.py', '--device=cpu', f'--port={port}']
     try:

@@ -17,6 +17,8 @@ import runstate
 from conftest import REPO, run
 from utils import UserError
 
+pytestmark = pytest.mark.slow  # every test here runs whole scripts
+
 TINY = ('--width=4', '--device=cpu', '--val_size=16', '--dropout=0', '--log_seconds=0')
 
 

@@ -6,6 +6,8 @@ import shlex
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 README = open(os.path.join(REPO, 'README.md')).read()
@@ -54,6 +56,7 @@ def test_every_readme_command_names_a_real_script_and_real_options():
                 assert name in known, f'README: {script} has no option --{name}'
 
 
+@pytest.mark.slow
 def test_quick_start_runs_offline_as_written(tmp_path):
     quick = [lines for heading, lines in _blocks() if heading.lower().startswith('quick start')]
     assert quick, 'the README has a "Quick start" section with a bash block'

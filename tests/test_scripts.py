@@ -17,6 +17,7 @@ def _ckpt(out_dir):
     return os.path.join(out_dir, 'state.pt')
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_resumes_and_finishes(tiny_data, tmp_path):
     out = tmp_path / 'run'
     args = [sys.executable, os.path.join(REPO, 'train.py'), f'--data_dir={tiny_data}', f'--out_dir={out}',
@@ -41,6 +42,7 @@ def test_sigkill_then_rerun_resumes_and_finishes(tiny_data, tmp_path):
     assert json.loads(ev.stdout.strip().splitlines()[-1])['images'] == 24
 
 
+@pytest.mark.slow
 def test_bad_option_in_a_real_process_is_one_line_and_no_traceback():
     proc = run_script('train.py', '--out-dir=x', '--epoch=1', check=False)
     assert proc.returncode != 0 and proc.stderr.strip() == 'error: unknown option --epoch; did you mean --epochs?'
@@ -55,6 +57,7 @@ def _gflop_by_hand(w):
             + 2 * 1024 * 2 * w * 2) / 1e9  # the 1x1 output convolution
 
 
+@pytest.mark.slow
 def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
     proc = run('bench.py', '--device=cpu', '--width=4', '--batch_size=16', '--train_steps=1', '--eval_images=64',
                '--colorize_mp=0.05', '--memory_images=300', '--ddp_images=0', '--as_json')
@@ -72,6 +75,7 @@ SHIPPED = {'generator.safetensors': {'width': 64, 'image_size': 32},
            'photo_generator.safetensors': {'width': 32, 'image_size': 64}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(SHIPPED))
 def test_shipped_generators_beat_grayscale_on_natural_photos(name, tmp_path):
     # the files a fresh clone evaluates and colorizes with: small, rebuilt from their own config, carrying their

@@ -21,6 +21,7 @@ def _json(proc):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_one_training_step_changes_the_weights_and_gives_finite_losses(tiny_data, tmp_path):
     out = tmp_path / 'run'
     run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', '--train_limit=16', '--seed=7',
@@ -42,6 +43,7 @@ def test_one_training_step_changes_the_weights_and_gives_finite_losses(tiny_data
     assert sorted(f for f in os.listdir(out) if f[0] != '.') == ['config.json', 'images', 'state.pt']
 
 
+@pytest.mark.slow
 def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path):
     common = (f'--data_dir={tiny_data}', '--train_limit=32', '--l1_warmup_epochs=1', *TRAIN_TINY)
     run('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2', '--keep_snapshots=True')
@@ -72,6 +74,7 @@ def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path):
     assert sorted(f for f in os.listdir(tmp_path / 'b') if f.endswith('.pt')) == ['state.pt']
 
 
+@pytest.mark.slow
 def test_resume_refuses_settings_that_change_the_run_and_records_the_ones_it_allows(tiny_data, tmp_path):
     out = tmp_path / 'run'
     common = (f'--data_dir={tiny_data}', f'--out_dir={out}', '--train_limit=16', *TRAIN_TINY)
@@ -95,6 +98,7 @@ def test_resume_refuses_settings_that_change_the_run_and_records_the_ones_it_all
     assert nothing.returncode == 1 and "there is no run to resume in" in nothing.stderr
 
 
+@pytest.mark.slow
 def test_a_small_folder_holds_out_a_third_and_val_size_0_is_refused(tiny_data, tmp_path):
     log = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "r"}', '--epochs=1', '--width=8',
               '--device=cpu', '--val_size=1000').stdout  # 48 images: the default 1000 would leave 1 to train on
@@ -104,6 +108,7 @@ def test_a_small_folder_holds_out_a_third_and_val_size_0_is_refused(tiny_data, t
     assert not (tmp_path / 'z').exists()
 
 
+@pytest.mark.slow
 def test_a_run_of_the_old_two_folder_layout_resumes_through_the_conversion(tiny_data, tmp_path):
     # format 1 (before state.pt): <dataset>_train_generator/latest.pt and <dataset>_train_discriminator/latest.pt
     common = (f'--data_dir={tiny_data}', '--train_limit=16', '--l1_warmup_epochs=1', *TRAIN_TINY)
@@ -128,6 +133,7 @@ def test_a_run_of_the_old_two_folder_layout_resumes_through_the_conversion(tiny_
     assert (tmp_path / 'old' / 'best.pt').exists()
 
 
+@pytest.mark.slow
 def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
     out = tmp_path / 'run'
     train = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', *TRAIN_TINY)
@@ -180,6 +186,7 @@ def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
     assert wrong.returncode != 0 and "pass the same --arch/--width/--image_size/--hints" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_best_checkpoint_follows_the_selection_rule(tiny_data, tmp_path):
     out = tmp_path / 'run'
     log = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=3', '--keep_snapshots=True',
@@ -198,6 +205,7 @@ def test_best_checkpoint_follows_the_selection_rule(tiny_data, tmp_path):
 
 
 
+@pytest.mark.slow
 def test_a_new_selection_rule_on_resume_moves_best_to_its_epoch(tiny_data, tmp_path):
     out = tmp_path / 'run'
     common = (f'--data_dir={tiny_data}', f'--out_dir={out}', '--keep_snapshots=True', *TRAIN_TINY)
@@ -215,6 +223,7 @@ def test_a_new_selection_rule_on_resume_moves_best_to_its_epoch(tiny_data, tmp_p
     assert bad.returncode != 0 and 'select_by must be one of mae, color' in bad.stderr
 
 
+@pytest.mark.slow
 def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     run('train.py', f'--data_dir={tiny_data}', '--epochs=1', *TRAIN_TINY, cwd=tmp_path)
     ev = run('eval.py', f'--data_dir={tiny_data}', '--out_dir=', '--test_limit=8', cwd=tmp_path)
@@ -240,6 +249,7 @@ def test_bad_command_lines_exit_with_one_line(script, args, message, tmp_path):
     assert not os.listdir(tmp_path)  # nothing half-written
 
 
+@pytest.mark.slow
 def test_the_photo_recipe_trains_with_hints_and_resumes_exactly(tiny_data, tmp_path):
     # the v2 photo model: a pretrained-encoder U-Net taking hints, its encoder at encoder_lr x lr; the simulated
     # users' random state travels in the checkpoint, so a resumed run draws the same hints
