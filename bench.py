@@ -42,6 +42,7 @@ torch_compile = False  # torch.compile the fast path's models (CUDA only)
 colorize_mp = 12.0  # megapixels of the synthetic 4:3 photo for the colorize timing
 colorize_checkpoint = ''  # generator for the colorize timing; '' = the shipped photo model, colorize.py's default
 memory_images = '10000,60000'  # dataset sizes (64 px) at which to measure the training process's anonymous memory
+strip_memory = True  # peak RssAnon of colorize.py on a 64x64, a 1x4000 and a 4000x1 gray image
 ddp_images = 2048  # training images for the 1 vs 2 processes comparison (train.py itself, on the CPU); 0 = skip
 as_json = False  # also print one JSON object
 # -----------------------------------------------------------------------------
@@ -292,6 +293,39 @@ def bench_memory(n):
     return json.loads(out.strip().splitlines()[-1])['peak_rss_anon_mb']
 
 
+STRIP_CHILD = """
+import json, runpy, sys, threading, time
+def anon():
+    return next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('RssAnon'))
+peak, done = [anon()], []
+def sample():
+    while not done:
+        peak[0] = max(peak[0], anon())
+        time.sleep(0.002)
+threading.Thread(target=sample, daemon=True).start()
+sys.argv = ['colorize.py', sys.argv[1], '--out_dir=' + sys.argv[2], '--device=cpu']
+try:
+    runpy.run_path('colorize.py', run_name='__main__')
+except SystemExit:
+    pass
+done.append(1)
+print(json.dumps({'peak_rss_anon_mb': max(peak[0], anon()) / 1024}))
+"""
+
+
+def bench_strip_memory(height, width):
+    """Peak anonymous memory (RssAnon, MB, sampled every 2 ms) of colorize.py, with its default model, on one gray
+    PNG of height x width px, in a child process: a thin strip must cost about what a small square does."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, 'strip.png')
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (height, width), dtype=np.uint8)).save(path)
+        env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+        out = subprocess.run([sys.executable, '-c', STRIP_CHILD, path, os.path.join(folder, 'out')],
+                             capture_output=True, text=True, env=env, check=True,
+                             cwd=os.path.dirname(os.path.abspath(__file__))).stdout
+    return json.loads(out.strip().splitlines()[-1])['peak_rss_anon_mb']
+
+
 def bench_processes(n_images):
     """Images/s of train.py's second epoch with 1 process and with 2 gloo processes (torchrun) on the CPU, on a
     folder of n_images synthetic 32 px images, width 16, global batch 64."""
@@ -342,6 +376,9 @@ G_photo, results['colorize_model'] = load_generator(colorize_checkpoint or PHOTO
 results['colorize_12mp_s'], results['colorize_12mp_io_s'] = bench_colorize(G_photo)
 for n in (int(x) for x in memory_images.split(',') if x):
     results[f'peak_rss_anon_mb_{n}'] = bench_memory(n)
+if strip_memory:
+    for h, w in ((64, 64), (1, 4000), (4000, 1)):
+        results[f'colorize_rss_anon_mb_{h}x{w}'] = bench_strip_memory(h, w)
 if ddp_images and not cuda:
     results['train_img_s_1_process'], results['train_img_s_2_processes'] = bench_processes(ddp_images)
 
@@ -364,6 +401,8 @@ if cuda:
     other.insert(3, ('bf16 matmul, GFLOP/s', results['matmul_gflops_bf16'], '.0f'))
 other += [(f'peak RssAnon, {k.rsplit("_", 1)[1]} images at 64 px, MB', v, '.0f') for k, v in results.items()
           if k.startswith('peak_rss_anon_mb_')]
+other += [(f'colorize.py peak RssAnon, {k.rsplit("_", 1)[1]} gray, MB', v, '.0f') for k, v in results.items()
+          if k.startswith('colorize_rss_anon_mb_')]
 if 'train_img_s_2_processes' in results:
     other += [('train.py, 1 process, img/s', results['train_img_s_1_process'], '.0f'),
               ('train.py, 2 gloo processes (torchrun), img/s', results['train_img_s_2_processes'], '.0f')]

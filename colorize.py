@@ -4,11 +4,13 @@
     python3 colorize.py album/ 'scans/*.png' --out_dir colorized --side_by_side --image_format=jpg --saturation=1.2
 
 Inputs are files, folders (searched recursively) and globs. Outputs keep each input's width, height and
-luminance and are written under out_dir with the input's name; inputs are never modified.
+luminance and are written under out_dir with the input's name (names that would collide keep their folders);
+inputs are never modified, and files already under out_dir are never taken as inputs.
 """
 import glob
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -16,9 +18,9 @@ from PIL import Image
 
 from checkpoint import PHOTO_GENERATOR, load_generator
 from color import is_gray
-from images import IMAGE_EXTENSIONS, list_images, read_image
+from images import IMAGE_EXTENSIONS, describe_failure, list_images, read_image
 from photo import colorize
-from utils import atomic_write, configure, resolve_device
+from utils import UserError, atomic_write, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 out_dir = 'colorized'  # outputs go here, mirroring the input names
@@ -32,53 +34,111 @@ side_by_side = False  # write input | colorized next to each other
 # -----------------------------------------------------------------------------
 config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('side_by_side',))
 if image_format not in ('png', 'jpg'):
-    sys.exit(f"error: --image_format={image_format} is not supported; use --image_format=png or --image_format=jpg")
-if saturation < 0:
-    sys.exit(f"error: --saturation={saturation} must be >= 0 (0 = gray, 1 = as predicted, above 1 = more vivid)")
-if size < 0:
-    sys.exit(f"error: --size={size} must be 0 (the model's own size) or a positive number of pixels")
+    raise UserError(f"--image_format={image_format} is not supported; use --image_format=png or --image_format=jpg")
+if not 0 <= saturation <= 10:
+    raise UserError(f"--saturation={saturation} must be between 0 and 10 (0 = gray, 1 = as predicted, above 1 = "
+                    "more vivid)")
+if not 0 <= size <= 4096:
+    raise UserError(f"--size={size} must be 0 (the model's own size) or a number of pixels up to 4096")
+if not 1 <= quality <= 100:
+    raise UserError(f"--quality={quality} must be between 1 and 100 (JPEG quality)")
 if not inputs:
-    sys.exit("error: no inputs; usage: python3 colorize.py PHOTO|FOLDER|GLOB [...] --out_dir=DIR")
+    raise UserError("no inputs; usage: python3 colorize.py PHOTO|FOLDER|GLOB [...] --out_dir=DIR")
+out_dir = os.path.expanduser(out_dir)
+out_real = os.path.realpath(out_dir)
+
+
+def shown(path):
+    """A path as text that any terminal can print, whatever bytes its name holds (undecodable ones escaped)."""
+    return os.fsencode(path).decode('utf-8', 'backslashreplace')
+
+
+def inside_out_dir(path):
+    """True for files under out_dir: earlier outputs are never taken as inputs."""
+    real = os.path.realpath(path)
+    return real == out_real or real.startswith(out_real + os.sep)
 
 
 def expand(arg):
     """(files, base) for one command-line input: a file, a folder (recursive) or a glob; base anchors output names."""
+    arg = os.path.expanduser(arg)
     if os.path.isdir(arg):
         files, _ = list_images(arg)
-        return files, os.path.dirname(os.path.normpath(arg)) or '.'
+        return [f for f in files if not inside_out_dir(f)], os.path.dirname(os.path.normpath(arg)) or '.'
     if os.path.isfile(arg):
         return [arg], os.path.dirname(arg) or '.'
     if glob.has_magic(arg):
-        files = sorted(f for f in glob.glob(arg, recursive=True) if os.path.isfile(f))
-        return [f for f in files if f.lower().endswith(IMAGE_EXTENSIONS)], None
+        files = sorted(f for f in glob.glob(arg, recursive=True) if os.path.isfile(f) and not inside_out_dir(f))
+        files = [f for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
+        return files, os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files]) if files else None
     return None, None
 
 
-jobs, failed = [], []  # jobs: (input path, output path)
-taken, seen = set(), set()
+def relative_name(path, base):
+    """The input's name relative to its base (its own name when it lies outside it)."""
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(base))
+    return os.path.basename(path) if rel.startswith('..') else rel
+
+
+# every input gets its own output: names that would collide keep more of their folders, then their extension
+planned, failed, seen = [], [], set()  # planned: (input path, name relative to its base)
 for arg in inputs:
     files, base = expand(arg)
     if files is None:
-        print(f"error: '{arg}' does not exist", file=sys.stderr)
+        print(f"error: '{shown(arg)}' does not exist", file=sys.stderr)
         failed.append(arg)
         continue
     if not files:
-        print(f"error: '{arg}' holds no image files ({', '.join(IMAGE_EXTENSIONS)})", file=sys.stderr)
+        print(f"error: '{shown(arg)}' holds no image files (none with an extension Pillow opens)", file=sys.stderr)
         failed.append(arg)
         continue
     for path in files:
         if os.path.realpath(path) in seen:  # named twice, e.g. by a folder and a glob
             continue
         seen.add(os.path.realpath(path))
-        rel = os.path.relpath(path, base) if base is not None else os.path.basename(path)
-        if rel.startswith('..'):
-            rel = os.path.basename(path)
-        stem, ext = os.path.splitext(rel)
+        planned.append((path, relative_name(path, base)))
+
+
+def output_names(planned):
+    """{input path: output path}, all distinct: a stem shared by several inputs gets the shortest tail of their
+    absolute folders that tells them apart (album/a/photo.jpg, album/b/photo.jpg -> a/photo, b/photo), and a stem
+    shared within one folder the input's extension (photo.jpg, photo.png -> photo_jpg, photo_png)."""
+    stems = {path: os.path.splitext(rel)[0] for path, rel in planned}
+    groups = {}
+    for path, stem in stems.items():
+        groups.setdefault(stem, []).append(path)
+    for stem, paths in groups.items():
+        if len(paths) < 2:
+            continue
+        folders = [os.path.dirname(os.path.abspath(p)).split(os.sep) for p in paths]
+        for depth in range(1, max(len(f) for f in folders) + 1):
+            tails = [os.path.join(*f[-depth:], os.path.basename(stem)) if f[-depth:] else stem for f in folders]
+            if len(set(tails)) == len(tails) or depth == max(len(f) for f in folders):
+                break
+        for path, tail in zip(paths, tails):
+            stems[path] = tail
+    outputs, taken = {}, set()
+    for path, stem in stems.items():
         out = os.path.join(out_dir, f'{stem}.{image_format}')
         if out in taken:  # photo.jpg and photo.png in one folder
-            out = os.path.join(out_dir, f'{stem}_{ext.lstrip(".").lower()}.{image_format}')
+            out = os.path.join(out_dir, f'{stem}_{os.path.splitext(path)[1].lstrip(".").lower()}.{image_format}')
         taken.add(out)
-        jobs.append((path, out))
+        outputs[path] = out
+    return outputs
+
+
+outputs = output_names(planned)
+jobs = [(path, outputs[path]) for path, _ in planned]
+
+# the output folder must be writable before the model loads and any photo is read
+if jobs:
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot write to --out_dir={shown(out_dir)} ({e.strerror or e}); choose a folder you can "
+                        "write to") from None
 
 dev = resolve_device(device)
 G, description = load_generator(checkpoint or PHOTO_GENERATOR, dev) if jobs else (None, '')
@@ -87,9 +147,17 @@ if jobs:
 input_paths = {os.path.realpath(p) for p, _ in jobs}
 written, colored = 0, 0
 t_model = t_io = 0.0
+
+
+def reason_of(e):
+    """One line about an exception: its message, or its kind when it has none."""
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text[:160]
+
+
 for path, out in jobs:
     if os.path.realpath(out) in input_paths:
-        print(f"error: '{path}': its output '{out}' would overwrite an input; choose another --out_dir",
+        print(f"error: '{shown(path)}': its output '{shown(out)}' would overwrite an input; choose another --out_dir",
               file=sys.stderr)
         failed.append(path)
         continue
@@ -101,31 +169,38 @@ for path, out in jobs:
         if image.size == 0:
             raise ValueError('image has no pixels')
     except Exception as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"error: '{path}' is not a readable image ({reason[:100]})", file=sys.stderr)
+        print(f"error: '{shown(path)}' is not a readable image ({describe_failure(e)})", file=sys.stderr)
         failed.append(path)
         continue
     t1 = time.time()
-    if not is_gray(image):
-        colored += 1
-        if colored == 1:
-            print("note: colour inputs are colorized from their luminance only; their own colours are discarded")
-    result = colorize(G, image, size, dev, saturation)  # HxWx3 uint8
-    t2 = time.time()
-    if side_by_side:
-        shown = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)
-        shown = np.repeat(shown[..., None], 3, 2) if shown.ndim == 2 else shown
-        result = np.concatenate([shown, result], 1)
-    pil = Image.fromarray(result)
-    save_kwargs = {'format': 'JPEG', 'quality': quality} if image_format == 'jpg' else {'format': 'PNG'}
-    atomic_write(out, lambda f: pil.save(f, **save_kwargs))
+    try:
+        if not is_gray(image):
+            colored += 1
+            if colored == 1:
+                print("note: colour inputs are colorized from their luminance only; their own colours are discarded")
+        result = colorize(G, image, size, dev, saturation)  # HxWx3 uint8
+        t2 = time.time()
+        if side_by_side:
+            shown_input = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)
+            shown_input = np.repeat(shown_input[..., None], 3, 2) if shown_input.ndim == 2 else shown_input
+            result = np.concatenate([shown_input, result], 1)
+        pil = Image.fromarray(result)
+        save_kwargs = {'format': 'JPEG', 'quality': quality} if image_format == 'jpg' else {'format': 'PNG'}
+        atomic_write(out, lambda f: pil.save(f, **save_kwargs))
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # colorizing or writing this photo failed: say so, and go on with the next one
+        print(f"error: '{shown(path)}' could not be colorized and written to '{shown(out)}' ({reason_of(e)})",
+              file=sys.stderr)
+        failed.append(path)
+        continue
     t3 = time.time()
     t_model += t2 - t1
     t_io += (t1 - t0) + (t3 - t2)
     written += 1
-    print(f"{path} -> {out} ({image.shape[1]}x{image.shape[0]}, colorize {t2 - t1:.2f}s, "
+    print(f"{shown(path)} -> {shown(out)} ({image.shape[1]}x{image.shape[0]}, colorize {t2 - t1:.2f}s, "
           f"decode+encode {t1 - t0 + t3 - t2:.2f}s)")
 
-print(f"wrote {written}, failed {len(failed)}" + (f" ({', '.join(failed)})" if failed else '') +
-      (f"; outputs in {out_dir}/; {t_model:.1f}s colorizing, {t_io:.1f}s decode+encode" if written else ''))
+print(f"wrote {written}, failed {len(failed)}" + (f" ({', '.join(shown(f) for f in failed)})" if failed else '') +
+      (f"; outputs in {shown(out_dir)}/; {t_model:.1f}s colorizing, {t_io:.1f}s decode+encode" if written else ''))
 sys.exit(1 if failed or not written else 0)

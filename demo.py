@@ -17,7 +17,7 @@ from PIL import Image
 
 from checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
 from color import is_gray
-from images import read_image
+from images import describe_failure, read_image
 from photo import colorize
 from utils import atomic_write, configure, resolve_device
 
@@ -49,7 +49,7 @@ outputs_dir = tempfile.mkdtemp(prefix='colorize-demo-')
 def read_photo(path):
     """The upload as colorize.py reads it; every problem becomes a message on the page."""
     if not path:
-        raise gr.Error("Drop in a photo first (or pick an example).")
+        raise gr.Error("No image was given: drop in a photo first (or pick an example).")
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         raise gr.Error("That file is empty: choose a photo.")
     try:
@@ -58,7 +58,10 @@ def read_photo(path):
         if h * w <= max_megapixels * 1e6:
             image = read_image(path)
     except Exception as e:
-        raise gr.Error(f"That file is not an image this demo can read ({type(e).__name__}); try a JPEG or PNG.")
+        problem = describe_failure(e)
+        if problem == 'not an image format this can open':
+            raise gr.Error("That file is not an image this demo can read; try a JPEG, PNG, TIFF, WebP or HEIC photo.")
+        raise gr.Error(f"That file could not be read: {problem}. Try another copy of the photo.")
     if h * w > max_megapixels * 1e6:
         raise gr.Error(f"That photo is {w}x{h} ({h * w / 1e6:.0f} MP); the demo takes up to {max_megapixels:g} MP. "
                        "Downscale it first, or use colorize.py.")

@@ -2,32 +2,73 @@
 import os
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+try:  # phone photos (HEIC/HEIF) open like any other image once the plugin is registered
+    import pillow_heif
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - it is in requirements.txt
+    pass
+
+# every extension a registered Pillow decoder opens (JPEG, PNG, TIFF, WebP, AVIF, BMP, GIF, HEIC, JPEG 2000, ...),
+# less the stub plugins that need outside handlers (scientific formats, WMF, EPS's Ghostscript) and MPEG video
+_NOT_PHOTOS = {'BUFR', 'GRIB', 'HDF5', 'WMF', 'EPS', 'MPEG', 'FITS'}
+IMAGE_EXTENSIONS = tuple(sorted(ext for ext, kind in Image.registered_extensions().items()
+                                if kind in Image.OPEN and kind not in _NOT_PHOTOS))
+
+
+def _scaled(arr, mode):
+    """A 16-bit, 32-bit integer or float single-channel image as float32 in [0, 1], by the range its values use:
+    0-1 (float), 0-255, 0-65535, else divided by its maximum. Raises ValueError if it holds no finite values."""
+    arr = arr.astype(np.float32)
+    finite = arr[np.isfinite(arr)]
+    if finite.size == 0:
+        raise ValueError(f"its {mode} pixels hold no finite values")
+    top = float(finite.max())
+    scale = 65535.0 if mode.startswith('I;16') else \
+        (1.0 if mode == 'F' and top <= 1 else 255.0 if top <= 255 else 65535.0 if top <= 65535 else top)
+    return np.nan_to_num(arr / scale, nan=0.0, posinf=1.0, neginf=0.0).clip(0, 1)
 
 
 def read_image(path):
     """Decode an image file with EXIF orientation applied: HxW (grayscale) or HxWx3 (colour) numpy array.
 
-    8-bit images come back as uint8; 16-bit and float images as float32 in [0,1]. Palette images are
-    expanded and transparent ones composited over white. Raises OSError/ValueError if the file is unreadable."""
+    8-bit images come back as uint8; 16-bit, 32-bit and float single-channel images as float32 in [0,1], scaled by
+    the range their values use (_scaled). Palette images are expanded, transparent ones composited over white,
+    CMYK, YCbCr, LAB and HSV converted to RGB. Raises OSError/ValueError if the file is unreadable, has several
+    frames (an animation, a multi-page TIFF: none is dropped silently) or is in a mode with no such conversion."""
     with Image.open(path) as im:
+        frames = getattr(im, 'n_frames', 1)
+        if frames > 1:
+            raise ValueError(f"it holds {frames} frames (an animation or a multi-page file); save the one to "
+                             "colorize as a single image")
         im.load()
         im = ImageOps.exif_transpose(im)
         if im.mode.startswith('I;16') or im.mode in ('I', 'F'):
-            arr = np.asarray(im, dtype=np.float32)
-            scale = 65535.0 if im.mode.startswith('I;16') or arr.max() > 255 else (1.0 if im.mode == 'F' else 255.0)
-            return (arr / scale).clip(0, 1)
+            return _scaled(np.asarray(im), im.mode)
         if im.mode == 'P' and 'transparency' not in im.info:
             im = im.convert('RGB')
-        elif im.mode in ('P', 'PA', 'LA', 'RGBA') or 'transparency' in im.info:
-            rgba = np.asarray(im.convert('RGBA'), dtype=np.float32) / 255
+        elif im.mode in ('P', 'PA', 'LA', 'La', 'RGBA', 'RGBa') or 'transparency' in im.info:
+            rgba = np.asarray(im.convert('RGBA') if im.mode != 'La' else im.convert('LA').convert('RGBA'),
+                              dtype=np.float32) / 255
             alpha = rgba[..., 3:]
             return np.round((rgba[..., :3] * alpha + (1 - alpha)) * 255).astype(np.uint8)
         if im.mode in ('L', '1'):
             return np.asarray(im.convert('L'))
         return np.asarray(im.convert('RGB'))
+
+
+def describe_failure(error):
+    """What went wrong reading an image, in words for people: 'the file is damaged or incomplete' for a truncated or
+    corrupt stream, 'not an image format this can open' for an unknown one, else the decoder's own first line."""
+    text = (str(error).splitlines() or [''])[0]
+    low = text.lower()
+    if isinstance(error, EOFError) or any(k in low for k in ('truncated', 'broken data stream', 'premature end',
+                                                               'corrupt', 'unexpected end')):
+        return 'the file is damaged or incomplete'
+    if isinstance(error, UnidentifiedImageError):
+        return 'not an image format this can open'
+    return text[:160] or type(error).__name__
 
 
 def list_images(folder):

@@ -7,11 +7,16 @@ from color import denormalize_lab, lab_to_rgb_keep_L, luminance, normalize_lab
 ROWS_PER_CHUNK = 64  # full-resolution work runs in bands of rows: bounded memory, and each band stays in cache
 
 
+MAX_ASPECT = 8  # the working resolution's long side is at most this many times the model's size
+
+
 def working_size(height, width, size, multiple):
-    """The model's input size for a photo: short side `size`, long side keeping the aspect ratio, both rounded to
-    multiples of `multiple`."""
+    """The model's input size (h, w) for a photo of height x width px: short side `size`, long side keeping the
+    aspect ratio up to MAX_ASPECT x size (a thin strip is squeezed along its length, so the work depends on the
+    pixel count, never on the aspect ratio), both rounded to multiples of `multiple` (at least one multiple)."""
     scale = size / min(height, width)
-    snap = lambda v: max(multiple, int(round(v * scale / multiple)) * multiple)  # noqa: E731
+    limit = MAX_ASPECT * size
+    snap = lambda v: max(multiple, int(round(min(v * scale, limit) / multiple)) * multiple)  # noqa: E731
     return snap(height), snap(width)
 
 

@@ -146,7 +146,7 @@ def test_saturation_scales_chroma_and_keeps_luminance(tmp_path, vivid_generator)
         assert (luminance(rgb) - luminance(gray)).abs().max() <= 1.0  # L kept to 8-bit rounding, whatever the chroma
     bad = run('colorize.py', photo_in, f'--out_dir={tmp_path / "neg"}', f'--checkpoint={vivid_generator}',
               '--saturation=-0.5', check=False)
-    assert bad.returncode != 0 and bad.stderr.strip().startswith('error: --saturation=-0.5 must be >= 0')
+    assert bad.returncode != 0 and bad.stderr.strip().startswith('error: --saturation=-0.5 must be between 0 and 10')
     assert not (tmp_path / 'neg').exists()
 
 

@@ -1,0 +1,204 @@
+"""What people feed colorize.py (issue 23): every input gets its own output, outputs are never inputs, numbers are
+numbers, every pixel format comes out right or is refused, thin strips stay small, and one bad photo never stops
+the rest."""
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import checkpoint
+import images
+import photo
+from color import luminance
+from conftest import run, run_script
+from models import Generator
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    """A small exported generator with some colour in its output."""
+    torch.manual_seed(0)
+    G = Generator(8, 32)
+    with torch.no_grad():
+        G.out[0].bias.copy_(torch.tensor([0.2, 0.3]))
+    path = tmp_path_factory.mktemp('model') / 'g.safetensors'
+    checkpoint.export_generator(str(path), G.eval())
+    return str(path)
+
+
+def _gray(h=40, w=56, seed=0):
+    yy, xx = np.mgrid[0:h, 0:w]
+    g = 60 + 120 * (xx / w) + 40 * np.sin(yy / 5) + np.random.default_rng(seed).normal(0, 6, (h, w))
+    return np.clip(g, 0, 255).astype(np.uint8)
+
+
+def _pngs(folder):
+    return sorted(os.path.relpath(os.path.join(r, f), folder) for r, _, fs in os.walk(folder) for f in fs)
+
+
+def test_inputs_with_the_same_name_in_different_folders_get_their_own_outputs(tmp_path, model):
+    for i, sub in enumerate('abc'):
+        (tmp_path / 'album' / sub).mkdir(parents=True)
+        Image.fromarray(_gray(seed=i)).save(tmp_path / 'album' / sub / 'photo.jpg')
+    by_glob = run('colorize.py', str(tmp_path / 'album' / '*' / 'photo.jpg'), f'--out_dir={tmp_path / "g"}',
+                  f'--checkpoint={model}')
+    assert 'wrote 3, failed 0' in by_glob.stdout
+    assert _pngs(tmp_path / 'g') == ['a/photo.png', 'b/photo.png', 'c/photo.png']
+    by_name = run('colorize.py', *(tmp_path / 'album' / s / 'photo.jpg' for s in 'abc'), f'--out_dir={tmp_path / "n"}',
+                  f'--checkpoint={model}')
+    assert 'wrote 3, failed 0' in by_name.stdout and _pngs(tmp_path / 'n') == _pngs(tmp_path / 'g')
+    outs = [np.asarray(Image.open(tmp_path / 'n' / s / 'photo.png')) for s in 'abc']
+    assert not np.array_equal(outs[0], outs[1])  # three photos, three different results
+
+
+def test_the_output_folder_inside_the_input_folder_is_never_read_as_input(tmp_path, model):
+    album = tmp_path / 'album'
+    album.mkdir()
+    for i in range(2):
+        Image.fromarray(_gray(seed=i)).save(album / f'p{i}.png')
+    for _ in range(2):  # the default --out_dir, colorized/, lands inside the folder being colorized
+        proc = run('colorize.py', '.', f'--checkpoint={model}', cwd=album)
+        assert 'wrote 2, failed 0' in proc.stdout
+    assert _pngs(album) == ['colorized/p0.png', 'colorized/p1.png', 'p0.png', 'p1.png']
+
+
+@pytest.mark.parametrize('value', ['nan', 'inf', '-inf'])
+def test_numbers_that_are_not_numbers_are_refused(tmp_path, model, value):
+    Image.fromarray(_gray()).save(tmp_path / 'p.png')
+    proc = run('colorize.py', tmp_path / 'p.png', f'--saturation={value}', f'--out_dir={tmp_path / "o"}',
+               f'--checkpoint={model}', check=False)
+    assert proc.returncode == 1 and 'is not a finite number' in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / 'o').exists()
+
+
+def _png16(path, rgb16):
+    """Write a 16-bit RGB PNG (Pillow reads them but cannot write them): the chunks by hand, rows unfiltered."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+    h, w = rgb16.shape[:2]
+    rows = b''.join(b'\0' + rgb16[y].astype('>u2').tobytes() for y in range(h))
+    path.write_bytes(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 16, 2, 0, 0, 0))
+                     + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))
+
+
+def _formats(tmp_path):
+    """(name, file, the 8-bit RGB it shows) for the pixel formats a Pillow image can have."""
+    tmp_path.mkdir()
+    yy, xx = np.mgrid[0:36, 0:48]
+    rgb = np.stack([40 + 3 * xx, 30 + 5 * yy, 200 - 2 * xx], -1).clip(0, 255).astype(np.uint8)
+    gray = _gray(36, 48)
+    base = Image.fromarray(rgb)
+    cases = []
+
+    def add(name, im, shows, ext='png', **save):
+        path = tmp_path / f'{name}.{ext}'
+        im.save(path, **save)
+        cases.append((name, path, shows))
+    add('1', Image.fromarray(gray > 128), np.repeat(((gray > 128) * 255).astype(np.uint8)[..., None], 3, 2))
+    add('L', Image.fromarray(gray), np.repeat(gray[..., None], 3, 2))
+    la = Image.fromarray(gray).convert('LA')
+    add('LA', la, np.repeat(gray[..., None], 3, 2))
+    p = base.convert('P')
+    add('P', p, np.asarray(p.convert('RGB')))
+    pt = base.convert('P')
+    pt.info['transparency'] = 255  # a palette entry no pixel uses: transparency declared, nothing hidden
+    add('P_transparency', pt, np.asarray(pt.convert('RGB')), transparency=255)
+    add('RGB', base, rgb)
+    add('RGBA', base.convert('RGBA'), rgb)
+    for mode in ('CMYK', 'YCbCr', 'LAB'):  # HSV: no file format Pillow writes holds it
+        im = base.convert(mode) if mode != 'LAB' else Image.merge('LAB', base.convert('LAB').split())
+        jpeg = mode in ('CMYK', 'YCbCr')  # Pillow writes these as JPEG; LAB as TIFF
+        add(mode, im, np.asarray(im.convert('RGB')), ext='jpg' if jpeg else 'tif', **({'quality': 100} if jpeg else {}))
+    add('I;16', Image.fromarray(gray.astype(np.uint16) * 257), np.repeat(gray[..., None], 3, 2))
+    add('I', Image.fromarray(gray.astype(np.int32) * 257, mode='I'), np.repeat(gray[..., None], 3, 2), ext='tif')
+    add('F', Image.fromarray(gray.astype(np.float32) / 255), np.repeat(gray[..., None], 3, 2), ext='tif')
+    add('F_0_255', Image.fromarray(gray.astype(np.float32)), np.repeat(gray[..., None], 3, 2), ext='tif')
+    _png16(tmp_path / 'RGB16.png', rgb.astype(np.uint16) * 257)
+    cases.append(('RGB16', tmp_path / 'RGB16.png', rgb))
+    # a flat white image stays white; a flat black one black (only they may)
+    add('white', Image.new('L', (48, 36), 255), np.full((36, 48, 3), 255, np.uint8))
+    add('black', Image.new('L', (48, 36), 0), np.zeros((36, 48, 3), np.uint8))
+    return cases
+
+
+def test_every_pixel_format_keeps_size_and_lightness_and_is_never_flattened(tmp_path, model):
+    cases = _formats(tmp_path / 'in')
+    proc = run('colorize.py', *(c[1] for c in cases), f'--out_dir={tmp_path / "out"}', f'--checkpoint={model}')
+    assert f'wrote {len(cases)}, failed 0' in proc.stdout
+    for name, path, shows in cases:
+        out = np.asarray(Image.open(tmp_path / 'out' / (os.path.splitext(path.name)[0] + '.png')))
+        assert out.shape == shows.shape, name
+        L_out, L_in = luminance(out), luminance(np.ascontiguousarray(shows))
+        assert (L_out - L_in).abs().mean() < 1.0 and (L_out - L_in).abs().max() <= 3.0, name
+        flat_in = shows.min() == shows.max()
+        assert flat_in or not (out.max() < 8 or out.min() > 247), f'{name} came out uniformly black or white'
+
+
+def test_a_multi_frame_file_is_refused_with_one_line_and_the_rest_still_go(tmp_path, model):
+    frames = [Image.fromarray(_gray(seed=i)) for i in range(3)]
+    frames[0].save(tmp_path / 'anim.gif', save_all=True, append_images=frames[1:])
+    Image.fromarray(_gray()).save(tmp_path / 'still.png')
+    proc = run('colorize.py', tmp_path / 'anim.gif', tmp_path / 'still.png', f'--out_dir={tmp_path / "o"}',
+               f'--checkpoint={model}', check=False)
+    assert proc.returncode == 1 and 'holds 3 frames' in proc.stderr and 'wrote 1, failed 1' in proc.stdout
+    assert _pngs(tmp_path / 'o') == ['still.png']
+
+
+def test_thin_strips_have_a_bounded_working_size(tmp_path, model):
+    for h, w in ((1, 2000), (2000, 1), (4, 4000)):
+        assert max(photo.working_size(h, w, 64, 16)) <= photo.MAX_ASPECT * 64
+    Image.fromarray(_gray(1, 2000)).save(tmp_path / 'row.png')
+    Image.fromarray(_gray(300, 1)).save(tmp_path / 'col.png')
+    proc = run('colorize.py', tmp_path / 'row.png', tmp_path / 'col.png', f'--out_dir={tmp_path / "o"}',
+               f'--checkpoint={model}')
+    assert 'wrote 2, failed 0' in proc.stdout
+    assert Image.open(tmp_path / 'o' / 'row.png').size == (2000, 1) and Image.open(tmp_path / 'o' / 'col.png').size \
+        == (1, 300)
+
+
+def test_an_unwritable_output_folder_is_one_line_before_any_work(tmp_path, model):
+    Image.fromarray(_gray()).save(tmp_path / 'p.png')
+    (tmp_path / 'file').write_text('a file, not a folder')
+    proc = run('colorize.py', tmp_path / 'p.png', f'--out_dir={tmp_path / "file" / "out"}', f'--checkpoint={model}',
+               check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().startswith('error: cannot write to --out_dir=')
+    assert len(proc.stderr.strip().splitlines()) == 1 and 'model:' not in proc.stdout  # before the model loads
+
+
+def test_a_failure_while_colorizing_one_photo_is_one_line_and_the_next_photo_goes_on(tmp_path, model, monkeypatch):
+    for name in ('a', 'b', 'c'):
+        Image.fromarray(_gray(seed=ord(name))).save(tmp_path / f'{name}.png')
+    real = photo.colorize
+
+    def flaky(G, image, *args):
+        if image[0, 0] == _gray(seed=ord('b'))[0, 0]:
+            raise MemoryError('out of memory')
+        return real(G, image, *args)
+    monkeypatch.setattr(photo, 'colorize', flaky)
+    proc = run('colorize.py', *(tmp_path / f'{n}.png' for n in 'abc'), f'--out_dir={tmp_path / "o"}',
+               f'--checkpoint={model}', check=False)
+    assert proc.returncode == 1 and "'" + str(tmp_path / 'b.png') + "' could not be colorized" in proc.stderr
+    assert 'wrote 2, failed 1' in proc.stdout and _pngs(tmp_path / 'o') == ['a.png', 'c.png']
+
+
+def test_phone_photos_in_heic_open_like_jpegs(tmp_path, model):
+    pytest.importorskip('pillow_heif')
+    rgb = np.stack([_gray(), _gray(seed=1), _gray(seed=2)], -1)
+    Image.fromarray(rgb).save(tmp_path / 'phone.heic', quality=95)
+    assert '.heic' in images.IMAGE_EXTENSIONS
+    run('colorize.py', str(tmp_path), f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    assert Image.open(tmp_path / 'o' / f'{tmp_path.name}' / 'phone.png').size == (56, 40)
+
+
+@pytest.mark.slow
+def test_file_names_whatever_their_bytes_never_crash_the_run(tmp_path, model):
+    folder = os.fsencode(str(tmp_path))
+    name = folder + b'/caf\xe9 \xff.png'  # Latin-1 bytes: not UTF-8
+    Image.fromarray(_gray()).save(name.decode('utf-8', 'surrogateescape'))
+    proc = run_script('colorize.py', str(tmp_path), f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    assert 'wrote 1, failed 0' in proc.stdout and 'caf\\xe9 \\xff.png' in proc.stdout and 'Traceback' not in proc.stderr
