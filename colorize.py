@@ -2,6 +2,7 @@
 
     python3 colorize.py old_photo.jpg --out_dir=colorized
     python3 colorize.py album/ 'scans/*.png' --out_dir colorized --side_by_side --image_format=jpg --saturation=1.2
+    python3 colorize.py photo.jpg --hint=120,80,#1f4fbf --hint=300,410,red     # colours you know (a hint model)
 
 Inputs are files, folders (searched recursively) and globs. Outputs keep each input's width, height and
 luminance and are written under out_dir with the input's name (names that would collide keep their folders);
@@ -10,7 +11,6 @@ inputs are never modified, and files already under out_dir are never taken as in
 import glob
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -18,7 +18,8 @@ from PIL import Image
 
 from checkpoint import PHOTO_GENERATOR, load_generator
 from color import is_gray
-from images import IMAGE_EXTENSIONS, describe_failure, list_images, read_image
+from hints import check_inside, load_hints_file, parse_hint
+from images import IMAGE_EXTENSIONS, describe_failure, image_size, list_images, read_image
 from photo import colorize
 from utils import UserError, atomic_write, configure, resolve_device
 
@@ -31,8 +32,10 @@ saturation = 1.0  # scales the predicted chroma before gamut mapping: 0 = gray, 
 image_format = 'png'  # png | jpg
 quality = 95  # JPEG quality, with --image_format=jpg
 side_by_side = False  # write input | colorized next to each other
+hint = ''  # x,y,colour[,radius]: a colour you know at that point (repeatable); only its ab is used, L is kept
+hints = ''  # a JSON file of hints: [{"x": .., "y": .., "color": .., "radius": ..}], or an object keyed by file name
 # -----------------------------------------------------------------------------
-config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('side_by_side',))
+config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('side_by_side',), repeatable=('hint',))
 if image_format not in ('png', 'jpg'):
     raise UserError(f"--image_format={image_format} is not supported; use --image_format=png or --image_format=jpg")
 if not 0 <= saturation <= 10:
@@ -130,20 +133,49 @@ def output_names(planned):
 outputs = output_names(planned)
 jobs = [(path, outputs[path]) for path, _ in planned]
 
-# the output folder must be writable before the model loads and any photo is read
+# hints (Zhang et al. 2017): checked whole, against each photo's size, before any work
+try:
+    given = [parse_hint(text) for text in hint.split('\n') if text.strip()]
+    from_file = load_hints_file(os.path.expanduser(hints)) if hints else []
+except ValueError as e:
+    raise UserError(str(e)) from None
+if isinstance(from_file, dict):
+    names = {os.path.basename(p) for p, _ in planned} | {rel for _, rel in planned}
+    unknown = sorted(set(from_file) - names)
+    if unknown:
+        raise UserError(f"--hints={hints} has hints for {', '.join(map(repr, unknown))}, not among the inputs; "
+                        "key the object by the inputs' file names")
+relative = dict(planned)
+hints_of = {path: given + (from_file if isinstance(from_file, list) else
+                           from_file.get(relative[path], from_file.get(os.path.basename(path), [])))
+            for path, _ in jobs}
+for path, _ in jobs:
+    if hints_of[path]:
+        try:
+            height, width = image_size(path)
+        except Exception:
+            continue  # unreadable: reported with the photo below
+        try:
+            check_inside(hints_of[path], height, width, f"'{shown(path)}'")
+        except ValueError as e:
+            raise UserError(str(e)) from None
+
+# the output folder must be writable before the model loads and any photo is read (it is made at the first write)
 if jobs:
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out_dir):
-            pass
-    except OSError as e:
-        raise UserError(f"cannot write to --out_dir={shown(out_dir)} ({e.strerror or e}); choose a folder you can "
-                        "write to") from None
+    existing = os.path.abspath(out_dir)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        why = f"'{shown(existing)}' is " + ("a file" if not os.path.isdir(existing) else "not writable")
+        raise UserError(f"cannot write to --out_dir={shown(out_dir)} ({why}); choose a folder you can write to")
 
 dev = resolve_device(device)
 G, description = load_generator(checkpoint or PHOTO_GENERATOR, dev) if jobs else (None, '')
 if jobs:
     print(f"model: {description}")
+if any(hints_of.values()) and not G.hints:
+    raise UserError(f"the model {checkpoint or PHOTO_GENERATOR} has no hint input (it was trained without colour "
+                    "hints); drop --hint/--hints, or pass --checkpoint=<a model trained with --hints=True>")
 input_paths = {os.path.realpath(p) for p, _ in jobs}
 written, colored = 0, 0
 t_model = t_io = 0.0
@@ -178,7 +210,7 @@ for path, out in jobs:
             colored += 1
             if colored == 1:
                 print("note: colour inputs are colorized from their luminance only; their own colours are discarded")
-        result = colorize(G, image, size, dev, saturation)  # HxWx3 uint8
+        result = colorize(G, image, size, dev, saturation, hints_of[path])  # HxWx3 uint8
         t2 = time.time()
         if side_by_side:
             shown_input = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)

@@ -30,6 +30,7 @@ split = 'test'  # test | val: the training images train.py holds out, to choose 
 val_size = 1000  # as in train.py
 image_size = 0  # px the test images are resized to; 0 = the size the model was trained at
 full_resolution = False  # whole photos (data_dir/test/ or data_dir) at full size through colorize.py's pipeline
+hints = 0  # a hint model: this many simulated user hints per image, from the real colours (not with full_resolution)
 as_json = False  # also print one JSON object with every metric
 out_dir = 'runs/eval'  # the sample grid (grayscale | generated | original) goes here; '' = none
 # -----------------------------------------------------------------------------
@@ -40,6 +41,8 @@ if split not in ('test', 'val'):
     sys.exit(f"error: unknown --split={split}; use test or val")
 if image_size < 0 or image_size & (image_size - 1):
     sys.exit(f"error: --image_size={image_size} must be 0 (the model's size) or a power of two")
+if hints < 0 or hints and full_resolution:
+    raise UserError(f"--hints={hints} must be >= 0, and simulated hints work on a split (not --full_resolution)")
 if full_resolution and split != 'test':
     sys.exit("error: --full_resolution reads the test/ images at their own size; it does not combine with --split=val")
 
@@ -76,7 +79,9 @@ else:
         test = load_train_val(data_dir, size, val_size)[1].to(dev)
     else:
         test = load_split(data_dir, 'test', size, test_limit).to(dev)
-    model, gray, colorfulness_real = evaluate(G, test, batch_size, autocast)
+    if hints and not G.hints:
+        raise UserError(f"--hints={hints}: {description} has no hint input; pass a model trained with --hints=True")
+    model, gray, colorfulness_real = evaluate(G, test, batch_size, autocast, hints=hints)
     n, name = len(test), 'test images' if split == 'test' else 'held-out training images (--split=val)'
     if out_dir:
         stem = os.path.splitext(os.path.basename(os.path.normpath(checkpoint)))[0]
@@ -87,7 +92,8 @@ rows = [('MAE, RGB 0-255 (lower is better)', 'mae', '.3f'), ('CIEDE2000 (lower i
         ('pixel accuracy @2% (Lab)', 'acc_2', '.4f'),
         ('pixel accuracy @5% (Lab)', 'acc_5', '.4f'), ('PSNR, dB', 'psnr', '.2f'),
         ('SSIM (Gaussian 11x11, sigma 1.5, RGB)', 'ssim', '.4f'), ('colorfulness', 'colorfulness', '.2f')]
-print(f"\n{n} {name} of {data_dir}" + (f" at {size}px" if not full_resolution else ''))
+print(f"\n{n} {name} of {data_dir}" + (f" at {size}px" if not full_resolution else '')
+      + (f", {hints} simulated hints each" if hints else ''))
 print(f"| {'metric':<38} | {'model':>9} | {'grayscale':>9} |\n|{'-' * 40}|{'-' * 11}|{'-' * 11}|")
 for label, key, fmt in rows:
     print(f"| {label:<38} | {model[key]:>9{fmt}} | {gray[key]:>9{fmt}} |")
@@ -98,6 +104,6 @@ if 'better_than_gray' in model:
     print(f"| {'photos better than gray (MAE)':<38} | {model['better_than_gray']:>9.1%} | {'':>9} |")
 print(f"\n{time.time() - t_start:.1f}s" + (f"; sample grid: {samples}" if samples else ''))
 if as_json:
-    print(json.dumps({'checkpoint': checkpoint, 'split': split, 'images': n, 'image_size': size,
+    print(json.dumps({'checkpoint': checkpoint, 'split': split, 'images': n, 'image_size': size, 'hints': hints,
                       'full_resolution': full_resolution, **model,
                       'colorfulness_real': colorfulness_real, 'gray': gray}), flush=True)

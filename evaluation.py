@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from color import denormalize_lab, rgb_to_lab, rgb_uint8_to_network
+from hints import sample_hints
 from images import read_image
 from metrics import METRIC_NAMES, all_metrics, colorfulness, image_metrics
 from photo import colorize
@@ -13,10 +14,12 @@ from utils import UserError
 
 
 @torch.inference_mode()
-def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True, names=METRIC_NAMES):
+def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True, names=METRIC_NAMES, hints=0, seed=0):
     """Run G over an ImageSplit in batches; returns (mean metrics of G, mean metrics of the grayscale
     output or None when baseline=False, mean colorfulness of the real images). Lab is made per batch on G's device;
-    `names` picks the metrics (train.py's validation skips the slower ones)."""
+    `names` picks the metrics (train.py's validation skips the slower ones). hints > 0 gives a hint generator that
+    many simulated user hints per image (hints.sample_hints from the real colours, drawn from `seed`)."""
+    hint_rng = torch.Generator(device=next(G.parameters()).device).manual_seed(seed) if hints else None
     keys = ('model', 'gray') if baseline else ('model',)
     sums = {key: dict.fromkeys(names, 0.0) for key in keys}
     colorfulness_real = 0.0
@@ -26,7 +29,7 @@ def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True, name
         L, ab_real = rgb_uint8_to_network(rgb_real)
         lab_real = denormalize_lab(L, ab_real)
         with autocast():
-            ab_fake = G(L).float()
+            ab_fake = (G(L, sample_hints(ab_real, hint_rng, count=hints)) if hints else G(L)).float()
         for key, ab in zip(keys, (ab_fake, torch.zeros_like(ab_fake))):
             for metric, values in image_metrics(L, ab, lab_real, rgb_real, names).items():
                 sums[key][metric] += values.sum().item()

@@ -8,21 +8,27 @@ import math
 
 import torch
 
+from color import normalize_lab, rgb_to_lab
 
-def sample_hints(ab, rng, p_none=0.5, p_geometric=1 / 8, max_hints=32, max_patch=9):
+
+def sample_hints(ab, rng, p_none=0.5, p_geometric=1 / 8, max_hints=32, max_patch=9, count=None):
     """Simulated user hints for a batch of real colours: ab [B,2,H,W] (network scale) -> hints [B,3,H,W] (float32).
 
     Per image, drawn from `rng` (a torch.Generator on ab's device): no hints with probability p_none, else
     1 + Geometric(p_geometric) hints (mean 1/p, capped at max_hints), each revealing the mean ab of a square patch of
     side 1 to max_patch px (uniform) at a uniformly random place inside the image, painted over that patch (Zhang et al.
     2017, Sec. 3.3; they draw the count from a geometric distribution with p = 1/8 and patches of 1 to 9 px).
-    Overlapping patches are averaged. Fully vectorized: a fixed max_hints slots per image, the unused ones masked."""
+    Overlapping patches are averaged. Fully vectorized: a fixed max_hints slots per image, the unused ones masked.
+    With `count` (an int) every image gets exactly that many hints instead (a simulated user for evaluation)."""
     B, _, H, W = ab.shape
-    dev, K = ab.device, max_hints
+    dev, K = ab.device, max(max_hints, count or 0)
     none = torch.rand(B, generator=rng, device=dev) < p_none
     u = torch.rand(B, generator=rng, device=dev).clamp_min(1e-12)
-    count = (1 + torch.floor(torch.log(u) / math.log(1 - p_geometric))).clamp(max=K)
-    count = torch.where(none, torch.zeros_like(count), count)
+    if count is None:
+        count = (1 + torch.floor(torch.log(u) / math.log(1 - p_geometric))).clamp(max=K)
+        count = torch.where(none, torch.zeros_like(count), count)
+    else:
+        count = torch.full((B,), float(count), device=dev)
     side = torch.randint(1, min(max_patch, H, W) + 1, (B, K), generator=rng, device=dev)
     y0 = (torch.rand(B, K, generator=rng, device=dev) * (H - side + 1)).long()
     x0 = (torch.rand(B, K, generator=rng, device=dev) * (W - side + 1)).long()
@@ -42,3 +48,93 @@ def sample_hints(ab, rng, p_none=0.5, p_geometric=1 / 8, max_hints=32, max_patch
     cover = torch.einsum('bkh,bkw->bhw', rows, cols)[:, None]  # [B,1,H,W]: how many patches cover each pixel
     mask = (cover > 0).float()
     return torch.cat([painted / cover.clamp_min(1), mask], 1)
+
+
+# -----------------------------------------------------------------------------
+# hints people give: a point, a colour they know there, and how far it reaches
+
+def parse_hint(text):
+    """'x,y,colour[,radius]' -> {'x', 'y', 'color': (r, g, b) uint8, 'radius'}: x, y in the input photo's pixels
+    (0,0 top left), colour as hex (#1f4fbf) or a CSS colour name (red), radius in input pixels (default 0: the one
+    working-resolution cell that holds the point). Raises ValueError naming what is wrong."""
+    parts = [p.strip() for p in str(text).split(',')]
+    if len(parts) not in (3, 4):
+        raise ValueError(f"hint {text!r} is not x,y,colour[,radius] (e.g. 120,80,#1f4fbf or 300,410,red,20)")
+    return make_hint(parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else 0, where=f"hint {text!r}")
+
+
+def make_hint(x, y, color, radius=0, where='hint'):
+    """One hint from its parts (numbers or numeric strings, a colour string); raises ValueError naming the bad part."""
+    from PIL import ImageColor
+    try:
+        x, y, radius = float(x), float(y), float(radius)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: x, y and radius must be numbers") from None
+    if not all(map(math.isfinite, (x, y, radius))) or radius < 0:
+        raise ValueError(f"{where}: x, y must be finite and radius >= 0")
+    try:
+        rgb = ImageColor.getrgb(str(color).strip())[:3]
+    except ValueError:
+        raise ValueError(f"{where}: unknown colour {color!r}; use hex (#1f4fbf) or a CSS colour name (red, navy)") \
+            from None
+    return {'x': x, 'y': y, 'color': tuple(int(c) for c in rgb), 'radius': radius}
+
+
+def load_hints_file(path):
+    """A JSON file of hints: a list of {"x", "y", "color"[, "radius"]} (for every photo), or an object mapping file
+    names to such lists. Returns a list, or a dict name -> list. Raises ValueError for malformed JSON or entries."""
+    import json
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ValueError(f"cannot read the hints file '{path}' ({e.strerror or e})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"the hints file '{path}' is not valid JSON ({e.msg} at line {e.lineno})") from None
+
+    def entries(items, where):
+        if not isinstance(items, list):
+            raise ValueError(f"{where} must be a list of {{\"x\": ..., \"y\": ..., \"color\": ...}} objects")
+        out = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not {'x', 'y', 'color'} <= set(item):
+                raise ValueError(f"{where}[{i}] needs x, y and color (and may have radius)")
+            out.append(make_hint(item['x'], item['y'], item['color'], item.get('radius', 0), f"{where}[{i}]"))
+        return out
+    if isinstance(data, dict):
+        return {name: entries(items, f"'{path}': {name}") for name, items in data.items()}
+    return entries(data, f"'{path}'")
+
+
+def check_inside(hints, height, width, name='the photo'):
+    """Raise ValueError if a hint's point lies outside a height x width photo."""
+    for h in hints:
+        if not (0 <= h['x'] < width and 0 <= h['y'] < height):
+            raise ValueError(f"the hint at ({h['x']:g}, {h['y']:g}) is outside {name} ({width}x{height} px); "
+                             "x runs 0 to width-1 from the left, y 0 to height-1 from the top")
+
+
+def hint_map(hints, height, width, h, w, device='cpu'):
+    """People's hints on a height x width photo -> the generator's hint input [1,3,h,w] at its working resolution:
+    hint_ab (network scale) and hint_mask. Each hint gives its colour's ab (CIE Lab of its sRGB; its lightness is
+    dropped, the photo's is kept) over the working cells within its radius (scaled from input pixels), at least the
+    cell holding its point; where hints overlap their ab is averaged. Raises ValueError for a point outside."""
+    check_inside(hints, height, width)
+    out = torch.zeros(1, 3, h, w, device=device)
+    if not hints:
+        return out
+    sy, sx = h / height, w / width
+    yy = (torch.arange(h, device=device) + 0.5) / sy  # cell centres in input pixels
+    xx = (torch.arange(w, device=device) + 0.5) / sx
+    total, cover = torch.zeros(2, h, w, device=device), torch.zeros(h, w, device=device)
+    for hint in hints:
+        rgb = torch.tensor(hint['color'], dtype=torch.float32, device=device).view(1, 3, 1, 1) / 255
+        ab = normalize_lab(rgb_to_lab(rgb))[1].view(2, 1, 1)
+        inside = (yy[:, None] - hint['y']) ** 2 + (xx[None] - hint['x']) ** 2 <= hint['radius'] ** 2
+        inside[min(h - 1, int(hint['y'] * sy)), min(w - 1, int(hint['x'] * sx))] = True
+        total += ab * inside
+        cover += inside
+    mask = cover > 0
+    out[0, :2] = total / cover.clamp_min(1)
+    out[0, 2] = mask.float()
+    return out

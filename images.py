@@ -58,6 +58,14 @@ def read_image(path):
         return np.asarray(im.convert('RGB'))
 
 
+def image_size(path):
+    """(height, width) of an image as read_image returns it (EXIF rotation applied), from its header alone."""
+    with Image.open(path) as im:
+        w, h = im.size
+        orientation = im.getexif().get(0x0112, 1)
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
 def describe_failure(error):
     """What went wrong reading an image, in words for people: 'the file is damaged or incomplete' for a truncated or
     corrupt stream, 'not an image format this can open' for an unknown one, else the decoder's own first line."""

@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from color import denormalize_lab, lab_to_rgb_keep_L, luminance, normalize_lab
+from hints import hint_map
 
 ROWS_PER_CHUNK = 64  # full-resolution work runs in bands of rows: bounded memory, and each band stays in cache
 
@@ -27,13 +28,15 @@ def _bicubic_matrix(n_in, n_out, device):
 
 
 @torch.inference_mode()
-def colorize(G, image, size=0, device='cpu', saturation=1.0):
+def colorize(G, image, size=0, device='cpu', saturation=1.0, hints=None):
     """Colorize a photo at full resolution: uint8 HxWx3 RGB whose L is the input's luminance.
 
     G predicts ab at `size` (0 = the size it was trained at) from the downscaled L; `saturation` scales that
-    chroma before the gamut mapping (0 gives gray, above 1 more vivid colour, L kept either way). The ab map is resized
-    bicubically onto the full-resolution L as two matrix products (rows, then columns), in bands of rows,
-    so memory stays a few bytes per pixel beyond the input and output."""
+    chroma before the gamut mapping (0 gives gray, above 1 more vivid colour, L kept either way). `hints`, for a
+    generator with hint input, is a list of hints.make_hint dicts in this photo's pixels (colours people know);
+    ValueError if G has no hint input or a hint lies outside the photo. The ab map is resized bicubically onto the
+    full-resolution L as two matrix products (rows, then columns), in bands of rows, so memory stays a few bytes
+    per pixel beyond the input and output."""
     H, W = image.shape[:2]
     L = luminance(image)  # [H,W], 0-100
     h, w = working_size(H, W, size or G.config['image_size'], G.multiple)
@@ -42,7 +45,8 @@ def colorize(G, image, size=0, device='cpu', saturation=1.0):
     if saturation == 0:  # gray output (the baselines use it): no need to run G
         ab_small = torch.zeros(2, h, w, device=L_net.device)
     else:
-        ab_small = denormalize_lab(L_net, G(L_net).float())[0, 1:] * saturation  # [2,h,w], Lab units
+        hint_input = hint_map(hints, H, W, h, w, L_net.device) if hints else None
+        ab_small = denormalize_lab(L_net, G(L_net, hint_input).float())[0, 1:] * saturation  # [2,h,w], Lab units
     ab_cols = ab_small @ _bicubic_matrix(w, W, ab_small.device).T  # [2,h,W]: columns already at full width
     rows = _bicubic_matrix(h, H, ab_small.device)  # [H,h]
     out = torch.empty(H, W, 3, dtype=torch.uint8)

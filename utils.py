@@ -128,12 +128,13 @@ def _help_text(config, script):
     return '\n'.join(lines)
 
 
-def parse_overrides(argv, config, positional=False, flags=(), script=None):
+def parse_overrides(argv, config, positional=False, flags=(), script=None, repeatable=()):
     """Parse `--name=value` (or `--name value`) against `config` {name: default}; returns {name: typed value}.
 
     Dashes in names stand for underscores (--out-dir). Unknown names exit with the closest valid one. With
     positional=True, bare arguments are returned in an extra list instead of rejected. Names in `flags` are
-    booleans that may also be given bare (`--as_json`)."""
+    booleans that may also be given bare (`--as_json`). Names in `repeatable` are strings that may be given several
+    times: their values are joined with newlines."""
     out, extra = {}, []
     args = list(argv)
     while args:
@@ -159,7 +160,8 @@ def parse_overrides(argv, config, positional=False, flags=(), script=None):
                 value = args.pop(0)
             else:
                 raise UserError(f"--{name} needs a value, e.g. --{name}={config[name]}")
-        out[name] = _coerce(name, value, config[name])
+        value = _coerce(name, value, config[name])
+        out[name] = f"{out[name]}\n{value}" if name in repeatable and name in out else value
     return (out, extra) if positional else out
 
 

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from hints import sample_hints
+from color import normalize_lab, rgb_to_lab
+from hints import hint_map, load_hints_file, parse_hint, sample_hints
 
 
 def test_each_hint_reveals_the_mean_colour_of_its_square_patch():
@@ -31,3 +32,84 @@ def test_how_many_hints_and_reproducibility():
     assert some.max() <= 32
     again = sample_hints(ab, torch.Generator().manual_seed(0), p_none=0.5, max_hints=32, max_patch=1)
     assert torch.equal(hints, again)  # the same generator state, the same hints: resume stays exact
+
+
+def test_people_s_hints_parse_from_the_command_line_and_json(tmp_path):
+    assert parse_hint('120,80,#1f4fbf') == {'x': 120.0, 'y': 80.0, 'color': (31, 79, 191), 'radius': 0.0}
+    assert parse_hint(' 3, 4, red, 5 ')['color'] == (255, 0, 0) and parse_hint('3,4,navy,5')['radius'] == 5
+    for bad, message in [('1,2', 'is not x,y,colour'), ('1,2,blurple', "unknown colour 'blurple'"),
+                         ('a,2,red', 'must be numbers'), ('1,2,red,-3', 'radius >= 0'), ('nan,2,red', 'finite')]:
+        with pytest.raises(ValueError, match=message):
+            parse_hint(bad)
+    (tmp_path / 'h.json').write_text('[{"x": 1, "y": 2, "color": "#ff0000", "radius": 3}]')
+    assert load_hints_file(tmp_path / 'h.json')[0]['radius'] == 3
+    (tmp_path / 'by_name.json').write_text('{"a.jpg": [{"x": 1, "y": 2, "color": "green"}]}')
+    assert load_hints_file(tmp_path / 'by_name.json')['a.jpg'][0]['color'] == (0, 128, 0)
+    (tmp_path / 'broken.json').write_text('[{"x": 1,\n "y": }]')
+    with pytest.raises(ValueError, match='not valid JSON .* at line 2'):
+        load_hints_file(tmp_path / 'broken.json')
+    (tmp_path / 'no_color.json').write_text('[{"x": 1, "y": 2}]')
+    with pytest.raises(ValueError, match=r'\[0\] needs x, y and color'):
+        load_hints_file(tmp_path / 'no_color.json')
+
+
+def test_the_hint_map_puts_each_colour_s_ab_at_its_place_on_the_working_grid():
+    hints = [parse_hint('150,30,#0000ff'), parse_hint('10,90,red,20')]  # on a 100 x 200 photo, a 32 x 64 grid
+    m = hint_map(hints, 100, 200, 32, 64)
+    assert m.shape == (1, 3, 32, 64)
+    blue = normalize_lab(rgb_to_lab(torch.tensor([0.0, 0, 1]).view(1, 3, 1, 1)))[1].flatten()
+    assert torch.allclose(m[0, :2, int(30 * 0.32), int(150 * 0.32)], blue, atol=1e-5) and m[0, 2].sum() > 1
+    red_cells = m[0, 2, :, :12].sum()
+    assert 60 < red_cells < 130 and m[0, 1, int(90 * .32), int(10 * .32)] > 0.3  # a disk of radius 20 px, b of red > 0
+    assert m[0, 2, :16, 20:40].sum() == 0 and (m[0, :2][:, m[0, 2] == 0] == 0).all()  # nothing elsewhere
+    with pytest.raises(ValueError, match=r'outside the photo \(200x100 px\)'):
+        hint_map([parse_hint('200,5,red')], 100, 200, 32, 64)
+
+
+class PassHints(torch.nn.Module):
+    """A stand-in generator that answers each hint with its own ab (and gray elsewhere): the pipeline, not learning."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.config, self.multiple, self.hints = {'image_size': 32}, 16, True
+
+    def forward(self, L, hints=None):
+        return torch.zeros_like(L).expand(-1, 2, -1, -1) if hints is None else hints[:, :2] * hints[:, 2:]
+
+
+def test_a_hint_colours_its_place_keeps_lightness_and_leaves_far_places_alone():
+    import numpy as np
+
+    import photo
+    from color import luminance
+    gray = np.full((96, 160), 120, np.uint8)
+    without = photo.colorize(PassHints(), gray)
+    out = photo.colorize(PassHints(), gray, hints=[parse_hint('40,30,#c02020,12')])
+    assert torch.equal(luminance(out), luminance(without)) or (luminance(out) - luminance(without)).abs().max() <= 1
+    near, far = out[30, 40].astype(int), out[80, 140].astype(int)
+    assert near[0] - near[2] > 40  # reddish around the point
+    assert np.abs(far - without[80, 140].astype(int)).max() <= 2  # unchanged far from it
+
+
+def test_hints_need_a_model_with_hint_input_and_must_lie_inside_the_photo(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    import checkpoint
+    from conftest import run
+    from models import Generator
+    Image.fromarray(np.full((40, 60), 100, np.uint8)).save(tmp_path / 'p.png')
+    for name, hints in (('plain', False), ('guided', True)):
+        torch.manual_seed(0)
+        checkpoint.export_generator(str(tmp_path / f'{name}.safetensors'), Generator(8, 32, hints=hints).eval())
+    common = (tmp_path / 'p.png', f'--out_dir={tmp_path / "o"}')
+    plain = run('colorize.py', *common, f'--checkpoint={tmp_path / "plain.safetensors"}', '--hint=5,5,red',
+                check=False)
+    assert plain.returncode == 1 and 'has no hint input' in plain.stderr and not (tmp_path / 'o').exists()
+    outside = run('colorize.py', *common, f'--checkpoint={tmp_path / "guided.safetensors"}', '--hint=70,5,red',
+                  check=False)
+    assert outside.returncode == 1 and 'is outside' in outside.stderr and 'model:' not in outside.stdout
+    ok = run('colorize.py', *common, f'--checkpoint={tmp_path / "guided.safetensors"}', '--hint=5,5,red',
+             '--hint=50,30,#00ff00,4')
+    assert 'wrote 1, failed 0' in ok.stdout and Image.open(tmp_path / 'o' / 'p.png').size == (60, 40)

@@ -55,3 +55,10 @@ def test_autocast_is_a_factory_of_contexts():
     assert utils.autocast_for('cpu') is nullcontext
     with utils.autocast_for('cpu')():
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_a_repeatable_option_collects_every_value_and_others_keep_the_last():
+    cfg = {'hint': '', 'out_dir': 'x'}
+    got = utils.parse_overrides(['--hint=1,2,red', '--out_dir=a', '--hint', '3,4,#00ff00', '--out_dir=b'], cfg,
+                                repeatable=('hint',))
+    assert got == {'hint': '1,2,red\n3,4,#00ff00', 'out_dir': 'b'}
