@@ -70,8 +70,9 @@ def test_bad_files_get_a_message_and_the_server_keeps_serving(server, tmp_path):
     (tmp_path / 'empty.png').write_bytes(b'')
     Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / 'dot.png')
     Image.new('L', (8000, 7000)).save(tmp_path / 'huge.png')  # 56 MP of one gray: tiny on disk
-    _photo(tmp_path / 'whole.jpg', 64, 48)
-    (tmp_path / 'cut.jpg').write_bytes((tmp_path / 'whole.jpg').read_bytes()[:600])  # a download that stopped early
+    _photo(tmp_path / 'whole.jpg', 640, 427)
+    whole = (tmp_path / 'whole.jpg').read_bytes()
+    (tmp_path / 'cut.jpg').write_bytes(whole[:len(whole) // 2])  # a download that stopped half way
     for name, message in [('notes.txt', 'not an image'), ('empty.png', 'empty'), ('dot.png', 'only 1x1 pixels'),
                           ('huge.png', 'up to 50 MP'), ('cut.jpg', 'the file is damaged or incomplete')]:
         with pytest.raises(Exception, match=message):
