@@ -20,7 +20,7 @@ from checkpoint import PHOTO_GENERATOR, load_generator
 from color import is_gray
 from hints import check_inside, load_hints_file, parse_hint
 from images import IMAGE_EXTENSIONS, describe_failure, image_size, list_images, read_image
-from photo import colorize
+from photo import UPSAMPLING, colorize
 from utils import UserError, atomic_write, configure, resolve_device
 
 # -----------------------------------------------------------------------------
@@ -32,6 +32,7 @@ saturation = 1.0  # scales the predicted chroma before gamut mapping: 0 = gray, 
 image_format = 'png'  # png | jpg
 quality = 95  # JPEG quality, with --image_format=jpg
 side_by_side = False  # write input | colorized next to each other
+upsample = 'bicubic'  # how the predicted colour reaches full size: bicubic | guided (a guided filter on L's edges)
 hint = ''  # x,y,colour[,radius]: a colour you know at that point (repeatable); only its ab is used, L is kept
 hints = ''  # a JSON file of hints: [{"x": .., "y": .., "color": .., "radius": ..}], or an object keyed by file name
 # -----------------------------------------------------------------------------
@@ -43,6 +44,8 @@ if not 0 <= saturation <= 10:
                     "more vivid)")
 if not 0 <= size <= 4096:
     raise UserError(f"--size={size} must be 0 (the model's own size) or a number of pixels up to 4096")
+if upsample not in UPSAMPLING:
+    raise UserError(f"--upsample={upsample} is not one of {', '.join(UPSAMPLING)}")
 if not 1 <= quality <= 100:
     raise UserError(f"--quality={quality} must be between 1 and 100 (JPEG quality)")
 if not inputs:
@@ -210,7 +213,7 @@ for path, out in jobs:
             colored += 1
             if colored == 1:
                 print("note: colour inputs are colorized from their luminance only; their own colours are discarded")
-        result = colorize(G, image, size, dev, saturation, hints_of[path])  # HxWx3 uint8
+        result = colorize(G, image, size, dev, saturation, hints_of[path], upsample)  # HxWx3 uint8
         t2 = time.time()
         if side_by_side:
             shown_input = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)

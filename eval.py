@@ -30,6 +30,7 @@ split = 'test'  # test | val: the training images train.py holds out, to choose 
 val_size = 1000  # as in train.py
 image_size = 0  # px the test images are resized to; 0 = the size the model was trained at
 full_resolution = False  # whole photos (data_dir/test/ or data_dir) at full size through colorize.py's pipeline
+upsample = 'bicubic'  # full_resolution: how ab reaches full size, bicubic | guided (guided filter on L), as colorize.py
 hints = 0  # a hint model: this many simulated user hints per image, from the real colours (not with full_resolution)
 as_json = False  # also print one JSON object with every metric
 out_dir = 'runs/eval'  # the sample grid (grayscale | generated | original) goes here; '' = none
@@ -41,6 +42,8 @@ if split not in ('test', 'val'):
     sys.exit(f"error: unknown --split={split}; use test or val")
 if image_size < 0 or image_size & (image_size - 1):
     sys.exit(f"error: --image_size={image_size} must be 0 (the model's size) or a power of two")
+if upsample not in ('bicubic', 'guided'):
+    raise UserError(f"--upsample={upsample}; use bicubic or guided")
 if hints < 0 or hints and full_resolution:
     raise UserError(f"--hints={hints} must be >= 0, and simulated hints work on a split (not --full_resolution)")
 if full_resolution and split != 'test':
@@ -72,7 +75,7 @@ if full_resolution:  # the pipeline people use: whole photos, the model at its w
         raise UserError(f"no images under '{folder}'; --full_resolution needs a folder of colour photos (or one with "
                         "test/ in it), e.g. ../shared/data/photos_dev or data/natural/full from natural_photos.py")
     photos = photos[:test_limit or None]
-    model, gray, colorfulness_real = evaluate_photos(G, photos, dev, image_size)
+    model, gray, colorfulness_real = evaluate_photos(G, photos, dev, image_size, upsample=upsample)
     n, name = len(photos), 'full-resolution photos'
 else:
     if split == 'val':

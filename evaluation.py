@@ -44,7 +44,7 @@ def _photo_tensor(image):
     return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float()
 
 
-def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0):
+def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bicubic'):
     """Colorize each photo at its full size through colorize.py's pipeline (photo.colorize) and score it against the
     original; same return as evaluate(), the grayscale output being the same pipeline with no chroma. The model's
     metrics also hold 'better_than_gray', the share of photos whose MAE is below the grayscale output's."""
@@ -59,7 +59,7 @@ def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0):
         lab_real = rgb_to_lab(rgb_real / 255)
         photo_mae = {}
         for key, s in (('model', saturation), ('gray', 0.0)):
-            rgb_fake = _photo_tensor(colorize(G, real, size, device, s))
+            rgb_fake = _photo_tensor(colorize(G, real, size, device, s, upsample=upsample))
             for metric, value in all_metrics(rgb_fake, rgb_real, rgb_to_lab(rgb_fake / 255), lab_real).items():
                 sums[key][metric] += value.item()
                 if metric == 'mae':

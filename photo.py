@@ -27,8 +27,27 @@ def _bicubic_matrix(n_in, n_out, device):
     return F.interpolate(eye, size=(n_out, 1), mode='bicubic', align_corners=False)[0, :, :, 0].T
 
 
+def _box(x, r):
+    """Mean of x [C,h,w] over (2r+1)^2 windows, the windows cut at the borders (each mean over what is inside)."""
+    return F.avg_pool2d(x[None], 2 * r + 1, stride=1, padding=r, count_include_pad=False)[0]
+
+
+def guided_coefficients(I, p, r=2, eps=1e-3):
+    """The guided filter's linear coefficients (He, Sun and Tang, "Guided Image Filtering", TPAMI 2013, Alg. 1):
+    guidance I [1,h,w] (here L/100), input p [C,h,w] (ab) -> (A, B) [C,h,w], window radius r px, regularizer eps,
+    with the filtered output A * I + B. Computed at the working resolution and upsampled, this is He and Sun's fast
+    guided filter (arXiv 1505.00996): ab follows the full-resolution L's edges."""
+    mean_I, mean_p = _box(I, r), _box(p, r)
+    a = (_box(I * p, r) - mean_I * mean_p) / (_box(I * I, r) - mean_I ** 2 + eps)
+    b = mean_p - a * mean_I
+    return _box(a, r), _box(b, r)
+
+
+UPSAMPLING = ('bicubic', 'guided')
+
+
 @torch.inference_mode()
-def colorize(G, image, size=0, device='cpu', saturation=1.0, hints=None):
+def colorize(G, image, size=0, device='cpu', saturation=1.0, hints=None, upsample='bicubic'):
     """Colorize a photo at full resolution: uint8 HxWx3 RGB whose L is the input's luminance.
 
     G predicts ab at `size` (0 = the size it was trained at) from the downscaled L; `saturation` scales that
@@ -36,7 +55,10 @@ def colorize(G, image, size=0, device='cpu', saturation=1.0, hints=None):
     generator with hint input, is a list of hints.make_hint dicts in this photo's pixels (colours people know);
     ValueError if G has no hint input or a hint lies outside the photo. The ab map is resized bicubically onto the
     full-resolution L as two matrix products (rows, then columns), in bands of rows, so memory stays a few bytes
-    per pixel beyond the input and output."""
+    per pixel beyond the input and output; upsample='guided' resizes the guided filter's coefficients instead and
+    applies them to the full-resolution L (guided_coefficients), so colour stops at L's edges."""
+    if upsample not in UPSAMPLING:
+        raise ValueError(f"unknown upsampling {upsample!r}; use one of {', '.join(UPSAMPLING)}")
     H, W = image.shape[:2]
     L = luminance(image)  # [H,W], 0-100
     h, w = working_size(H, W, size or G.config['image_size'], G.multiple)
@@ -47,12 +69,16 @@ def colorize(G, image, size=0, device='cpu', saturation=1.0, hints=None):
     else:
         hint_input = hint_map(hints, H, W, h, w, L_net.device) if hints else None
         ab_small = denormalize_lab(L_net, G(L_net, hint_input).float())[0, 1:] * saturation  # [2,h,w], Lab units
-    ab_cols = ab_small @ _bicubic_matrix(w, W, ab_small.device).T  # [2,h,W]: columns already at full width
-    rows = _bicubic_matrix(h, H, ab_small.device)  # [H,h]
+    guided = upsample == 'guided' and saturation != 0
+    # what goes up to full size: ab itself, or the guided filter's A (2 maps) and B (2 maps) applied to L/100 there
+    small = torch.cat(guided_coefficients(L_small[0] / 100, ab_small)) if guided else ab_small  # [2 or 4,h,w]
+    cols = small @ _bicubic_matrix(w, W, small.device).T  # [C,h,W]: columns already at full width
+    rows = _bicubic_matrix(h, H, small.device)  # [H,h]
     out = torch.empty(H, W, 3, dtype=torch.uint8)
     for top in range(0, H, ROWS_PER_CHUNK):
         bottom = min(H, top + ROWS_PER_CHUNK)
-        ab = rows[top:bottom] @ ab_cols  # [2,band,W]
+        band = rows[top:bottom] @ cols  # [C,band,W]
+        ab = band[:2] * (L[top:bottom].to(device) / 100) + band[2:] if guided else band  # [2,band,W]
         rgb = lab_to_rgb_keep_L(L[top:bottom].to(device), ab)  # [3,band,W]
         out[top:bottom] = (rgb * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu()
     return out.numpy()

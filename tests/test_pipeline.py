@@ -108,3 +108,31 @@ def test_figures_redraws_both_figures(tmp_path):
         image = Image.open(tmp_path / name)
         assert image.height >= 48 and image.width > image.height
     assert sorted(f for f in os.listdir(tmp_path) if f.endswith('.png')) == ['colorize_examples.png', 'saturation.png']
+
+
+def test_guided_upsampling_keeps_L_matches_bicubic_on_flat_colour_and_stops_at_edges():
+    # flat colour on a flat photo: both upsamplings give the same pixels (within 1 level)
+    flat = np.full((80, 120), 128, np.uint8)
+    G = ConstantAB(0.2, -0.1)
+    a, b = photo.colorize(G, flat), photo.colorize(G, flat, upsample='guided')
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    # a photo with a sharp vertical edge, a generator whose colour changes at the edge (red left, blue right):
+    # the guided output keeps L like bicubic, and its colour crosses over in fewer columns
+    photo_edge = np.full((64, 256), 90, np.uint8)
+    photo_edge[:, 128:] = 170
+
+    class EdgeAB(ConstantAB):
+        def forward(self, L, hints=None):
+            ab = torch.zeros(L.shape[0], 2, *L.shape[2:])
+            ab[:, 0] = torch.where(L > L.mean(), -0.15, 0.3)[:, 0]
+            ab[:, 1] = torch.where(L > L.mean(), -0.3, 0.1)[:, 0]
+            return ab
+    out_bicubic, out_guided = (photo.colorize(EdgeAB(0.0, 0.0), photo_edge, upsample=u) for u in ('bicubic', 'guided'))
+    L_in = skcolor.rgb2lab(np.repeat(photo_edge[..., None], 3, 2))[..., 0]
+    for out in (out_bicubic, out_guided):
+        assert np.abs(skcolor.rgb2lab(out)[..., 0] - L_in).max() < 1.0  # L kept either way
+    a_cols = {u: skcolor.rgb2lab(o)[32, :, 1] for u, o in (('bicubic', out_bicubic), ('guided', out_guided))}
+    mixed = {u: int(((a > -10) & (a < 25)).sum()) for u, a in a_cols.items()}  # columns neither red nor blue
+    assert mixed['guided'] < mixed['bicubic']
+    with pytest.raises(ValueError, match='unknown upsampling'):
+        photo.colorize(G, flat, upsample='nearest')
