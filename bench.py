@@ -25,7 +25,7 @@ from skimage.metrics import structural_similarity
 
 from checkpoint import PHOTO_GENERATOR, load_generator
 from color import denormalize_lab, normalize_lab, rgb_uint8_to_network
-from dataset import ImageSplit
+from dataset import ImageSplit, batches
 from evaluation import evaluate
 from images import read_image
 from models import Discriminator, Generator, fold_batchnorm, gan_step, update_ema
@@ -153,42 +153,26 @@ def bench_train_baseline():
     return batch_size * train_steps / timed(lambda: [step() for _ in range(train_steps)])
 
 
-def bench_train_indexed(batch_of):
-    """Images/s of train.py's hot path with `batch_of(idx, flip)` -> (L, ab) as the data source: a permutation,
-    flips drawn on the device, the GAN step (compiled with torch_compile on CUDA) and the EMA update."""
+def bench_train_fast():
+    """Images/s of train.py's hot path, with train.py's own pieces: the uint8 split on the device, dataset.batches
+    (index slices of a permutation, flips and Lab per batch, the next batch prefetched), models.gan_step (compiled
+    with torch_compile on CUDA) and models.update_ema."""
     G, D, opt_G, opt_D = new_models(True)
-    G_ema = Generator(width).to(dev).requires_grad_(False)
+    G_ema = Generator(width).to(dev, memory_format=torch.channels_last).requires_grad_(False)
     G_compiled, D_compiled = (torch.compile(G), torch.compile(D)) if torch_compile and cuda else (G, D)
-    perm = torch.randperm(len(rgb_uint8), device=dev)
-    flips = torch.rand(len(rgb_uint8), device=dev) < 0.5
+    split = ImageSplit(rgb_uint8, torch.arange(len(rgb_uint8)), 'bench', 0, 0).to(dev)
+    perm = torch.randperm(len(split), device=dev)
+    flips = torch.rand(len(split), device=dev) < 0.5
+    stream = batches(split, perm, flips, batch_size, 0, dev, memory_format)
 
-    def step(i):
-        idx = perm[i * batch_size:(i + 1) * batch_size]
-        L, ab = batch_of(idx, flips[idx])
-        gan_step(G_compiled, D_compiled, opt_G, opt_D, L, ab, autocast=autocast)
+    def step():
+        L, ab = next(stream)
+        gan_step(G_compiled, D_compiled, opt_G, opt_D, L, ab, autocast=autocast, D_frozen=D)
         update_ema(G_ema, G, 0.999)
 
-    for i in range(2):
-        step(i)
-    return batch_size * train_steps / timed(lambda: [step(2 + i) for i in range(train_steps)])
-
-
-def bench_train_fast():
-    """train.py's data path: uint8 images on the device, flips and Lab per batch."""
-    split = ImageSplit(rgb_uint8, torch.arange(len(rgb_uint8)), 'bench', 0, 0).to(dev)
-    return bench_train_indexed(lambda idx, flip: split.batch(idx, flip, memory_format))
-
-
-def bench_train_float():
-    """The previous data path: every image's L and ab precomputed as float32 (15 bytes a pixel with the uint8 copy
-    the metrics need) on the device; a batch is an index slice, no per-batch Lab."""
-    L_all, ab_all = rgb_uint8_to_network(rgb_uint8.to(dev))
-
-    def batch_of(idx, flip):
-        f = flip.view(-1, 1, 1, 1)
-        L, ab = torch.where(f, L_all[idx].flip(3), L_all[idx]), torch.where(f, ab_all[idx].flip(3), ab_all[idx])
-        return L.contiguous(memory_format=memory_format), ab.contiguous(memory_format=memory_format)
-    return bench_train_indexed(batch_of)
+    for _ in range(2):
+        step()
+    return batch_size * train_steps / timed(lambda: [step() for _ in range(train_steps)])
 
 
 # -----------------------------------------------------------------------------
@@ -366,7 +350,6 @@ if cuda:
 results['gflop_per_image'] = generator_gflop(G_eval)
 results['train_img_s_baseline'] = bench_train_baseline()
 results['train_img_s'] = bench_train_fast()
-results['train_img_s_float'] = bench_train_float()
 results['eval_img_s_baseline'] = bench_eval_baseline(G_plain)
 results['eval_img_s'] = bench_eval_fast(G_eval)
 results['generator_img_s'] = bench_generator_only(G_eval)
@@ -383,7 +366,6 @@ if ddp_images and not cuda:
     results['train_img_s_1_process'], results['train_img_s_2_processes'] = bench_processes(ddp_images)
 
 rows = [('training step, img/s', 'train_img_s', 'train_img_s_baseline', '.0f'),
-        ('training step, uint8 vs float32 dataset, img/s', 'train_img_s', 'train_img_s_float', '.0f'),
         ('evaluation, img/s', 'eval_img_s', 'eval_img_s_baseline', '.0f')]
 print(f"| {'measure':<44} | {'fast path':>10} | {'baseline':>10} | {'ratio':>6} |")
 print(f"|{'-' * 46}|{'-' * 12}|{'-' * 12}|{'-' * 8}|")

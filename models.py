@@ -288,7 +288,9 @@ class _AllReduceSum(torch.autograd.Function):
 class GlobalBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm whose training statistics span the global batch of all processes (torch.distributed, any device),
     so N processes at batch B/N train like one at batch B; with one process it is nn.BatchNorm2d exactly.
-    (nn.SyncBatchNorm does the same on GPUs only; this one also runs on CPU processes with gloo.)"""
+    Why not nn.SyncBatchNorm: it runs on CUDA only, and the CPU processes (gloo) that the tests and small machines
+    use need the same arithmetic; one class keeps the two paths identical. timm's encoder BatchNorm (fused with its
+    activation) is not swapped: under torchrun its statistics are per process."""
 
     def forward(self, x):
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
