@@ -50,13 +50,17 @@ if not 1 <= quality <= 100:
     raise UserError(f"--quality={quality} must be between 1 and 100 (JPEG quality)")
 if not inputs:
     raise UserError("no inputs; usage: python3 colorize.py PHOTO|FOLDER|GLOB [...] --out_dir=DIR")
-out_dir = os.path.expanduser(out_dir)
+if not out_dir.strip():
+    raise UserError("--out_dir is empty; pass the folder the colorized photos go to (e.g. --out_dir=colorized)")
+out_dir = os.path.normpath(os.path.expanduser(out_dir))
 out_real = os.path.realpath(out_dir)
 
 
 def shown(path):
-    """A path as text that any terminal can print, whatever bytes its name holds (undecodable ones escaped)."""
-    return os.fsencode(path).decode('utf-8', 'backslashreplace')
+    """A path as text that any terminal can print on one line, whatever bytes its name holds (undecodable bytes and
+    control characters escaped)."""
+    text = os.fsencode(path).decode('utf-8', 'backslashreplace')
+    return ''.join(ch if ch.isprintable() else ch.encode('unicode_escape').decode() for ch in text)
 
 
 def inside_out_dir(path):
@@ -70,13 +74,20 @@ def expand(arg):
     arg = os.path.expanduser(arg)
     if os.path.isdir(arg):
         files, _ = list_images(arg)
-        return [f for f in files if not inside_out_dir(f)], os.path.dirname(os.path.normpath(arg)) or '.'
+        kept = [f for f in files if not inside_out_dir(f)]
+        excluded[arg] = len(files) - len(kept)
+        return kept, os.path.dirname(os.path.normpath(arg)) or '.'
     if os.path.isfile(arg):
         return [arg], os.path.dirname(arg) or '.'
     if glob.has_magic(arg):
-        files = sorted(f for f in glob.glob(arg, recursive=True) if os.path.isfile(f) and not inside_out_dir(f))
-        files = [f for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
-        return files, os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files]) if files else None
+        matched = sorted(glob.glob(arg, recursive=True))
+        files = []
+        for f in matched:  # a glob may name folders too: they are searched as folders are
+            files.extend(list_images(f)[0] if os.path.isdir(f) else
+                         [f] if os.path.isfile(f) and f.lower().endswith(IMAGE_EXTENSIONS) else [])
+        kept = [f for f in files if not inside_out_dir(f)]
+        excluded[arg] = len(files) - len(kept)
+        return kept, os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in kept]) if kept else None
     return None, None
 
 
@@ -87,7 +98,7 @@ def relative_name(path, base):
 
 
 # every input gets its own output: names that would collide keep more of their folders, then their extension
-planned, failed, seen = [], [], set()  # planned: (input path, name relative to its base)
+planned, failed, seen, excluded = [], [], set(), {}  # planned: (input path, name relative to its base)
 for arg in inputs:
     files, base = expand(arg)
     if files is None:
@@ -95,7 +106,9 @@ for arg in inputs:
         failed.append(arg)
         continue
     if not files:
-        print(f"error: '{shown(arg)}' holds no image files (none with an extension Pillow opens)", file=sys.stderr)
+        why = f"its {excluded[arg]} image(s) are under --out_dir={shown(out_dir)}, and outputs are never inputs" \
+            if excluded.get(arg) else "none with an extension Pillow opens"
+        print(f"error: '{shown(arg)}' holds no image files to colorize ({why})", file=sys.stderr)
         failed.append(arg)
         continue
     for path in files:
@@ -114,8 +127,8 @@ def output_names(planned):
     for path, stem in stems.items():
         groups.setdefault(stem, []).append(path)
     for stem, paths in groups.items():
-        if len(paths) < 2:
-            continue
+        if len({os.path.dirname(os.path.abspath(p)) for p in paths}) < 2:
+            continue  # one folder: the extension tells them apart, below
         folders = [os.path.dirname(os.path.abspath(p)).split(os.sep) for p in paths]
         for depth in range(1, max(len(f) for f in folders) + 1):
             tails = [os.path.join(*f[-depth:], os.path.basename(stem)) if f[-depth:] else stem for f in folders]
@@ -128,6 +141,10 @@ def output_names(planned):
         out = os.path.join(out_dir, f'{stem}.{image_format}')
         if out in taken:  # photo.jpg and photo.png in one folder
             out = os.path.join(out_dir, f'{stem}_{os.path.splitext(path)[1].lstrip(".").lower()}.{image_format}')
+        n = 2
+        while out in taken:  # photo.jpg, photo.JPG and photo.Jpg
+            out = os.path.join(out_dir, f'{stem}_{os.path.splitext(path)[1].lstrip(".").lower()}_{n}.{image_format}')
+            n += 1
         taken.add(out)
         outputs[path] = out
     return outputs
@@ -142,16 +159,22 @@ try:
     from_file = load_hints_file(os.path.expanduser(hints)) if hints else []
 except ValueError as e:
     raise UserError(str(e)) from None
-if isinstance(from_file, dict):
-    names = {os.path.basename(p) for p, _ in planned} | {rel for _, rel in planned}
-    unknown = sorted(set(from_file) - names)
-    if unknown:
-        raise UserError(f"--hints={hints} has hints for {', '.join(map(repr, unknown))}, not among the inputs; "
-                        "key the object by the inputs' file names")
-relative = dict(planned)
-hints_of = {path: given + (from_file if isinstance(from_file, list) else
-                           from_file.get(relative[path], from_file.get(os.path.basename(path), [])))
-            for path, _ in jobs}
+hints_of = {path: list(given) for path, _ in jobs}
+if isinstance(from_file, dict):  # keyed by file name, or by the end of its path (a/photo.jpg) where names repeat
+    for key, key_hints in from_file.items():
+        parts = os.path.normpath(key).split(os.sep)
+        matches = [path for path, rel in planned if os.path.normpath(rel).split(os.sep)[-len(parts):] == parts]
+        if not matches:
+            raise UserError(f"--hints={hints} has hints for {key!r}, which is not among the inputs; key the object "
+                            "by the inputs' file names (or the end of their paths, e.g. a/photo.jpg)")
+        if len(matches) > 1:
+            named = ', '.join(shown(m) for m in matches[:3])
+            raise UserError(f"--hints={hints}: {key!r} names {len(matches)} inputs ({named}); key it by more of "
+                            f"the path, e.g. {os.path.join('<folder>', key)!r}")
+        hints_of[matches[0]] += key_hints
+elif from_file:
+    for path in hints_of:
+        hints_of[path] += from_file
 for path, _ in jobs:
     if hints_of[path]:
         try:

@@ -50,6 +50,8 @@ def read_photo(path):
     """The upload as colorize.py reads it; every problem becomes a message on the page."""
     if not path:
         raise gr.Error("No image was given: drop in a photo first (or pick an example).")
+    if os.path.isdir(path):
+        raise gr.Error("That is a folder, not a photo: choose one photo.")
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         raise gr.Error("That file is empty: choose a photo.")
     try:
@@ -74,10 +76,16 @@ def colorized(path, model, saturation, size):
     """(the photo as read, its colorization as uint8 HxWx3, the path of that colorization saved as PNG)."""
     if model not in generators:
         raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(generators)}.")
-    if not 0 <= float(saturation) <= 3:
+    try:
+        saturation, size = float(saturation), float(size or 0)
+    except (TypeError, ValueError):
+        raise gr.Error("Saturation and resolution must be numbers.") from None
+    if not 0 <= saturation <= 3:  # also false for nan
         raise gr.Error("Saturation must be between 0 and 3.")
+    if not (0 <= size <= 4096 and size == int(size)):
+        raise gr.Error("The working resolution must be a whole number of pixels from 0 (the model's own) to 4096.")
     image = read_photo(path)
-    result = colorize(generators[model], image, int(size or 0), dev, float(saturation))
+    result = colorize(generators[model], image, int(size), dev, saturation)
     out = os.path.join(tempfile.mkdtemp(dir=outputs_dir), os.path.splitext(os.path.basename(path))[0] + '_color.png')
     atomic_write(out, lambda f: Image.fromarray(result).save(f, format='PNG'))
     return image, result, out

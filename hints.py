@@ -66,12 +66,14 @@ def parse_hint(text):
 def make_hint(x, y, color, radius=0, where='hint'):
     """One hint from its parts (numbers or numeric strings, a colour string); raises ValueError naming the bad part."""
     from PIL import ImageColor
+    if any(isinstance(v, bool) for v in (x, y, radius)):
+        raise ValueError(f"{where}: x, y and radius must be numbers, not true/false")
     try:
         x, y, radius = float(x), float(y), float(radius)
     except (TypeError, ValueError):
         raise ValueError(f"{where}: x, y and radius must be numbers") from None
-    if not all(map(math.isfinite, (x, y, radius))) or radius < 0:
-        raise ValueError(f"{where}: x, y must be finite and radius >= 0")
+    if not all(map(math.isfinite, (x, y, radius))) or not 0 <= radius <= 100000:
+        raise ValueError(f"{where}: x, y must be finite and radius between 0 and 100000 px")
     try:
         rgb = ImageColor.getrgb(str(color).strip())[:3]
     except ValueError:
@@ -85,12 +87,16 @@ def load_hints_file(path):
     names to such lists. Returns a list, or a dict name -> list. Raises ValueError for malformed JSON or entries."""
     import json
     try:
-        with open(path) as f:
+        with open(path, encoding='utf-8') as f:
             data = json.load(f)
     except OSError as e:
         raise ValueError(f"cannot read the hints file '{path}' ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"the hints file '{path}' is not UTF-8 text; save it as UTF-8 JSON") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"the hints file '{path}' is not valid JSON ({e.msg} at line {e.lineno})") from None
+    if isinstance(data, dict) and {'x', 'y', 'color'} <= set(data):
+        raise ValueError(f"the hints file '{path}' holds one hint object; put it in a list: [{{\"x\": ..., ...}}]")
 
     def entries(items, where):
         if not isinstance(items, list):

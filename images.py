@@ -19,15 +19,22 @@ IMAGE_EXTENSIONS = tuple(sorted(ext for ext, kind in Image.registered_extensions
 
 def _scaled(arr, mode):
     """A 16-bit, 32-bit integer or float single-channel image as float32 in [0, 1], by the range its values use:
-    0-1 (float), 0-255, 0-65535, else divided by its maximum. Raises ValueError if it holds no finite values."""
+    float in 0-1 as it is; whole numbers >= 0 (16- and 32-bit integers, or floats holding them) by the bit depth
+    they hold (at least 8: 0-255, 0-1023, 0-4095, 0-65535, ...), since scanners and cameras store 10- and 12-bit
+    data in 16-bit files; signed values and other floats stretched from their minimum to their maximum.
+    ValueError if none is finite."""
     arr = arr.astype(np.float32)
     finite = arr[np.isfinite(arr)]
     if finite.size == 0:
         raise ValueError(f"its {mode} pixels hold no finite values")
-    top = float(finite.max())
-    scale = 65535.0 if mode.startswith('I;16') else \
-        (1.0 if mode == 'F' and top <= 1 else 255.0 if top <= 255 else 65535.0 if top <= 65535 else top)
-    return np.nan_to_num(arr / scale, nan=0.0, posinf=1.0, neginf=0.0).clip(0, 1)
+    low, top = float(finite.min()), float(finite.max())
+    if mode == 'F' and 0 <= low and top <= 1:
+        low, scale = 0.0, 1.0
+    elif low < 0 or mode == 'F' and not np.array_equal(finite, np.round(finite)):
+        scale = max(top - low, 1e-12)  # signed values, or fractional floats outside 0-1: stretch the range they use
+    else:  # whole numbers: the bit depth they hold (8, 10, 12, 16 bits in a 16- or 32-bit container)
+        low, scale = 0.0, float(2 ** max(8, int(top).bit_length()) - 1)
+    return np.nan_to_num((arr - low) / scale, nan=0.0, posinf=1.0, neginf=0.0).clip(0, 1)
 
 
 def read_image(path):
@@ -39,6 +46,8 @@ def read_image(path):
     frames (an animation, a multi-page TIFF: none is dropped silently) or is in a mode with no such conversion."""
     with Image.open(path) as im:
         frames = getattr(im, 'n_frames', 1)
+        if im.format in ('MPO', 'HEIF', 'AVIF'):  # a camera's JPEG with a preview, a phone's HEIC with its
+            frames = 1  # thumbnails or depth map: the first image is the photo, and the decoder reads it
         if frames > 1:
             raise ValueError(f"it holds {frames} frames (an animation or a multi-page file); save the one to "
                              "colorize as a single image")
@@ -80,9 +89,15 @@ def describe_failure(error):
 
 
 def list_images(folder):
-    """All image files under `folder` at any depth, sorted, and the count of other files."""
-    found, other = [], 0
-    for root, dirs, files in os.walk(folder):
+    """All image files under `folder` at any depth, sorted, and the count of other files. Links to folders are
+    followed, each real folder once (so a link loop ends)."""
+    found, other, visited = [], 0, set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in visited:
+            dirs[:] = []
+            continue
+        visited.add(real)
         dirs.sort()
         for f in sorted(files):
             if f.startswith('.'):

@@ -202,3 +202,81 @@ def test_file_names_whatever_their_bytes_never_crash_the_run(tmp_path, model):
     Image.fromarray(_gray()).save(name.decode('utf-8', 'surrogateescape'))
     proc = run_script('colorize.py', str(tmp_path), f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
     assert 'wrote 1, failed 0' in proc.stdout and 'caf\\xe9 \\xff.png' in proc.stdout and 'Traceback' not in proc.stderr
+
+
+def test_names_that_differ_in_case_or_share_a_stem_in_one_folder_never_collide(tmp_path, model):
+    album = tmp_path / 'case'
+    album.mkdir()
+    for i, ext in enumerate(('jpg', 'JPG', 'Jpg', 'png')):
+        Image.fromarray(_gray(seed=i)).save(album / f'photo.{ext}', format='PNG' if ext == 'png' else 'JPEG')
+    proc = run('colorize.py', album, f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    assert 'wrote 4, failed 0' in proc.stdout
+    written = _pngs(tmp_path / 'o')
+    assert len(written) == 4 and all(w.startswith('case/photo') for w in written)  # no absolute path nested inside
+
+
+def test_deep_pixel_values_are_scaled_by_the_range_they_use(tmp_path, model):
+    ramp = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (32, 1))
+    Image.fromarray(ramp * 1.5).save(tmp_path / 'float_over_1.tif')  # a float image a little over 0-1
+    Image.fromarray((ramp * 1020).astype(np.int32), mode='I').save(tmp_path / 'int_0_1020.tif')
+    Image.fromarray(ramp * 2 - 1).save(tmp_path / 'float_signed.tif')
+    run('colorize.py', tmp_path, f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    for name in ('float_over_1', 'int_0_1020', 'float_signed'):
+        L = luminance(np.asarray(Image.open(tmp_path / 'o' / tmp_path.name / f'{name}.png')))
+        assert L[:, -1].mean() - L[:, 0].mean() > 80, name  # the ramp spans the range: not near-black
+
+
+def test_linked_folders_are_followed_once_and_camera_mpo_jpegs_open(tmp_path, model):
+    (tmp_path / 'album' / 'real').mkdir(parents=True)
+    (tmp_path / 'elsewhere').mkdir()
+    Image.fromarray(_gray()).save(tmp_path / 'album' / 'real' / 'a.png')
+    Image.fromarray(_gray(seed=1)).save(tmp_path / 'elsewhere' / 'b.png')
+    os.symlink(tmp_path / 'elsewhere', tmp_path / 'album' / 'linked')
+    os.symlink(tmp_path / 'album', tmp_path / 'album' / 'real' / 'loop')  # a loop back up
+    frames = [Image.fromarray(np.stack([_gray(seed=s)] * 3, -1)) for s in (2, 3)]
+    frames[0].save(tmp_path / 'album' / 'camera.jpg', format='MPO', save_all=True, append_images=frames[1:])
+    assert Image.open(tmp_path / 'album' / 'camera.jpg').format == 'MPO'
+    proc = run('colorize.py', tmp_path / 'album', f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    assert 'wrote 3, failed 0' in proc.stdout
+    assert _pngs(tmp_path / 'o') == ['album/camera.png', 'album/linked/b.png', 'album/real/a.png']
+
+
+def test_hints_keyed_by_path_and_malformed_hints_files(tmp_path):
+    import json
+
+    import checkpoint as ckpt
+    torch.manual_seed(0)
+    ckpt.export_generator(str(tmp_path / 'h.safetensors'), Generator(8, 32, hints=True).eval())
+    for sub in 'ab':
+        (tmp_path / 'album' / sub).mkdir(parents=True)
+        Image.fromarray(_gray()).save(tmp_path / 'album' / sub / 'photo.png')
+    common = (tmp_path / 'album', f'--checkpoint={tmp_path / "h.safetensors"}', f'--out_dir={tmp_path / "o"}')
+    cases = {'ambiguous.json': ({'photo.png': [{'x': 1, 'y': 1, 'color': 'red'}]}, 'names 2 inputs'),
+             'bool.json': ([{'x': True, 'y': 1, 'color': 'red'}], 'not true/false'),
+             'one.json': ({'x': 1, 'y': 1, 'color': 'red'}, 'holds one hint object; put it in a list')}
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_text(json.dumps(content))
+        proc = run('colorize.py', *common, f'--hints={tmp_path / name}', check=False)
+        assert proc.returncode == 1 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, name
+    (tmp_path / 'latin1.json').write_bytes(b'[{"x": 1, "y": 1, "color": "r\xe9d"}]')
+    proc = run('colorize.py', *common, f'--hints={tmp_path / "latin1.json"}', check=False)
+    assert proc.returncode == 1 and 'is not UTF-8 text' in proc.stderr
+    (tmp_path / 'ok.json').write_text(json.dumps({'a/photo.png': [{'x': 3, 'y': 3, 'color': 'red', 'radius': 4}]}))
+    assert 'wrote 2, failed 0' in run('colorize.py', *common, f'--hints={tmp_path / "ok.json"}').stdout
+
+
+def test_odd_output_folders(tmp_path, model):
+    Image.fromarray(_gray()).save(tmp_path / 'p.png')
+    empty = run('colorize.py', tmp_path / 'p.png', '--out_dir=', f'--checkpoint={model}', check=False, cwd=tmp_path)
+    assert empty.returncode == 1 and '--out_dir is empty' in empty.stderr
+    dotted = run('colorize.py', tmp_path / 'p.png', f'--out_dir={tmp_path / "new" / "x" / ".." / "y"}',
+                 f'--checkpoint={model}')
+    assert 'wrote 1, failed 0' in dotted.stdout and (tmp_path / 'new' / 'y' / 'p.png').exists()
+    inside = run('colorize.py', tmp_path / 'new', f'--out_dir={tmp_path / "new"}', f'--checkpoint={model}',
+                 check=False)
+    assert inside.returncode == 1 and 'are under --out_dir' in inside.stderr
+    (tmp_path / 'nl').mkdir()
+    Image.fromarray(_gray()).save(tmp_path / 'nl' / 'new\nline.png')
+    proc = run('colorize.py', tmp_path / 'nl', f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    assert 'new\\nline.png' in proc.stdout and all('line.png' not in line or 'new' in line
+                                                    for line in proc.stdout.splitlines())

@@ -79,6 +79,10 @@ def test_bad_files_get_a_message_and_the_server_keeps_serving(server, tmp_path):
             client.predict(handle_file(str(tmp_path / name)), api_name='/colorize')
     _photo(tmp_path / 'good.png', 64, 48)
     assert Image.open(client.predict(handle_file(str(tmp_path / 'good.png')), api_name='/colorize')).size == (64, 48)
+    for saturation, size, message in ((5.0, 0, 'maximum'), (1.0, -16, 'minimum|whole number of pixels')):
+        with pytest.raises(Exception, match=message):
+            client.predict(handle_file(str(tmp_path / 'good.png')), saturation=saturation, size=size,
+                           api_name='/colorize')
     if pytest.importorskip('pillow_heif'):  # a phone photo, as the demo's API receives it
         Image.open(tmp_path / 'good.png').convert('RGB').save(tmp_path / 'phone.heic')
         assert Image.open(client.predict(handle_file(str(tmp_path / 'phone.heic')), api_name='/colorize')).size == \

@@ -38,7 +38,8 @@ def test_people_s_hints_parse_from_the_command_line_and_json(tmp_path):
     assert parse_hint('120,80,#1f4fbf') == {'x': 120.0, 'y': 80.0, 'color': (31, 79, 191), 'radius': 0.0}
     assert parse_hint(' 3, 4, red, 5 ')['color'] == (255, 0, 0) and parse_hint('3,4,navy,5')['radius'] == 5
     for bad, message in [('1,2', 'is not x,y,colour'), ('1,2,blurple', "unknown colour 'blurple'"),
-                         ('a,2,red', 'must be numbers'), ('1,2,red,-3', 'radius >= 0'), ('nan,2,red', 'finite')]:
+                         ('a,2,red', 'must be numbers'), ('1,2,red,-3', 'radius between 0 and 100000'),
+                         ('1,2,red,1e300', 'radius between'), ('nan,2,red', 'finite')]:
         with pytest.raises(ValueError, match=message):
             parse_hint(bad)
     (tmp_path / 'h.json').write_text('[{"x": 1, "y": 2, "color": "#ff0000", "radius": 3}]')
