@@ -10,6 +10,7 @@ inputs are never modified, and files already under out_dir are never taken as in
 """
 import glob
 import os
+import signal
 import sys
 import time
 
@@ -33,10 +34,13 @@ image_format = 'png'  # png | jpg
 quality = 95  # JPEG quality, with --image_format=jpg
 side_by_side = False  # write input | colorized next to each other
 upsample = 'bicubic'  # how the predicted colour reaches full size: bicubic | guided (a guided filter on L's edges)
+overwrite = False  # redo outputs that exist already (else: newer than their input = done and skipped, older = refused)
+max_megapixels = 500.0  # larger images are refused before decoding (memory); raise it for bigger scans
 hint = ''  # x,y,colour[,radius]: a colour you know at that point (repeatable); only its ab is used, L is kept
 hints = ''  # a JSON file of hints: [{"x": .., "y": .., "color": .., "radius": ..}], or an object keyed by file name
 # -----------------------------------------------------------------------------
-config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('side_by_side',), repeatable=('hint',))
+config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('side_by_side', 'overwrite'),
+                           repeatable=('hint',))
 if image_format not in ('png', 'jpg'):
     raise UserError(f"--image_format={image_format} is not supported; use --image_format=png or --image_format=jpg")
 if not 0 <= saturation <= 10:
@@ -46,6 +50,9 @@ if not 0 <= size <= 4096:
     raise UserError(f"--size={size} must be 0 (the model's own size) or a number of pixels up to 4096")
 if upsample not in UPSAMPLING:
     raise UserError(f"--upsample={upsample} is not one of {', '.join(UPSAMPLING)}")
+if not 0 < max_megapixels <= 100000:
+    raise UserError(f"--max_megapixels={max_megapixels} must be above 0 (and at most 100000)")
+Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's decompression-bomb guard, with a clear message
 if not 1 <= quality <= 100:
     raise UserError(f"--quality={quality} must be between 1 and 100 (JPEG quality)")
 if not inputs:
@@ -73,7 +80,8 @@ def expand(arg):
     """(files, base) for one command-line input: a file, a folder (recursive) or a glob; base anchors output names."""
     arg = os.path.expanduser(arg)
     if os.path.isdir(arg):
-        files, _ = list_images(arg)
+        files, left_out = list_images(arg)
+        skipped.extend(left_out)
         kept = [f for f in files if not inside_out_dir(f)]
         excluded[arg] = len(files) - len(kept)
         return kept, os.path.dirname(os.path.normpath(arg)) or '.'
@@ -98,7 +106,7 @@ def relative_name(path, base):
 
 
 # every input gets its own output: names that would collide keep more of their folders, then their extension
-planned, failed, seen, excluded = [], [], set(), {}  # planned: (input path, name relative to its base)
+planned, failed, seen, excluded, skipped = [], [], set(), {}, []  # planned: (input path, name relative to its base)
 for arg in inputs:
     files, base = expand(arg)
     if files is None:
@@ -150,6 +158,13 @@ def output_names(planned):
     return outputs
 
 
+if skipped:  # one line for everything a folder held that is not taken
+    kinds = {}
+    for path, reason in skipped:
+        kinds.setdefault(reason, []).append(path)
+    print("skipped " + '; '.join(f"{len(paths)} {reason}{'s' if len(paths) > 1 else ''} ("
+                                 + ', '.join(shown(os.path.basename(p)) for p in paths[:3])
+                                 + (', ...' if len(paths) > 3 else '') + ')' for reason, paths in kinds.items()))
 outputs = output_names(planned)
 jobs = [(path, outputs[path]) for path, _ in planned]
 
@@ -213,16 +228,43 @@ def reason_of(e):
     return text[:160]
 
 
+stop_requested = []
+
+
+def on_interrupt(signum, frame):
+    """Ctrl-C: finish the photo in hand, then stop; a second Ctrl-C stops at once (no half-written file either way)."""
+    if stop_requested:
+        raise KeyboardInterrupt
+    stop_requested.append(signum)
+    print("\nCtrl-C: stopping after this photo (press it again to stop at once)", file=sys.stderr, flush=True)
+
+
+signal.signal(signal.SIGINT, on_interrupt)
+done_before = 0
 for path, out in jobs:
+    if stop_requested:
+        break
     if os.path.realpath(out) in input_paths:
         print(f"error: '{shown(path)}': its output '{shown(out)}' would overwrite an input; choose another --out_dir",
               file=sys.stderr)
+        failed.append(path)
+        continue
+    if os.path.exists(out) and not overwrite:  # a rerun continues: what is done stays, nothing is silently replaced
+        if os.path.getmtime(out) >= os.path.getmtime(path):
+            done_before += 1
+            continue
+        print(f"error: '{shown(out)}' exists and is older than its input '{shown(path)}'; pass --overwrite to "
+              "replace it", file=sys.stderr)
         failed.append(path)
         continue
     t0 = time.time()
     try:
         if os.path.getsize(path) == 0:
             raise ValueError('the file is empty')
+        height, width = image_size(path)
+        if height * width > max_megapixels * 1e6:
+            raise ValueError(f"it is {width}x{height} ({height * width / 1e6:.0f} MP), over --max_megapixels="
+                             f"{max_megapixels:g}; raise that to colorize it")
         image = read_image(path)
         if image.size == 0:
             raise ValueError('image has no pixels')
@@ -259,6 +301,12 @@ for path, out in jobs:
     print(f"{shown(path)} -> {shown(out)} ({image.shape[1]}x{image.shape[0]}, colorize {t2 - t1:.2f}s, "
           f"decode+encode {t1 - t0 + t3 - t2:.2f}s)")
 
-print(f"wrote {written}, failed {len(failed)}" + (f" ({', '.join(shown(f) for f in failed)})" if failed else '') +
-      (f"; outputs in {shown(out_dir)}/; {t_model:.1f}s colorizing, {t_io:.1f}s decode+encode" if written else ''))
-sys.exit(1 if failed or not written else 0)
+print(f"wrote {written}, failed {len(failed)}" + (f" ({', '.join(shown(f) for f in failed)})" if failed else '')
+      + (f", already done {done_before} (kept; --overwrite redoes them)" if done_before else '')
+      + (f"; outputs in {shown(out_dir)}/; {t_model:.1f}s colorizing, {t_io:.1f}s decode+encode" if written else ''))
+if stop_requested:
+    left = len(jobs) - written - done_before - len(failed)
+    print(f"interrupted: {written + done_before} of {len(jobs)} outputs are written, {left} left; rerun the same "
+          "command to continue (finished outputs are kept)", file=sys.stderr)
+    sys.exit(130)
+sys.exit(1 if failed or not (written or done_before) else 0)

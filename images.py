@@ -19,20 +19,22 @@ IMAGE_EXTENSIONS = tuple(sorted(ext for ext, kind in Image.registered_extensions
 
 def _scaled(arr, mode):
     """A 16-bit, 32-bit integer or float single-channel image as float32 in [0, 1], by the range its values use:
-    float in 0-1 as it is; whole numbers >= 0 (16- and 32-bit integers, or floats holding them) by the bit depth
-    they hold (at least 8: 0-255, 0-1023, 0-4095, 0-65535, ...), since scanners and cameras store 10- and 12-bit
-    data in 16-bit files; signed values and other floats stretched from their minimum to their maximum.
-    ValueError if none is finite."""
+    16-bit as 0-65535 (the type's range, as viewers show it); float in 0-1 as it is; whole numbers >= 0 in 32-bit
+    integer or float files by the bit depth they hold (at least 8: 0-255, 0-1023, 0-4095, 0-65535, ...), since such
+    files carry no depth of their own; signed values and other floats stretched from their minimum to their
+    maximum. ValueError if none is finite."""
     arr = arr.astype(np.float32)
     finite = arr[np.isfinite(arr)]
     if finite.size == 0:
         raise ValueError(f"its {mode} pixels hold no finite values")
     low, top = float(finite.min()), float(finite.max())
-    if mode == 'F' and 0 <= low and top <= 1:
+    if mode.startswith('I;16'):
+        low, scale = 0.0, 65535.0  # a 16-bit file: its type's range, as viewers show it
+    elif mode == 'F' and 0 <= low and top <= 1:
         low, scale = 0.0, 1.0
     elif low < 0 or mode == 'F' and not np.array_equal(finite, np.round(finite)):
         scale = max(top - low, 1e-12)  # signed values, or fractional floats outside 0-1: stretch the range they use
-    else:  # whole numbers: the bit depth they hold (8, 10, 12, 16 bits in a 16- or 32-bit container)
+    else:  # whole numbers in a 32-bit container: the bit depth they hold (8, 10, 12, 16 bits)
         low, scale = 0.0, float(2 ** max(8, int(top).bit_length()) - 1)
     return np.nan_to_num((arr - low) / scale, nan=0.0, posinf=1.0, neginf=0.0).clip(0, 1)
 
@@ -88,22 +90,31 @@ def describe_failure(error):
     return text[:160] or type(error).__name__
 
 
+# folders that photo managers, NAS systems and operating systems keep beside the photos: thumbnails and metadata
+SYSTEM_FOLDERS = {'@eaDir', '#recycle', '#snapshot', '__MACOSX', '$RECYCLE.BIN', 'System Volume Information',
+                  'Thumbs', '.thumbnails', '.picasaoriginals', 'lost+found'}
+
+
 def list_images(folder):
-    """All image files under `folder` at any depth, sorted, and the count of other files. Links to folders are
-    followed, each real folder once (so a link loop ends)."""
-    found, other, visited = [], 0, set()
+    """(image files under `folder` at any depth, sorted; what was left out, as (path, reason) pairs). Left out:
+    files no Pillow decoder takes by their extension, hidden files and folders (a leading dot), and SYSTEM_FOLDERS.
+    Links to folders are followed, each real folder once (so a link loop ends)."""
+    found, skipped, visited = [], [], set()
     for root, dirs, files in os.walk(folder, followlinks=True):
         real = os.path.realpath(root)
         if real in visited:
             dirs[:] = []
             continue
         visited.add(real)
-        dirs.sort()
+        for d in sorted(dirs):
+            if d.startswith('.') or d in SYSTEM_FOLDERS:
+                skipped.append((os.path.join(root, d), 'a hidden or system folder'))
+        dirs[:] = sorted(d for d in dirs if not (d.startswith('.') or d in SYSTEM_FOLDERS))
         for f in sorted(files):
             if f.startswith('.'):
-                continue
-            if f.lower().endswith(IMAGE_EXTENSIONS):
+                skipped.append((os.path.join(root, f), 'a hidden file'))
+            elif f.lower().endswith(IMAGE_EXTENSIONS):
                 found.append(os.path.join(root, f))
             else:
-                other += 1
-    return found, other
+                skipped.append((os.path.join(root, f), 'not an image type'))
+    return found, skipped

@@ -161,6 +161,8 @@ def parse_overrides(argv, config, positional=False, flags=(), script=None, repea
             else:
                 raise UserError(f"--{name} needs a value, e.g. --{name}={config[name]}")
         value = _coerce(name, value, config[name])
+        if isinstance(value, str) and (value == '~' or value.startswith('~' + os.sep)):
+            value = os.path.expanduser(value)  # the shell leaves ~ alone after '=': --out_dir=~/colorized
         out[name] = f"{out[name]}\n{value}" if name in repeatable and name in out else value
     return (out, extra) if positional else out
 

@@ -58,8 +58,8 @@ def test_the_output_folder_inside_the_input_folder_is_never_read_as_input(tmp_pa
     album.mkdir()
     for i in range(2):
         Image.fromarray(_gray(seed=i)).save(album / f'p{i}.png')
-    for _ in range(2):  # the default --out_dir, colorized/, lands inside the folder being colorized
-        proc = run('colorize.py', '.', f'--checkpoint={model}', cwd=album)
+    for extra in ([], ['--overwrite']):  # the default --out_dir, colorized/, lands inside the folder being colorized
+        proc = run('colorize.py', '.', f'--checkpoint={model}', *extra, cwd=album)
         assert 'wrote 2, failed 0' in proc.stdout
     assert _pngs(album) == ['colorized/p0.png', 'colorized/p1.png', 'p0.png', 'p1.png']
 
@@ -280,3 +280,76 @@ def test_odd_output_folders(tmp_path, model):
     proc = run('colorize.py', tmp_path / 'nl', f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
     assert 'new\\nline.png' in proc.stdout and all('line.png' not in line or 'new' in line
                                                     for line in proc.stdout.splitlines())
+
+
+def test_a_rerun_keeps_what_is_done_and_never_replaces_a_file_silently(tmp_path, model):
+    for name in ('a', 'b'):
+        Image.fromarray(_gray(seed=ord(name))).save(tmp_path / f'{name}.png')
+    args = (tmp_path / 'a.png', tmp_path / 'b.png', f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    run('colorize.py', *args)
+    again = run('colorize.py', *args)
+    assert 'wrote 0, failed 0, already done 2' in again.stdout and again.returncode == 0
+    os.utime(tmp_path / 'o' / 'b.png', (0, 0))  # an output older than its input: someone else's, or stale
+    refused = run('colorize.py', *args, check=False)
+    assert refused.returncode == 1 and 'exists and is older than its input' in refused.stderr and '--overwrite' in \
+        refused.stderr and os.path.getmtime(tmp_path / 'o' / 'b.png') == 0
+    redone = run('colorize.py', *args, '--overwrite')
+    assert 'wrote 2, failed 0' in redone.stdout and os.path.getmtime(tmp_path / 'o' / 'b.png') > 0
+
+
+def test_what_a_folder_holds_beside_photos_is_skipped_and_named_in_one_line(tmp_path, model):
+    album = tmp_path / 'album'
+    (album / '.thumbnails').mkdir(parents=True)
+    (album / '@eaDir').mkdir()
+    Image.fromarray(_gray()).save(album / 'p.png')
+    Image.fromarray(_gray()).save(album / '.thumbnails' / 'p_thumb.png')
+    Image.fromarray(_gray()).save(album / '@eaDir' / 'SYNOPHOTO_THUMB.png')
+    (album / 'notes.txt').write_text('not a photo')
+    proc = run('colorize.py', album, f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    assert 'wrote 1, failed 0' in proc.stdout and _pngs(tmp_path / 'o') == ['album/p.png']
+    line = next(line for line in proc.stdout.splitlines() if line.startswith('skipped'))
+    assert '2 a hidden or system folders (.thumbnails, @eaDir)' in line and '1 not an image type (notes.txt)' in line
+
+
+def test_tilde_means_home_in_every_path_option(tmp_path, model, monkeypatch):
+    monkeypatch.setenv('HOME', str(tmp_path))
+    Image.fromarray(_gray()).save(tmp_path / 'p.png')
+    run('colorize.py', '~/p.png', '--out_dir=~/colorized', f'--checkpoint={model}', cwd=tmp_path / '..')
+    assert (tmp_path / 'colorized' / 'p.png').exists() and not (tmp_path / '..' / '~').exists()
+
+
+def test_images_over_the_megapixel_limit_are_refused_in_one_plain_line(tmp_path, model):
+    Image.new('L', (3000, 2000), 128).save(tmp_path / 'scan.png')  # 6 MP of one gray: tiny on disk
+    Image.fromarray(_gray()).save(tmp_path / 'small.png')
+    proc = run('colorize.py', tmp_path / 'scan.png', tmp_path / 'small.png', '--max_megapixels=5',
+               f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}', check=False)
+    assert proc.returncode == 1 and 'over --max_megapixels=5; raise that to colorize it' in proc.stderr
+    assert 'wrote 1, failed 1' in proc.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_after_the_photo_in_hand_and_a_rerun_continues(tmp_path, model):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+    for i in range(40):
+        Image.fromarray(_gray(200, 300, seed=i)).save(tmp_path / f'p{i:02d}.png')
+    args = [sys.executable, os.path.join(REPO, 'colorize.py'), str(tmp_path), f'--out_dir={tmp_path / "o"}',
+            f'--checkpoint={model}', '--device=cpu']
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS='1'))
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp_path / 'o').exists() or not os.listdir(tmp_path / 'o'):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    done = [f for f in _pngs(tmp_path / 'o') if f.endswith('.png')]
+    assert proc.returncode == 130 and 'Traceback' not in err and 'interrupted:' in err and 'rerun the same' in err
+    assert 0 < len(done) < 40 and not [f for f in _pngs(tmp_path / 'o') if f.endswith('.tmp')]
+    for f in done:
+        assert Image.open(tmp_path / 'o' / f).size == (300, 200)  # every output written is whole
+    again = run_script('colorize.py', str(tmp_path), f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    assert f'wrote {40 - len(done)}, failed 0, already done {len(done)}' in again.stdout
