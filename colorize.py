@@ -20,7 +20,15 @@ from PIL import Image
 from checkpoint import PHOTO_GENERATOR, load_generator
 from color import is_gray
 from hints import check_inside, load_hints_file, parse_hint
-from images import IMAGE_EXTENSIONS, describe_failure, image_size, list_images, read_image
+from images import (
+    IMAGE_EXTENSIONS,
+    SRGB_BYTES,
+    describe_failure,
+    image_size,
+    list_images,
+    read_image,
+    read_metadata,
+)
 from photo import UPSAMPLING, colorize
 from utils import UserError, atomic_write, configure, resolve_device
 
@@ -286,6 +294,11 @@ for path, out in jobs:
             result = np.concatenate([shown_input, result], 1)
         pil = Image.fromarray(result)
         save_kwargs = {'format': 'JPEG', 'quality': quality} if image_format == 'jpg' else {'format': 'PNG'}
+        meta = read_metadata(path)  # the photo's history stays with it: resolution, EXIF, and what was done
+        meta['exif'][0x0131] = f"colorize-gan, {os.path.basename(checkpoint or PHOTO_GENERATOR)}"  # Software
+        meta['exif'][0x010E] = "colorized from its lightness by a conditional GAN"  # ImageDescription
+        save_kwargs.update(exif=meta['exif'].tobytes(), icc_profile=SRGB_BYTES, **({'dpi': meta['dpi']}
+                                                                                    if meta['dpi'] else {}))
         atomic_write(out, lambda f: pil.save(f, **save_kwargs))
     except KeyboardInterrupt:
         raise

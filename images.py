@@ -1,8 +1,9 @@
 """Reading pictures: finding the image files in a folder and decoding any of them into a numpy array."""
+import io
 import os
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 try:  # phone photos (HEIC/HEIF) open like any other image once the plugin is registered
     import pillow_heif
@@ -15,6 +16,32 @@ except ImportError:  # pragma: no cover - it is in requirements.txt
 _NOT_PHOTOS = {'BUFR', 'GRIB', 'HDF5', 'WMF', 'EPS', 'MPEG', 'FITS'}
 IMAGE_EXTENSIONS = tuple(sorted(ext for ext, kind in Image.registered_extensions().items()
                                 if kind in Image.OPEN and kind not in _NOT_PHOTOS))
+
+
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB'))
+SRGB_BYTES = SRGB.tobytes()  # what outputs are tagged with
+
+
+def _to_srgb(im):
+    """An 8-bit gray, RGB or CMYK image with an embedded ICC profile, converted through it to sRGB (as a colour-
+    managed viewer shows it); others unchanged. Raises ValueError if the profile cannot be applied."""
+    icc = im.info.get('icc_profile')
+    if not icc or im.mode not in ('L', 'RGB', 'CMYK'):
+        return im
+    try:
+        return ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB, outputMode='RGB')
+    except (ImageCms.PyCMSError, OSError, ValueError) as e:
+        raise ValueError(f"its embedded colour profile cannot be applied ({e})") from None
+
+
+def read_metadata(path):
+    """What a photo's file says beyond its pixels, for the output: {'dpi': (x, y) or None, 'exif': the EXIF less its
+    orientation tag (the pixels come out already rotated)}."""
+    with Image.open(path) as im:
+        exif = im.getexif()
+        exif.pop(0x0112, None)
+        dpi = im.info.get('dpi')
+        return {'dpi': tuple(float(v) for v in dpi) if dpi else None, 'exif': exif}
 
 
 def _scaled(arr, mode):
@@ -42,8 +69,9 @@ def _scaled(arr, mode):
 def read_image(path):
     """Decode an image file with EXIF orientation applied: HxW (grayscale) or HxWx3 (colour) numpy array.
 
-    8-bit images come back as uint8; 16-bit, 32-bit and float single-channel images as float32 in [0,1], scaled by
-    the range their values use (_scaled). Palette images are expanded, transparent ones composited over white,
+    8-bit images come back as uint8, converted to sRGB through their embedded ICC profile if they have one;
+    16-bit, 32-bit and float single-channel images as float32 in [0,1], scaled by the range their values use
+    (_scaled). Palette images are expanded, transparent ones composited over white,
     CMYK, YCbCr, LAB and HSV converted to RGB. Raises OSError/ValueError if the file is unreadable, has several
     frames (an animation, a multi-page TIFF: none is dropped silently) or is in a mode with no such conversion."""
     with Image.open(path) as im:
@@ -54,7 +82,7 @@ def read_image(path):
             raise ValueError(f"it holds {frames} frames (an animation or a multi-page file); save the one to "
                              "colorize as a single image")
         im.load()
-        im = ImageOps.exif_transpose(im)
+        im = _to_srgb(ImageOps.exif_transpose(im))
         if im.mode.startswith('I;16') or im.mode in ('I', 'F'):
             return _scaled(np.asarray(im), im.mode)
         if im.mode == 'P' and 'transparency' not in im.info:

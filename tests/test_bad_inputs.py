@@ -353,3 +353,54 @@ def test_ctrl_c_stops_after_the_photo_in_hand_and_a_rerun_continues(tmp_path, mo
         assert Image.open(tmp_path / 'o' / f).size == (300, 200)  # every output written is whole
     again = run_script('colorize.py', str(tmp_path), f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
     assert f'wrote {40 - len(done)}, failed 0, already done {len(done)}' in again.stdout
+
+
+def test_resolution_exif_and_colour_profile_stay_with_the_photo(tmp_path, model):
+    from PIL import ImageCms
+    exif = Image.Exif()
+    exif[0x0110] = 'Brownie 127'  # Model
+    exif[0x0132] = '1952:06:14 10:00:00'  # DateTime
+    exif[0x0112] = 6  # Orientation: rotate; the output is already upright
+    Image.fromarray(_gray(40, 60)).save(tmp_path / 'scan.jpg', dpi=(600, 600), exif=exif.tobytes(), quality=95)
+    for fmt in ('png', 'jpg'):
+        run('colorize.py', tmp_path / 'scan.jpg', f'--out_dir={tmp_path / fmt}', f'--image_format={fmt}',
+            f'--checkpoint={model}')
+        out = Image.open(tmp_path / fmt / f'scan.{fmt}')
+        assert out.size == (40, 60)  # rotated by its orientation
+        assert tuple(round(v) for v in out.info['dpi']) == (600, 600), fmt
+        tags = out.getexif()
+        assert tags[0x0110] == 'Brownie 127' and tags[0x0132] == '1952:06:14 10:00:00' and 0x0112 not in tags, fmt
+        assert tags[0x0131].startswith('colorize-gan') and 'colorized' in tags[0x010E]
+        assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(
+            __import__('io').BytesIO(out.info['icc_profile']))).strip().startswith('sRGB')
+    # an embedded profile is applied: a gray ramp tagged as linear gray (gamma 1.0) comes out as a colour-managed
+    # viewer shows it (much lighter than its raw numbers), within 3 levels
+    ramp = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (16, 1))
+    linear = _gray_profile(1.0)
+    Image.fromarray(ramp).save(tmp_path / 'ramp.png', icc_profile=linear)
+    shown = np.asarray(ImageCms.profileToProfile(Image.fromarray(ramp), ImageCms.ImageCmsProfile(
+        __import__('io').BytesIO(linear)), ImageCms.createProfile('sRGB'), outputMode='RGB'))
+    run('colorize.py', tmp_path / 'ramp.png', f'--out_dir={tmp_path / "t"}', '--saturation=0', f'--checkpoint={model}')
+    out = np.asarray(Image.open(tmp_path / 't' / 'ramp.png')).astype(int)
+    assert np.abs(out - shown).max() <= 3 and np.abs(out[..., 0] - ramp).max() > 50
+
+
+def _gray_profile(gamma):
+    """A minimal ICC v2 gray display profile with tone-curve `gamma` (Pillow makes only sRGB, LAB and XYZ ones)."""
+    import struct
+
+    def s15(v):
+        return struct.pack('>i', round(v * 65536))
+    text = b'linear gray\0'
+    desc = b'desc' + b'\0' * 4 + struct.pack('>I', len(text)) + text + b'\0' * 78
+    tags = [(b'desc', desc), (b'wtpt', b'XYZ ' + b'\0' * 4 + s15(0.9642) + s15(1.0) + s15(0.8249)),
+            (b'kTRC', b'curv' + b'\0' * 4 + struct.pack('>IH', 1, round(gamma * 256)) + b'\0\0'),
+            (b'cprt', b'text' + b'\0' * 4 + b'none\0' + b'\0' * 3)]
+    offset, table, data = 128 + 4 + 12 * len(tags), b'', b''
+    for sig, body in tags:
+        body += b'\0' * (-len(body) % 4)
+        table += sig + struct.pack('>II', offset + len(data), len(body))
+        data += body
+    header = struct.pack('>I', offset + len(data)) + b'none' + bytes([2, 0x10, 0, 0]) + b'mntrGRAYXYZ ' + b'\0' * 12 \
+        + b'acsp' + b'\0' * 24 + struct.pack('>I', 0) + s15(0.9642) + s15(1.0) + s15(0.8249) + b'\0' * 48
+    return header + struct.pack('>I', len(tags)) + table + data
