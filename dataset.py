@@ -40,6 +40,7 @@ class ImageSplit:
     name: str           # 'cifar10' for torchvision, else the folder's name
     dropped_gray: int   # colorless images removed
     skipped: int        # unreadable files skipped
+    fingerprint: str = ''  # a digest of the source's file names and sizes: what a resume checks it trains on
 
     def __len__(self):
         return len(self.rows)
@@ -54,7 +55,8 @@ class ImageSplit:
 
     def subset(self, idx):
         """The same split restricted to its rows idx (a LongTensor): no pixels are copied."""
-        return ImageSplit(self.pixels, self.rows[idx.to(self.rows.device)], self.name, self.dropped_gray, self.skipped)
+        return ImageSplit(self.pixels, self.rows[idx.to(self.rows.device)], self.name, self.dropped_gray, self.skipped,
+                          self.fingerprint)
 
     def images(self, idx):
         """uint8 RGB [B,3,H,W] of rows idx, gathered where the pixels live."""
@@ -66,7 +68,8 @@ class ImageSplit:
         if device.type == 'cpu' and self.device.type == 'cpu':
             return self
         pixels = self.images(torch.arange(len(self))).to(device)
-        return ImageSplit(pixels, torch.arange(len(self), device=device), self.name, self.dropped_gray, self.skipped)
+        return ImageSplit(pixels, torch.arange(len(self), device=device), self.name, self.dropped_gray, self.skipped,
+                          self.fingerprint)
 
     def batch(self, idx, flip=None, memory_format=torch.contiguous_format, device=None):
         """L [B,1,H,W] and ab [B,2,H,W] of rows idx on `device` (default: where the pixels are); rows where the bool
@@ -332,4 +335,7 @@ def load_split(data_dir, split, image_size=32, limit=0, drop_gray=False, verbose
         if len(rows) == 0:
             raise DatasetError(f"every image in the {split} split of '{data_dir}' is grayscale; "
                                "training needs color images")
-    return ImageSplit(pixels, rows, name, dropped, len(bad))
+    digest = hashlib.sha1(f'{split}|{image_size}|{limit}'.encode())
+    for p in paths or ['torchvision-cifar10']:  # names and sizes, not dates: a copied or moved folder is the same data
+        digest.update(f'|{os.path.relpath(p, source) if paths else p}|{os.path.getsize(p) if paths else 0}'.encode())
+    return ImageSplit(pixels, rows, name, dropped, len(bad), digest.hexdigest()[:16])

@@ -47,7 +47,7 @@ def legacy_paths(out_dir, name):
 
 
 def capture(G, G_ema, D, opt_G, opt_D, rng, *, epoch, batch, step, elapsed_s, config, history, changes,
-            n_train, loss_sums=None):
+            n_train, loss_sums=None, data_fingerprint=''):
     """The whole training state as one dict of tensors and plain values (what save_state writes).
 
     `rng` maps names to RNG states (uint8 tensors); `batch` > 0 marks a mid-epoch state, which also needs the
@@ -56,7 +56,7 @@ def capture(G, G_ema, D, opt_G, opt_D, rng, *, epoch, batch, step, elapsed_s, co
              'D': D.state_dict(), 'opt_G': opt_G.state_dict(), 'opt_D': opt_D.state_dict(), 'rng': rng,
              'epoch': epoch, 'batch': batch, 'step': step, 'elapsed_s': elapsed_s, 'model_config': G.config,
              'model_config_D': D.config, 'config': config, 'history': history, 'changes': changes,
-             'n_train': n_train}
+             'n_train': n_train, 'data_fingerprint': data_fingerprint}
     if batch:
         state['loss_sums'] = loss_sums.detach().cpu()
     return state
@@ -115,10 +115,9 @@ def convert_legacy_run(generator_file, discriminator_file):
     return state
 
 
-def adopt_legacy_files(out_dir, name):
-    """Copy a format-1 run's best.pt and epochNNN.pt snapshots into out_dir (the format-2 places; never over a file
-    already there); returns the epoch best.pt holds (None without one)."""
-    folder = os.path.dirname(legacy_paths(out_dir, name)[0])
+def adopt_legacy_files(out_dir, folder):
+    """Copy a format-1 run's best.pt and epochNNN.pt snapshots from its generator folder into out_dir (the format-2
+    places; never over a file already there); returns the epoch best.pt holds (None without one)."""
     best = None
     for file in sorted(os.listdir(folder)):
         if file == 'best.pt' or (file.startswith('epoch') and file.endswith('.pt')):
@@ -140,8 +139,19 @@ def find_state(out_dir, name):
         state = load_checkpoint(paths['state'], verb='resume from', fix=fix)
         if not isinstance(state, dict) or state.get('format') != FORMAT:
             raise UserError(f"cannot resume from '{paths['state']}' (not a train.py run state); {fix}")
+        if 'opt_G' not in state or 'rng' not in state:
+            raise UserError(f"'{paths['state']}' holds weights only (a best.pt or epochNNN.pt copied there?), not a "
+                            "whole run state; fine-tune from it with --init_from=<that file> and another --out_dir")
         return state, paths['state']
     generator_file, discriminator_file = legacy_paths(out_dir, name)
+    if not os.path.exists(generator_file) and os.path.isdir(out_dir):  # the data folder's name may have changed
+        found = sorted(d for d in os.listdir(out_dir) if d.endswith('_train_generator')
+                       and os.path.exists(os.path.join(out_dir, d, 'latest.pt')))
+        if len(found) > 1:
+            raise UserError(f"'{out_dir}' holds several runs of the old layout ({', '.join(found)}); pass a "
+                            "--data_dir whose folder name is that of the run to resume")
+        if found:
+            generator_file, discriminator_file = legacy_paths(out_dir, found[0][:-len('_train_generator')])
     if os.path.exists(generator_file):
         return convert_legacy_run(generator_file, discriminator_file), generator_file
     return None, None
@@ -154,7 +164,7 @@ def setting_changes(stored, asked, defaults):
             if k in defaults and k != 'init_from' and stored.get(k, defaults.get(k)) != v}
 
 
-def check_resume(state, config, defaults, schedule_fn, n_train, source):
+def check_resume(state, config, defaults, schedule_fn, n_train, source, data_fingerprint=''):
     """Refuse, with one UserError that names each setting and the fix, a resume whose settings would change what the
     run is; returns the changes that are allowed ({name: (old, new)}), for the caller to print and record.
 
@@ -174,6 +184,9 @@ def check_resume(state, config, defaults, schedule_fn, n_train, source):
     if state.get('n_train') is not None and state['n_train'] != n_train:
         raise UserError(f"{source} was trained on {state['n_train']} images but --data_dir={config['data_dir']} gives "
                         f"{n_train}; resume on the same data, or start a new run in another --out_dir")
+    if state.get('data_fingerprint') and data_fingerprint and state['data_fingerprint'] != data_fingerprint:
+        raise UserError(f"{source} was trained on other images than --data_dir={config['data_dir']} holds (their "
+                        "names or sizes differ); resume on the same data, or start a new run in another --out_dir")
     return changes
 
 

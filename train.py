@@ -2,7 +2,7 @@
 
     python3 train.py                                   # CIFAR-10 via torchvision, 100 epochs, into runs/cifar10/
     python3 train.py --data_dir=data/cifar10 --width=32 --epochs=10 --out_dir=runs/w32
-    python3 train.py --out_dir=runs/w32 --init_from=resume --epochs=20   # continue that run
+    python3 train.py --data_dir=data/cifar10 --width=32 --epochs=20 --out_dir=runs/w32 --init_from=resume   # go on
     torchrun --standalone --nproc_per_node=4 train.py --data_dir=data/cifar10   # 4 GPUs, the same recipe
 
 Any setting below can be overridden as --name=value. A run lives in one folder (out_dir); init_from says whether to
@@ -13,6 +13,7 @@ import copy
 import inspect
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -128,7 +129,8 @@ fine_tune_from = init_from if init_from not in ('scratch', 'resume', 'auto') els
 if fine_tune_from and not os.path.exists(os.path.expanduser(fine_tune_from)):
     raise UserError(f"--init_from={init_from} is neither scratch, resume nor auto, and no such file exists; pass one "
                     "of those words or the path of a generator to fine-tune from")
-out_dir = config['out_dir'] = os.path.expanduser(out_dir) or os.path.join('runs', dataset_name(data_dir))
+out_dir = os.path.expanduser(out_dir) or os.path.join('runs', dataset_name(data_dir))
+out_dir = config['out_dir'] = os.path.normpath(out_dir)
 paths = run_paths(out_dir)
 
 # processes: torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; a plain `python3 train.py` is one process of one
@@ -223,11 +225,11 @@ def schedule(settings, epoch):
 
 changes = {}
 if state is not None:
-    changes = check_resume(state, config, defaults, schedule, n_train, state_source)
+    changes = check_resume(state, config, defaults, schedule, n_train, state_source, train.fingerprint)
     for key, (old, new) in changes.items():
         log(f"resume: {key} changes from {old!r} to {new!r}")
     if master and state_source != paths['state']:  # a format-1 run: its best.pt and snapshots move into out_dir
-        state['best_epoch'] = adopt_legacy_files(out_dir, name)
+        state['best_epoch'] = adopt_legacy_files(out_dir, os.path.dirname(state_source))
         log(f"note: {state_source} is a run of the old two-folder layout; from now on the run is {paths['state']} "
             f"(the old folders can be deleted once it has written one)")
 
@@ -287,13 +289,10 @@ if state is not None:
     if changes:  # the record says from which step each changed setting applies; config is the one in force now
         record = record + [{'epoch': start_epoch, 'batch': start_batch, 'step': step,
                             'changed': {k: list(v) for k, v in changes.items()}}]
-    log(f"resumed from {state_source} at epoch {start_epoch}" + (f", batch {start_batch}" if start_batch else '')
-        + f", step {step}")
+    log(f"resumed from {state_source} " + (f"in epoch {start_epoch + 1}, after batch {start_batch}" if start_batch
+                                            else f"after epoch {start_epoch}") + f", step {step}")
 log(f"G: {sum(p.numel() for p in G.parameters()) / 1e6:.2f}M parameters, width {width}; "
     f"D: {sum(p.numel() for p in D.parameters()) / 1e6:.2f}M; device {dev}; run folder {out_dir}")
-if master:
-    atomic_write(paths['config'], lambda f: f.write(json.dumps({'config': config, 'changes': record}, indent=1) + '\n'),
-                 'w')
 
 # the modules that train: under torchrun, DDP averages gradients over the processes. broadcast_buffers is off
 # because GlobalBatchNorm keeps the running statistics equal everywhere, and a broadcast between D's two forward
@@ -327,16 +326,26 @@ def checkpoint(epoch, elapsed, batch=0, sums=None, epoch_rng=None, snapshot=Fals
     if master:
         rng = rng_states(data=data_rng, hints=hint_rng, **({'data_epoch_start': epoch_rng} if batch else {}))
         state = capture(G, G_ema, D, opt_G, opt_D, rng, epoch=epoch, batch=batch, step=step, elapsed_s=elapsed,
-                        config=config, history=history, changes=record, n_train=n_train, loss_sums=sums)
+                        config=config, history=history, changes=record, n_train=n_train, loss_sums=sums,
+                        data_fingerprint=train.fingerprint)
         state['best_epoch'] = best_saved
         save_state(paths, state, snapshot=snapshot, best=best)
+        # written with the state, so the two never disagree about the settings in force
+        atomic_write(paths['config'], lambda f: f.write(json.dumps({'config': config, 'changes': record}, indent=1)
+                                                        + '\n'), 'w')
 
 
 def resume_command():
-    """The command that continues this run."""
+    """The command that continues this run (its arguments, --init_from replaced, quoted for a shell)."""
     launcher = 'torchrun ... train.py' if distributed else 'python3 train.py'
-    args = [a for a in sys.argv[1:] if not a.startswith(('--init_from', '--init-from'))]
-    return f"{launcher} {' '.join(args)} --init_from=resume".replace('  ', ' ')
+    args, rest = [], list(sys.argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        if arg in ('--init_from', '--init-from'):
+            rest = rest[1:]  # its value was the next argument
+        elif not arg.startswith(('--init_from=', '--init-from=')):
+            args.append(arg)
+    return f"{launcher} {shlex.join(args + ['--init_from=resume'])}"
 
 
 def finish(message=None, code=0):
@@ -398,8 +407,11 @@ def end_of_epoch(epoch, sums, train_s, first):
                        f"(--keep_snapshots=False); best.pt stays epoch {best_saved}")
     best_saved = epoch + 1 if is_best else best_saved
     checkpoint(epoch + 1, elapsed_s, snapshot=keep_snapshots, best=is_best)
-    save_png(os.path.join(paths['images'], f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
-    plot_curves(os.path.join(paths['images'], f'{name}_curves.png'), {name: history})
+    try:  # the figures are for people; the run state above is what matters
+        save_png(os.path.join(paths['images'], f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
+        plot_curves(os.path.join(paths['images'], f'{name}_curves.png'), {name: history})
+    except OSError as e:
+        tqdm.write(f"warning: could not write the figures in {paths['images']} ({e.strerror or e}); training goes on")
     tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | "
                f"loss_G_adv {loss_G_adv_avg:.4f} | loss_G_l1 {loss_G_l1_avg:.4f} | "
                f"val_mae {metrics['mae']:.3f} (raw G {metrics_raw['mae']:.3f}, gray {val_mae_gray:.3f}) | "
@@ -503,6 +515,10 @@ if master:
     if best is None:
         fix = "lower --select_color" if select_by == 'mae' else "raise --select_mae"
         print(f"no epoch met the selection rule ({rule}), so no best.pt; train longer, or {fix}")
+    elif best != best_saved and snapshot_to_best(paths, best):  # a finished run resumed under another rule
+        best_saved = best
+        print(f"best.pt: now epoch {best} (copied from its snapshot) under the selection rule of this run")
+        checkpoint(max(start_epoch, epochs), elapsed_s)  # state.pt records which epoch best.pt holds
     elif best != best_saved:
         print(f"the selection rule ({rule}) picks epoch {best}, but best.pt holds epoch {best_saved}: its weights "
               "were not kept (--keep_snapshots=True keeps every epoch)")

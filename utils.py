@@ -1,5 +1,6 @@
 """What every script shares: the nanoGPT-style --name=value command line, the one-line errors, atomic file writes,
 the run-folder lock, the device and the autocast context."""
+import atexit
 import difflib
 import math
 import os
@@ -7,6 +8,7 @@ import re
 import socket
 import sys
 import tempfile
+import weakref
 from contextlib import nullcontext
 
 import torch
@@ -50,6 +52,13 @@ def atomic_write(path, write_fn, mode='wb'):
         raise
 
 
+def _release_at_exit(ref):
+    """atexit: release a RunLock if it still exists (a weak reference, so an in-process run can collect it)."""
+    lock = ref()
+    if lock is not None:
+        lock.release()
+
+
 class RunLock:
     """One live train.py per run folder: an OS file lock (filelock) on <folder>/.lock, released by the OS if the
     process dies, and <folder>/.lock.owner naming the holder (pid and host) while it runs."""
@@ -62,22 +71,34 @@ class RunLock:
     def acquire(self):
         """Take the lock; returns the note to print when a run that died left its owner file behind (else None).
         Raises UserError when another live process holds it."""
-        os.makedirs(self.folder, exist_ok=True)
-        previous = open(self.owner).read().strip() if os.path.exists(self.owner) else ''
+        self.created = not os.path.exists(self.folder)
         try:
+            os.makedirs(self.folder, exist_ok=True)
+            previous = open(self.owner).read().strip() if os.path.exists(self.owner) else ''
             self.lock.acquire(timeout=0)
         except Timeout:
             raise UserError(f"another train.py ({previous or 'unknown process'}) is training in '{self.folder}'; "
                             "wait for it, stop it, or pass another --out_dir") from None
+        except OSError as e:
+            raise UserError(f"cannot use the run folder '{self.folder}' ({e.strerror or e}); pass an --out_dir you "
+                            "can write to") from None
         atomic_write(self.owner, lambda f: f.write(f"pid {os.getpid()} on {socket.gethostname()}\n"), 'w')
+        atexit.register(_release_at_exit, weakref.ref(self))  # a refusal or crash after this leaves no stale lock
         return f"note: taking over the lock of a run that ended without cleaning up ({previous})" if previous else None
 
+    def __del__(self):
+        self.release()
+
     def release(self):
-        """Let it go (removing the owner file); safe to call twice."""
-        if self.lock.is_locked:
+        """Let it go (removing the owner file, and the folder if acquire made it and nothing else was written);
+        safe to call twice."""
+        if getattr(self, 'lock', None) is not None and self.lock.is_locked:
             if os.path.exists(self.owner):
                 os.remove(self.owner)
             self.lock.release()
+            if getattr(self, 'created', False) and os.listdir(self.folder) == ['.lock']:
+                os.remove(os.path.join(self.folder, '.lock'))
+                os.rmdir(self.folder)
 
 
 def _coerce(name, text, default):

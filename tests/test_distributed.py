@@ -83,7 +83,7 @@ def test_sigterm_mid_epoch_checkpoints_and_resume_is_bit_identical(tiny_data, tm
     assert not (out / '.lock.owner').exists()  # a clean stop leaves no stale lock
     again = _train([*common, f'--out_dir={out}', '--init_from=resume'])
     assert 'taking over the lock' not in again.stdout
-    assert f"resumed from {os.path.join(out, 'state.pt')} at epoch 1, batch {stopped['batch']}" in again.stdout
+    assert f"resumed from {os.path.join(out, 'state.pt')} in epoch 2, after batch {stopped['batch']}" in again.stdout
     a, b = _latest(tmp_path / 'whole'), _latest(out)
     assert a['step'] == b['step'] == 32 and b['batch'] == 0
     for key in ('G', 'G_ema'):

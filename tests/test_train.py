@@ -51,7 +51,7 @@ def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path):
     again = run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2', check=False)  # resume is explicit
     assert again.returncode == 1 and 'holds a run (epoch 1); continue it with --init_from=resume' in again.stderr
     second = run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2', '--init_from=resume')
-    assert 'resumed from' in second.stdout and 'at epoch 1' in second.stdout
+    assert 'resumed from' in second.stdout and 'after epoch 1' in second.stdout
     assert 'resume: epochs changes from 1 to 2' in second.stdout
     a, b = checkpoint.load_checkpoint(_ckpt(tmp_path / 'a')), checkpoint.load_checkpoint(_ckpt(tmp_path / 'b'))
     assert a['step'] == b['step'] == 4
@@ -127,7 +127,7 @@ def test_a_run_of_the_old_two_folder_layout_resumes_through_the_conversion(tiny_
     _, description = checkpoint.load_generator(str(tmp_path / 'old'))  # eval, colorize, export read it as before
     assert 'after epoch 1' in description
     log = run('train.py', *common, f'--out_dir={tmp_path / "old"}', '--epochs=2', '--init_from=resume').stdout
-    assert 'the old two-folder layout' in log and f'resumed from {g} at epoch 1' in log
+    assert 'the old two-folder layout' in log and f'resumed from {g} after epoch 1' in log
     a, b = (checkpoint.load_checkpoint(tmp_path / name / 'state.pt') for name in ('a', 'old'))
     assert all(torch.equal(a['G'][k], b['G'][k]) for k in a['G'])  # the converted run continues exactly
     assert (tmp_path / 'old' / 'best.pt').exists()
@@ -267,3 +267,50 @@ def test_the_photo_recipe_trains_with_hints_and_resumes_exactly(tiny_data, tmp_p
     assert [g['lr'] for g in groups] == pytest.approx([2e-4, 1e-4])  # decoder, then encoder at 0.5x
     G, description = checkpoint.load_generator(_ckpt(tmp_path / 'a'))
     assert 'U-Net' in description and G.hints
+
+
+@pytest.mark.slow
+def test_resume_refuses_other_images_and_weights_only_files_and_leaves_no_stale_lock(tiny_data, tmp_path):
+    import shutil
+
+    from conftest import make_images
+    out = tmp_path / 'run'
+    common = (f'--out_dir={out}', '--train_limit=16', '--keep_snapshots=True', *TRAIN_TINY)
+    run('train.py', f'--data_dir={tiny_data}', *common, '--epochs=2', '--select_color=0')
+    other = tmp_path / 'other' / 'tiny'  # as many images, under the same name, but other pictures
+    make_images(other / 'train' / 'cat', 24, seed=11)
+    make_images(other / 'train' / 'dog', 24, seed=12, size=(34, 50))
+    bad = run('train.py', f'--data_dir={other}', *common, '--epochs=3', '--init_from=resume', check=False)
+    assert bad.returncode == 1 and 'was trained on other images than' in bad.stderr
+    assert not (out / '.lock.owner').exists()  # a refusal after taking the lock leaves none behind
+    moved = tmp_path / 'moved' / 'tiny'  # the same images copied elsewhere: the same data
+    shutil.copytree(tiny_data, moved)
+    ok = run('train.py', f'--data_dir={moved}', *common, '--epochs=2', '--init_from=resume', '--select_by=color',
+             '--select_mae=10')
+    assert 'resume: data_dir changes' in ok.stdout
+    # a finished run resumed under another rule: best.pt follows it from the snapshots
+    best = runstate.best_epoch(checkpoint.load_checkpoint(out / 'state.pt')['history'], 0.8, 'color', 10)
+    assert checkpoint.load_checkpoint(out / 'best.pt')['epoch'] == best
+    shutil.copy(out / 'best.pt', out / 'state.pt')  # a rollback done by hand
+    weights = run('train.py', f'--data_dir={tiny_data}', *common, '--epochs=3', '--init_from=resume', check=False)
+    assert weights.returncode == 1 and 'holds weights only' in weights.stderr
+    assert len(weights.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_an_old_layout_run_is_found_when_its_data_folder_was_renamed(tiny_data, tmp_path):
+    import shutil
+    out = tmp_path / 'old'
+    run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', '--train_limit=16', *TRAIN_TINY)
+    state = checkpoint.load_checkpoint(out / 'state.pt')
+    g, d = runstate.legacy_paths(str(out), 'tiny')
+    os.makedirs(os.path.dirname(g)), os.makedirs(os.path.dirname(d))
+    keep = ('G', 'G_ema', 'opt_G', 'rng', 'epoch', 'batch', 'step', 'elapsed_s', 'model_config', 'config', 'history')
+    checkpoint.save_checkpoint(g, {k: state[k] for k in keep})
+    checkpoint.save_checkpoint(d, {'D': state['D'], 'opt_D': state['opt_D'], 'epoch': 1, 'batch': 0})
+    os.remove(out / 'state.pt')
+    renamed = tmp_path / 'renamed'
+    shutil.copytree(tiny_data, renamed)
+    log = run('train.py', f'--data_dir={renamed}', f'--out_dir={out}', '--epochs=2', '--train_limit=16', *TRAIN_TINY,
+              '--init_from=resume').stdout
+    assert f'resumed from {g} after epoch 1' in log
