@@ -34,7 +34,7 @@ def test_sigkill_then_rerun_resumes_and_finishes(tiny_data, tmp_path):
     assert done >= 1
     again = run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', f'--epochs={done + 1}', *TRAIN_TINY,
                        '--init_from=resume')
-    assert f'resumed from {_ckpt(out)} at epoch {done}' in again.stdout
+    assert f'resumed from {_ckpt(out)} after epoch {done}' in again.stdout
     assert checkpoint.load_checkpoint(_ckpt(out))['epoch'] == done + 1
     assert f'epoch {done + 1}/{done + 1}' in again.stdout
     ev = run_script('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={out}', f'--out_dir={tmp_path / "e"}',
