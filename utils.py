@@ -1,5 +1,6 @@
 """What every script shares: the nanoGPT-style --name=value command line, the one-line errors, atomic file writes,
 the run-folder lock, the device and the autocast context."""
+import ast
 import atexit
 import difflib
 import math
@@ -125,15 +126,19 @@ def _coerce(name, text, default):
 
 
 def _help_text(config, script):
-    """The script's config block as help: each setting with its default and trailing comment, and the group comments.
+    """The script's docstring (what it does, how to call it), then its config block: each setting with its default and
+    trailing comment, and the group comments.
 
     Read from the source itself, so the help and the code cannot drift apart."""
     try:
-        source = open(script).read().split('\n')
-    except (OSError, TypeError):
-        source = []
+        text = open(script).read()
+        source = text.split('\n')
+        doc = ast.get_docstring(ast.parse(text)) or ''
+    except (OSError, TypeError, SyntaxError):
+        source, doc = [], ''
     column = max(len(f'--{k}={v!r}') for k, v in config.items()) + 2
-    lines, shown = ['options (--name=value or --name value; dashes work for underscores):'], set()
+    lines = ([doc, ''] if doc else []) + ['options (--name=value or --name value; dashes work for underscores):']
+    shown = set()
     for line in source:
         if line.startswith('# ---') and shown:
             break  # the end of the config block: the rest of the script is not help

@@ -39,6 +39,9 @@ def test_help_shows_defaults_and_the_comments_of_the_config_block():
     assert "--epochs=100" in proc.stdout
     assert "--lambda_adv=1.0" in proc.stdout and "0 trains the L1-only U-Net baseline" in proc.stdout
     assert '# optimization' in proc.stdout  # the group headings come along
+    usage = proc.stdout.split('options (')[0]
+    assert usage.startswith('Train the conditional-GAN colorizer') and 'init_from' in usage
+    assert 'globs' in run('colorize.py', '--help').stdout.split('options')[0]  # what it takes, before the options
 
 
 def test_cuda_request_without_cuda_is_an_error():
