@@ -230,12 +230,6 @@ written, colored = 0, 0
 t_model = t_io = 0.0
 
 
-def reason_of(e):
-    """One line about an exception: its message, or its kind when it has none."""
-    text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return text[:160]
-
-
 stop_requested = []
 
 
@@ -303,7 +297,7 @@ for path, out in jobs:
     except KeyboardInterrupt:
         raise
     except Exception as e:  # colorizing or writing this photo failed: say so, and go on with the next one
-        print(f"error: '{shown(path)}' could not be colorized and written to '{shown(out)}' ({reason_of(e)})",
+        print(f"error: '{shown(path)}' could not be colorized and written to '{shown(out)}' ({describe_failure(e)})",
               file=sys.stderr)
         failed.append(path)
         continue
