@@ -43,6 +43,7 @@ colorize_mp = 12.0  # megapixels of the synthetic 4:3 photo for the colorize tim
 colorize_checkpoint = ''  # generator for the colorize timing; '' = the shipped photo model, colorize.py's default
 memory_images = '10000,60000'  # dataset sizes (64 px) at which to measure the training process's anonymous memory
 strip_memory = True  # peak RssAnon of colorize.py on a 64x64, a 1x4000 and a 4000x1 gray image
+scan_megapixels = 180.0  # peak RssAnon and seconds of colorize.py on a gray scan of this many MP (13:14); 0 = skip
 ddp_images = 2048  # training images for the 1 vs 2 processes comparison (train.py itself, on the CPU); 0 = skip
 as_json = False  # also print one JSON object
 # -----------------------------------------------------------------------------
@@ -281,7 +282,7 @@ STRIP_CHILD = """
 import json, runpy, sys, threading, time
 def anon():
     return next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('RssAnon'))
-peak, done = [anon()], []
+peak, done, t0 = [anon()], [], time.time()
 def sample():
     while not done:
         peak[0] = max(peak[0], anon())
@@ -293,21 +294,30 @@ try:
 except SystemExit:
     pass
 done.append(1)
-print(json.dumps({'peak_rss_anon_mb': max(peak[0], anon()) / 1024}))
+print(json.dumps({'peak_rss_anon_mb': max(peak[0], anon()) / 1024, 'seconds': time.time() - t0}))
 """
 
 
-def bench_strip_memory(height, width):
-    """Peak anonymous memory (RssAnon, MB, sampled every 2 ms) of colorize.py, with its default model, on one gray
-    PNG of height x width px, in a child process: a thin strip must cost about what a small square does."""
+def bench_colorize_process(height, width, smooth=False):
+    """(peak anonymous memory in MB, RssAnon sampled every 2 ms; wall seconds) of colorize.py, with its default model,
+    on one gray PNG of height x width px, in a child process, from start-up to the written output. Noise pixels by
+    default; smooth=True draws a gentle gradient instead (a scan's paper and tones: a small file for a huge image).
+    A thin strip must cost about what a small square does, and a huge scan a bounded multiple of its own pixels."""
     with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, 'strip.png')
-        Image.fromarray(np.random.default_rng(0).integers(0, 256, (height, width), dtype=np.uint8)).save(path)
+        path = os.path.join(folder, 'scan.png')
+        if smooth:
+            rows = np.linspace(60, 200, height, dtype=np.float32)[:, None]
+            image = (rows + np.linspace(0, 40, width, dtype=np.float32)[None]).astype(np.uint8)
+        else:
+            image = np.random.default_rng(0).integers(0, 256, (height, width), dtype=np.uint8)
+        Image.fromarray(image).save(path, compress_level=1)
+        del image
         env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
         out = subprocess.run([sys.executable, '-c', STRIP_CHILD, path, os.path.join(folder, 'out')],
                              capture_output=True, text=True, env=env, check=True,
                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout
-    return json.loads(out.strip().splitlines()[-1])['peak_rss_anon_mb']
+    result = json.loads(out.strip().splitlines()[-1])
+    return result['peak_rss_anon_mb'], result['seconds']
 
 
 def bench_processes(n_images):
@@ -361,7 +371,12 @@ for n in (int(x) for x in memory_images.split(',') if x):
     results[f'peak_rss_anon_mb_{n}'] = bench_memory(n)
 if strip_memory:
     for h, w in ((64, 64), (1, 4000), (4000, 1)):
-        results[f'colorize_rss_anon_mb_{h}x{w}'] = bench_strip_memory(h, w)
+        results[f'colorize_rss_anon_mb_{h}x{w}'] = bench_colorize_process(h, w)[0]
+if scan_megapixels:  # an archive's scan: 13:14, as the 14000x13000 one people brought
+    scan_h = int(round((scan_megapixels * 1e6 * 13 / 14) ** 0.5))
+    scan_w = int(round(scan_megapixels * 1e6 / scan_h))
+    results['scan_size'] = f'{scan_w}x{scan_h}'
+    results['scan_rss_anon_mb'], results['scan_s'] = bench_colorize_process(scan_h, scan_w, smooth=True)
 if ddp_images and not cuda:
     results['train_img_s_1_process'], results['train_img_s_2_processes'] = bench_processes(ddp_images)
 
@@ -385,6 +400,10 @@ other += [(f'peak RssAnon, {k.rsplit("_", 1)[1]} images at 64 px, MB', v, '.0f')
           if k.startswith('peak_rss_anon_mb_')]
 other += [(f'colorize.py peak RssAnon, {k.rsplit("_", 1)[1]} gray, MB', v, '.0f') for k, v in results.items()
           if k.startswith('colorize_rss_anon_mb_')]
+if 'scan_s' in results:
+    other += [(f"colorize.py on a {results['scan_size']} gray scan, s", results['scan_s'], '.1f'),
+              (f"colorize.py on a {results['scan_size']} gray scan, peak RssAnon MB", results['scan_rss_anon_mb'],
+               '.0f')]
 if 'train_img_s_2_processes' in results:
     other += [('train.py, 1 process, img/s', results['train_img_s_1_process'], '.0f'),
               ('train.py, 2 gloo processes (torchrun), img/s', results['train_img_s_2_processes'], '.0f')]

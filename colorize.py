@@ -22,15 +22,14 @@ from color import is_gray
 from hints import check_inside, load_hints_file, parse_hint
 from images import (
     IMAGE_EXTENSIONS,
-    SRGB_BYTES,
     describe_failure,
     image_size,
     list_images,
     read_image,
-    read_metadata,
+    write_colorized,
 )
 from photo import UPSAMPLING, colorize
-from utils import UserError, atomic_write, configure, resolve_device
+from utils import UserError, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 out_dir = 'colorized'  # outputs go here, mirroring the input names
@@ -286,14 +285,7 @@ for path, out in jobs:
             shown_input = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)
             shown_input = np.repeat(shown_input[..., None], 3, 2) if shown_input.ndim == 2 else shown_input
             result = np.concatenate([shown_input, result], 1)
-        pil = Image.fromarray(result)
-        save_kwargs = {'format': 'JPEG', 'quality': quality} if image_format == 'jpg' else {'format': 'PNG'}
-        meta = read_metadata(path)  # the photo's history stays with it: resolution, EXIF, and what was done
-        meta['exif'][0x0131] = f"colorize-gan, {os.path.basename(checkpoint or PHOTO_GENERATOR)}"  # Software
-        meta['exif'][0x010E] = "colorized from its lightness by a conditional GAN"  # ImageDescription
-        save_kwargs.update(exif=meta['exif'].tobytes(), icc_profile=SRGB_BYTES, **({'dpi': meta['dpi']}
-                                                                                    if meta['dpi'] else {}))
-        atomic_write(out, lambda f: pil.save(f, **save_kwargs))
+        write_colorized(out, result, path, os.path.basename(checkpoint or PHOTO_GENERATOR), image_format, quality)
     except KeyboardInterrupt:
         raise
     except Exception as e:  # colorizing or writing this photo failed: say so, and go on with the next one

@@ -17,9 +17,9 @@ from PIL import Image
 
 from checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
 from color import is_gray
-from images import describe_failure, read_image
+from images import describe_failure, read_image, write_colorized
 from photo import colorize
-from utils import atomic_write, configure, resolve_device
+from utils import configure, resolve_device
 
 # -----------------------------------------------------------------------------
 host = '127.0.0.1'  # 0.0.0.0 to serve other machines on your network
@@ -87,7 +87,7 @@ def colorized(path, model, saturation, size):
     image = read_photo(path)
     result = colorize(generators[model], image, int(size), dev, saturation)
     out = os.path.join(tempfile.mkdtemp(dir=outputs_dir), os.path.splitext(os.path.basename(path))[0] + '_color.png')
-    atomic_write(out, lambda f: Image.fromarray(result).save(f, format='PNG'))
+    write_colorized(out, result, path, os.path.basename(MODELS[model]))  # the file colorize.py writes, metadata too
     return image, result, out
 
 
@@ -109,7 +109,10 @@ with gr.Blocks(title='colorize-gan') as app:
     gr.Markdown("# Colorize a black-and-white photo\n" + ABOUT)
     with gr.Row():
         with gr.Column():
-            photo_in = gr.Image(type='filepath', label='Photo (drop, paste or upload)', sources=['upload', 'clipboard'])
+            # image_mode=None: the uploaded file reaches read_photo as it is (no conversion to RGB, no re-encoding),
+            # so the page colorizes exactly what colorize.py would read from the same file
+            photo_in = gr.Image(type='filepath', image_mode=None, label='Photo (drop, paste or upload)',
+                                sources=['upload', 'clipboard'])
             model_in = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label='Model')
             saturation_in = gr.Slider(0, 2, value=1.0, step=0.05, label='Saturation (0 = gray, 1 = as predicted)')
             size_in = gr.Slider(0, 512, value=0, step=16,

@@ -5,6 +5,8 @@ import os
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from utils import atomic_write
+
 try:  # phone photos (HEIC/HEIF) open like any other image once the plugin is registered
     import pillow_heif
     pillow_heif.register_heif_opener()
@@ -42,6 +44,20 @@ def read_metadata(path):
         exif.pop(0x0112, None)
         dpi = im.info.get('dpi')
         return {'dpi': tuple(float(v) for v in dpi) if dpi else None, 'exif': exif}
+
+
+def write_colorized(path, rgb, source, model_name, image_format='png', quality=95):
+    """Write a colorization (uint8 HxWx3 sRGB) as PNG or JPEG ('png' | 'jpg', JPEG `quality` 1-100), atomically,
+    keeping the history of the photo it came from (`source`, a file path): its resolution (dpi) and EXIF less the
+    orientation tag, plus EXIF Software/ImageDescription saying it was colorized and by which model, and an sRGB
+    profile so colour-managed viewers show it as computed. Raises OSError/ValueError if the file cannot be written."""
+    meta = read_metadata(source)
+    meta['exif'][0x0131] = f"colorize-gan, {model_name}"  # Software
+    meta['exif'][0x010E] = "colorized from its lightness by a conditional GAN"  # ImageDescription
+    options = {'format': 'JPEG', 'quality': quality} if image_format == 'jpg' else {'format': 'PNG'}
+    options.update(exif=meta['exif'].tobytes(), icc_profile=SRGB_BYTES, **({'dpi': meta['dpi']} if meta['dpi'] else {}))
+    pil = Image.fromarray(rgb)
+    atomic_write(path, lambda f: pil.save(f, **options))
 
 
 def _scaled(arr, mode):

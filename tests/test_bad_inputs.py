@@ -311,6 +311,18 @@ def test_what_a_folder_holds_beside_photos_is_skipped_and_named_in_one_line(tmp_
     assert '2 a hidden or system folders (.thumbnails, @eaDir)' in line and '1 not an image type (notes.txt)' in line
 
 
+def test_a_folder_takes_every_file_a_decoder_opens_whatever_its_extension(tmp_path, model):
+    """The same picture as .jpg, .jfif, .jpe and .avif in one folder: each gets its output (no silent skip)."""
+    album = tmp_path / 'album'
+    album.mkdir()
+    picture = Image.fromarray(_gray()).convert('RGB')
+    for name in ('a.jpg', 'b.jfif', 'c.jpe', 'e.avif'):
+        picture.save(album / name, format='AVIF' if name.endswith('.avif') else 'JPEG')
+    proc = run('colorize.py', album, f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    assert 'wrote 4, failed 0' in proc.stdout and 'skipped' not in proc.stdout
+    assert _pngs(tmp_path / 'o') == ['album/a.png', 'album/b.png', 'album/c.png', 'album/e.png']
+
+
 def test_tilde_means_home_in_every_path_option(tmp_path, model, monkeypatch):
     monkeypatch.setenv('HOME', str(tmp_path))
     Image.fromarray(_gray()).save(tmp_path / 'p.png')

@@ -4,6 +4,8 @@ import runpy
 import shutil
 import socket
 import sys
+import urllib.parse
+import urllib.request
 
 import numpy as np
 import pytest
@@ -102,6 +104,7 @@ def test_page_in_a_real_browser(server, tmp_path):
         page.get_by_text('Colorize a black-and-white photo').wait_for()
         assert 'pets, faces' in page.content()  # the one line on what the model is good and bad at
         page.locator('input[type=file]').first.set_input_files(str(tmp_path / 'upload.png'))
+        page.get_by_role('button', name='Remove Image').wait_for()  # the upload has arrived
         page.get_by_role('button', name='Colorize').click()
         page.get_by_text('upload_color').wait_for(timeout=60000)  # the download appears with the result
         shot = tmp_path / 'demo.png'
@@ -110,3 +113,49 @@ def test_page_in_a_real_browser(server, tmp_path):
     assert Image.open(shot).size[0] == 1280
     if os.environ.get('DEMO_SCREENSHOT'):  # how the README's screenshot is made
         shutil.copy(shot, os.environ['DEMO_SCREENSHOT'])
+
+
+def _upload_formats(folder):
+    """One small photo in each kind of file people upload, as {name: path}: a gray JPEG, a 16-bit gray PNG, a PNG
+    with transparent areas, a palette GIF, a TIFF scan and a phone's HEIC, all from one smooth gray pattern."""
+    h, w = 72, 96
+    yy, xx = np.mgrid[0:h, 0:w]
+    gray = (128 + 100 * np.sin(xx / 11) * np.cos(yy / 17)).clip(0, 255).astype(np.uint8)
+    rgba = np.dstack([gray, gray, gray, np.where(xx < w // 3, 0, 255).astype(np.uint8)])  # left third transparent
+    files = {'gray.jpg': Image.fromarray(gray), 'deep.png': Image.fromarray(gray.astype(np.uint16) * 257),
+             'clear.png': Image.fromarray(rgba, 'RGBA'), 'palette.gif': Image.fromarray(gray).convert('P'),
+             'scan.tif': Image.fromarray(gray)}
+    if pytest.importorskip('pillow_heif'):
+        files['phone.heic'] = Image.fromarray(gray).convert('RGB')
+    for name, im in files.items():
+        im.save(folder / name, **({'quality': 90} if name.endswith(('.jpg', '.heic')) else {}))
+    return {name: folder / name for name in files}
+
+
+def test_page_upload_gives_the_file_colorize_py_writes(server, tmp_path):
+    """The page's own upload path (the upload widget, not the API): the downloadable PNG equals colorize.py's output
+    for the same file, whatever its format (the widget must not convert or re-encode the upload)."""
+    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+    if not chromium:
+        pytest.skip('no Chromium installed (Debian: apt-get install chromium)')
+    sync_api = pytest.importorskip('playwright.sync_api', reason='playwright is in requirements-demo.txt')
+    (tmp_path / 'in').mkdir()
+    files = _upload_formats(tmp_path / 'in')
+    run('colorize.py', tmp_path / 'in', f'--out_dir={tmp_path / "cli"}', '--device=cpu')
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=['--no-sandbox'])
+        page = browser.new_page()
+        for name, path in files.items():
+            page.goto(server)
+            page.locator('input[type=file]').first.set_input_files(str(path))
+            page.get_by_role('button', name='Remove Image').wait_for()  # the upload has arrived
+            page.get_by_role('button', name='Colorize').click()
+            page.get_by_text(f'{path.stem}_color').wait_for(timeout=60000)  # the download appears with the result
+            href = page.locator(f'a[href*="{path.stem}_color.png"]').first.get_attribute('href')
+            with urllib.request.urlopen(urllib.parse.urljoin(server, href)) as response:
+                (tmp_path / 'got.png').write_bytes(response.read())
+            got = np.asarray(Image.open(tmp_path / 'got.png').convert('RGB')).astype(int)
+            want = np.asarray(Image.open(tmp_path / 'cli' / 'in' / f'{path.stem}.png').convert('RGB')).astype(int)
+            assert got.shape == want.shape, name
+            assert np.abs(got - want).max() <= 1, f'{name}: the page colorized another picture than colorize.py'
+        browser.close()

@@ -60,12 +60,14 @@ def _gflop_by_hand(w):
 @pytest.mark.slow
 def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
     proc = run('bench.py', '--device=cpu', '--width=4', '--batch_size=16', '--train_steps=1', '--eval_images=64',
-               '--colorize_mp=0.05', '--memory_images=300', '--ddp_images=0', '--strip_memory=False', '--as_json')
+               '--colorize_mp=0.05', '--memory_images=300', '--ddp_images=0', '--strip_memory=False',
+               '--scan_megapixels=0.05', '--as_json')
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ('train_img_s', 'train_img_s_baseline', 'eval_img_s', 'eval_img_s_baseline', 'gflop_per_image',
                 'matmul_gflops', 'eval_efficiency', 'lab_img_s', 'colorize_12mp_s', 'colorize_12mp_io_s',
-                'peak_rss_anon_mb_300'):
+                'peak_rss_anon_mb_300', 'scan_s', 'scan_rss_anon_mb'):
         assert result[key] > 0, key
+    assert result['scan_size'] == '233x215'  # 0.05 MP at 13:14
     assert result['width'] == 4 and result['device'].startswith('cpu')
     assert result['gflop_per_image'] == pytest.approx(_gflop_by_hand(4), rel=1e-9)
     assert _gflop_by_hand(64) == pytest.approx(0.674, abs=1e-3)  # the paper-width figure the README quotes
