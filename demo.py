@@ -5,8 +5,10 @@
     python3 demo.py --host=0.0.0.0 --port=8080 --device=cuda
 
 It runs the same pipeline as colorize.py (photo.colorize on the full-resolution photo), so the same input gives the
-same pixels. Offline: no share links, no analytics, nothing downloaded at start-up. The function is also the API
-endpoint /colorize: gradio_client.Client(URL).predict(handle_file(path), api_name="/colorize").
+same pixels. With a model that takes colour hints, a click on the photo places one (the colour picker's colour, or
+one picked from a reference photo). Offline: no share links, no analytics, nothing downloaded at start-up. The
+function is also the API endpoint /colorize: gradio_client.Client(URL).predict(handle_file(path), api_name=
+"/colorize"), with hints as colorize.py's --hints JSON: .predict(..., hints='[{"x": 120, "y": 80, "color": "red"}]').
 """
 import os
 import sys
@@ -17,6 +19,7 @@ from PIL import Image
 
 from checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
 from color import is_gray
+from hints import make_hint, parse_hints_json
 from images import describe_failure, read_image, write_colorized
 from photo import colorize
 from utils import configure, resolve_device
@@ -26,6 +29,7 @@ host = '127.0.0.1'  # 0.0.0.0 to serve other machines on your network
 port = 7860
 device = 'auto'  # auto | cpu | cuda
 max_megapixels = 50.0  # larger photos are refused (memory): downscale them first
+checkpoint = ''  # also offer this generator (a train.py run folder, checkpoint or export) as a model on the page
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
 os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'  # no calls home
@@ -35,7 +39,9 @@ except ImportError:
     sys.exit("error: the demo needs Gradio, which the core install leaves out; install it with: "
              "pip install -r requirements-demo.txt")
 
-MODELS = {'photos (default)': PHOTO_GENERATOR, 'CIFAR-10 (the paper)': CIFAR10_GENERATOR}
+MODELS = {'photos (default)': PHOTO_GENERATOR, 'CIFAR-10 (the paper)': CIFAR10_GENERATOR,
+          **({f'yours: {os.path.basename(os.path.normpath(checkpoint))}': os.path.expanduser(checkpoint)}
+             if checkpoint else {})}
 DEFAULT_MODEL = next(iter(MODELS))
 EXAMPLES = sorted(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'images', 'examples', f)
                   for f in os.listdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'images', 'examples')))
@@ -72,8 +78,9 @@ def read_photo(path):
     return image
 
 
-def colorized(path, model, saturation, size):
-    """(the photo as read, its colorization as uint8 HxWx3, the path of that colorization saved as PNG)."""
+def colorized(path, model, saturation, size, hints=()):
+    """(the photo as read, its colorization as uint8 HxWx3, the path of that colorization saved as PNG); `hints` is a
+    list of hints.make_hint dicts in the photo's pixels."""
     if model not in generators:
         raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(generators)}.")
     try:
@@ -84,29 +91,82 @@ def colorized(path, model, saturation, size):
         raise gr.Error("Saturation must be between 0 and 3.")
     if not (0 <= size <= 4096 and size == int(size)):
         raise gr.Error("The working resolution must be a whole number of pixels from 0 (the model's own) to 4096.")
+    if hints and not generators[model].hints:
+        raise gr.Error(f"The model '{model}' has no hint input (it was trained without colour hints); choose a model "
+                       "that takes hints, or clear the hints.")
     image = read_photo(path)
-    result = colorize(generators[model], image, int(size), dev, saturation)
+    try:
+        result = colorize(generators[model], image, int(size), dev, saturation, list(hints))
+    except ValueError as e:  # a hint outside the photo
+        raise gr.Error(f"{str(e)[:1].upper()}{str(e)[1:]}.") from None
     out = os.path.join(tempfile.mkdtemp(dir=outputs_dir), os.path.splitext(os.path.basename(path))[0] + '_color.png')
     write_colorized(out, result, path, os.path.basename(MODELS[model]))  # the file colorize.py writes, metadata too
     return image, result, out
 
 
-def colorize_photo(path, model=DEFAULT_MODEL, saturation=1.0, size=0):
-    """Colorize one photo at its full resolution; returns the path of the colorized PNG (the /colorize API)."""
-    return colorized(path, model, saturation, size)[2]
+def colorize_photo(path, model=DEFAULT_MODEL, saturation=1.0, size=0, hints=''):
+    """Colorize one photo at its full resolution; returns the path of the colorized PNG (the /colorize API). `hints`
+    is JSON text as colorize.py's --hints file holds: a list of {"x", "y", "color"[, "radius"]} in the photo's
+    pixels."""
+    try:
+        given = parse_hints_json(hints, 'hints', 'hints') if str(hints or '').strip() else []
+    except ValueError as e:
+        raise gr.Error(f"{str(e)[:1].upper()}{str(e)[1:]}.") from None
+    if not isinstance(given, list):
+        raise gr.Error("Hints for the API are a list of {\"x\": .., \"y\": .., \"color\": ..} objects for this photo.")
+    return colorized(path, model, saturation, size, given)[2]
 
 
-def colorize_for_page(path, model, saturation, size):
+def colorize_for_page(path, model, saturation, size, hints):
     """The page's button: the before/after pair for the slider, and the full-resolution PNG to download."""
-    image, result, out = colorized(path, model, saturation, size)
+    image, result, out = colorized(path, model, saturation, size, hints)
     before = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)
     before = np.repeat(before[..., None], 3, 2) if before.ndim == 2 else before
     note = "" if is_gray(image) else "Note: this photo has colour; it was colorized from its lightness alone."
     return (before, result), out, note
 
 
+HINT_COLUMNS = ['x', 'y', 'colour', 'radius']
+
+
+def hint_rows(hints):
+    """The hints as the table shows them: x, y, colour as hex, radius (px)."""
+    return [[round(h['x']), round(h['y']), '#%02x%02x%02x' % h['color'], round(h['radius'])] for h in hints] or \
+        [['', '', '', '']]
+
+
+def add_hint(path, model, saturation, size, color, radius, hints, evt: gr.SelectData):
+    """A click on the photo: a hint of the picked colour at that pixel, and the photo colorized again with it."""
+    if not path:
+        raise gr.Error("Drop in a photo first, then click on it to place a colour hint.")
+    if not generators[model].hints:
+        raise gr.Error(f"The model '{model}' has no hint input; choose the photos model to place hints.")
+    x, y = evt.index[:2]
+    hints = hints + [make_hint(x, y, color or '#1f4fbf', radius or 0, 'the hint')]
+    return (hints, hint_rows(hints)) + colorize_for_page(path, model, saturation, size, hints)
+
+
+def remove_hint(path, model, saturation, size, hints, evt: gr.SelectData):
+    """A click on a row of the hint table removes that hint (and colorizes again, when there is a photo)."""
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    hints = [h for i, h in enumerate(hints) if i != row]
+    return (hints, hint_rows(hints)) + (colorize_for_page(path, model, saturation, size, hints) if path
+                                        else (None, None, ""))
+
+
+def pick_colour(evt: gr.SelectData, reference):
+    """An eyedropper: a click on the reference photo makes the pixel's colour the hint colour."""
+    image = read_photo(reference)
+    image = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)
+    image = np.repeat(image[..., None], 3, 2) if image.ndim == 2 else image
+    x, y = evt.index[:2]
+    return '#%02x%02x%02x' % tuple(int(c) for c in image[min(int(y), image.shape[0] - 1),
+                                                        min(int(x), image.shape[1] - 1)])
+
+
 with gr.Blocks(title='colorize-gan') as app:
     gr.Markdown("# Colorize a black-and-white photo\n" + ABOUT)
+    hints_state = gr.State([])  # this visitor's hints: make_hint dicts in the photo's pixels
     with gr.Row():
         with gr.Column():
             # image_mode=None: the uploaded file reaches read_photo as it is (no conversion to RGB, no re-encoding),
@@ -115,20 +175,40 @@ with gr.Blocks(title='colorize-gan') as app:
                                 sources=['upload', 'clipboard'])
             model_in = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label='Model')
             saturation_in = gr.Slider(0, 2, value=1.0, step=0.05, label='Saturation (0 = gray, 1 = as predicted)')
+            own = ' or '.join(sorted({str(G.config['image_size']) for G in generators.values()}, key=int))
             size_in = gr.Slider(0, 512, value=0, step=16,
-                                label="Working resolution, short side in px (0 = the model's own: 64 or 32)")
+                                label=f"Working resolution, short side in px (0 = the model's own: {own})")
             button = gr.Button('Colorize', variant='primary')
+            with gr.Accordion('Colour hints: click on the photo where you know a colour', open=True):
+                with gr.Row():
+                    color_in = gr.ColorPicker('#1f4fbf', label='Hint colour')
+                    radius_in = gr.Slider(0, 100, value=8, step=1, label='Hint radius, px of the photo')
+                hints_table = gr.Dataframe(hint_rows([]), headers=HINT_COLUMNS, interactive=False,
+                                           label='Hints (click a row to remove it)')
+                clear_hints = gr.Button('Clear hints')
+                reference_in = gr.Image(type='filepath', image_mode=None, label='Reference photo: click on it to pick '
+                                        'its colour (an eyedropper)', sources=['upload', 'clipboard'], height=200)
             gr.Examples(EXAMPLES, inputs=photo_in)
         with gr.Column():
             slider_out = gr.ImageSlider(label='Before / after', type='numpy', format='png')
             file_out = gr.File(label='Full-resolution PNG')
             note_out = gr.Markdown()
-    button.click(colorize_for_page, [photo_in, model_in, saturation_in, size_in], [slider_out, file_out, note_out],
-                 api_name=False)
+    page_inputs = [photo_in, model_in, saturation_in, size_in]
+    page_outputs = [slider_out, file_out, note_out]
+    button.click(colorize_for_page, page_inputs + [hints_state], page_outputs, api_name=False)
+    photo_in.select(add_hint, page_inputs + [color_in, radius_in, hints_state], [hints_state, hints_table]
+                    + page_outputs, api_name=False)
+    hints_table.select(remove_hint, page_inputs + [hints_state], [hints_state, hints_table] + page_outputs,
+                       api_name=False)
+    # a new photo, or Clear: no hints (a hint belongs to a place in one photo)
+    for event in (photo_in.upload, photo_in.clear, clear_hints.click):
+        event(lambda: ([], hint_rows([])), None, [hints_state, hints_table], api_name=False)
+    reference_in.select(pick_colour, reference_in, color_in, api_name=False)
     # the API: the same pipeline, returning the colorized image; the other inputs keep their defaults
     # (its input is a plain file, so a non-image reaches read_photo and gets its one-line message)
     api_in, api_out = gr.File(type='filepath', visible=False), gr.Image(type='filepath', format='png', visible=False)
-    gr.Button(visible=False).click(colorize_photo, [api_in, model_in, saturation_in, size_in], api_out,
+    api_hints = gr.Textbox('', visible=False)
+    gr.Button(visible=False).click(colorize_photo, [api_in, model_in, saturation_in, size_in, api_hints], api_out,
                                    api_name='colorize')
 
 if __name__ == '__main__':

@@ -85,18 +85,27 @@ def make_hint(x, y, color, radius=0, where='hint'):
 def load_hints_file(path):
     """A JSON file of hints: a list of {"x", "y", "color"[, "radius"]} (for every photo), or an object mapping file
     names to such lists. Returns a list, or a dict name -> list. Raises ValueError for malformed JSON or entries."""
-    import json
     try:
         with open(path, encoding='utf-8') as f:
-            data = json.load(f)
+            text = f.read()
     except OSError as e:
         raise ValueError(f"cannot read the hints file '{path}' ({e.strerror or e})") from None
     except UnicodeDecodeError:
         raise ValueError(f"the hints file '{path}' is not UTF-8 text; save it as UTF-8 JSON") from None
+    return parse_hints_json(text, f"the hints file '{path}'", f"'{path}'")
+
+
+def parse_hints_json(text, what='the hints', where='hints'):
+    """Hints as JSON text (what a hints file holds: a list of {"x", "y", "color"[, "radius"]}, or an object mapping
+    file names to such lists) -> a list of make_hint dicts, or a dict name -> list. `what` names the text in messages
+    about the whole, `where` in messages about one entry. Raises ValueError for malformed JSON or entries."""
+    import json
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValueError(f"the hints file '{path}' is not valid JSON ({e.msg} at line {e.lineno})") from None
+        raise ValueError(f"{what} is not valid JSON ({e.msg} at line {e.lineno})") from None
     if isinstance(data, dict) and {'x', 'y', 'color'} <= set(data):
-        raise ValueError(f"the hints file '{path}' holds one hint object; put it in a list: [{{\"x\": ..., ...}}]")
+        raise ValueError(f"{what} holds one hint object; put it in a list: [{{\"x\": ..., ...}}]")
 
     def entries(items, where):
         if not isinstance(items, list):
@@ -108,8 +117,8 @@ def load_hints_file(path):
             out.append(make_hint(item['x'], item['y'], item['color'], item.get('radius', 0), f"{where}[{i}]"))
         return out
     if isinstance(data, dict):
-        return {name: entries(items, f"'{path}': {name}") for name, items in data.items()}
-    return entries(data, f"'{path}'")
+        return {name: entries(items, f"{where}: {name}") for name, items in data.items()}
+    return entries(data, where)
 
 
 def check_inside(hints, height, width, name='the photo'):

@@ -1,4 +1,5 @@
 """The web demo as a person uses it: the /colorize API through gradio_client, bad files, and a real browser."""
+import io
 import os
 import runpy
 import shutil
@@ -34,11 +35,28 @@ def _free_port():
 
 
 @pytest.fixture(scope='module')
-def server():
-    """demo.py's app, served in this process on a free port with its own queue, as `python3 demo.py` serves it."""
+def hint_model(tmp_path_factory):
+    """A small generator with hint input (random weights: its output moves with the hints), as an export."""
+    import torch
+
+    import checkpoint
+    from models import Generator
+    torch.manual_seed(0)
+    G = Generator(8, 32, hints=True).eval()
+    with torch.no_grad():
+        G.down[0][1].weight[:, 1:] *= 30  # hint channels that matter: a hint moves the colour clearly
+    path = tmp_path_factory.mktemp('model') / 'hints.safetensors'
+    checkpoint.export_generator(str(path), G)
+    return path
+
+
+@pytest.fixture(scope='module')
+def server(hint_model):
+    """demo.py's app, served in this process on a free port with its own queue, as `python3 demo.py` serves it, with
+    a hint model offered beside the shipped ones (--checkpoint)."""
     pytest.importorskip('gradio', reason='the demo needs requirements-demo.txt')
     port = _free_port()
-    argv, sys.argv = sys.argv, ['demo.py', '--device=cpu', f'--port={port}']
+    argv, sys.argv = sys.argv, ['demo.py', '--device=cpu', f'--port={port}', f'--checkpoint={hint_model}']
     try:
         app = runpy.run_path(os.path.join(REPO, 'demo.py'), run_name='demo')['app']
     finally:
@@ -159,3 +177,81 @@ def test_page_upload_gives_the_file_colorize_py_writes(server, tmp_path):
             assert got.shape == want.shape, name
             assert np.abs(got - want).max() <= 1, f'{name}: the page colorized another picture than colorize.py'
         browser.close()
+
+
+HINT_MODEL = 'yours: hints.safetensors'  # how the page names the --checkpoint model
+
+
+def test_api_takes_hints_as_colorize_py_does(server, hint_model, tmp_path):
+    _photo(tmp_path / 'photo.png', 160, 120)
+    client = Client(server, verbose=False)
+    hints = '[{"x": 40, "y": 30, "color": "#1f4fbf", "radius": 8}, {"x": 120, "y": 90, "color": "red"}]'
+    (tmp_path / 'hints.json').write_text(hints)
+    got = np.asarray(Image.open(client.predict(handle_file(str(tmp_path / 'photo.png')), HINT_MODEL, 1.0, 0, hints,
+                                               api_name='/colorize')))
+    run('colorize.py', tmp_path / 'photo.png', f'--checkpoint={hint_model}', f'--hints={tmp_path / "hints.json"}',
+        f'--out_dir={tmp_path / "cli"}', '--device=cpu')
+    assert np.array_equal(got, np.asarray(Image.open(tmp_path / 'cli' / 'photo.png')))
+    plain = np.asarray(Image.open(client.predict(handle_file(str(tmp_path / 'photo.png')), HINT_MODEL,
+                                                 api_name='/colorize')))
+    assert not np.array_equal(got, plain)  # the hints reached the model
+    for model, bad, message in ((HINT_MODEL, '[{"x": 40, "y": 30}]', 'needs x, y and color'),
+                                (HINT_MODEL, '{"x": 4', 'not valid JSON'),
+                                (HINT_MODEL, '[{"x": 400, "y": 30, "color": "red"}]', 'outside'),
+                                (HINT_MODEL, '[{"x": 4, "y": 3, "color": "blurple"}]', 'unknown colour'),
+                                ('CIFAR-10 (the paper)', hints, 'has no hint input')):
+        with pytest.raises(Exception, match=message):
+            client.predict(handle_file(str(tmp_path / 'photo.png')), model, 1.0, 0, bad, api_name='/colorize')
+
+
+def test_a_click_on_the_photo_places_a_hint_and_the_download_follows_it(server, hint_model, tmp_path):
+    """In the browser: choose a hint model, upload, click on the photo; the hint table lists the click's pixel and
+    the download equals colorize.py's output with that hint; a click on the table row removes it again."""
+    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+    if not chromium:
+        pytest.skip('no Chromium installed (Debian: apt-get install chromium)')
+    sync_api = pytest.importorskip('playwright.sync_api', reason='playwright is in requirements-demo.txt')
+    _photo(tmp_path / 'clicked.png', 160, 120)
+
+    def download(page, not_href=None):
+        """(the page's current download as uint8 RGB, its address); waits for an address other than not_href."""
+        link = page.locator('a[href*="clicked_color.png"]').first
+        for _ in range(600):
+            href = link.get_attribute('href')
+            if href != not_href:
+                break
+            page.wait_for_timeout(100)
+        with urllib.request.urlopen(urllib.parse.urljoin(server, href)) as response:
+            return np.asarray(Image.open(io.BytesIO(response.read())).convert('RGB')), href
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=['--no-sandbox'])
+        page = browser.new_page(viewport={'width': 1280, 'height': 1400})
+        page.goto(server)
+        page.get_by_role('combobox', name='Model').click()
+        page.get_by_role('option', name=HINT_MODEL).click()
+        page.locator('input[type=file]').first.set_input_files(str(tmp_path / 'clicked.png'))
+        page.get_by_role('button', name='Remove Image').first.wait_for()
+        shown = page.get_by_test_id('image').first.locator('img')  # the uploaded photo, as the page shows it
+        shown.wait_for()
+        page.wait_for_function('img => img.complete && img.naturalWidth > 0', arg=shown.element_handle())
+        photo_box = shown.bounding_box()
+        shown.click(position={'x': photo_box['width'] * 0.25, 'y': photo_box['height'] * 0.5})
+        hint_colour = page.get_by_test_id('cell-0-2').get_by_text('#1f4fbf')  # the hint's row, the picker's colour
+        hint_colour.wait_for(timeout=60000)
+        page.get_by_text('clicked_color').wait_for(timeout=60000)
+        x, y, colour, radius = (page.get_by_test_id(f'cell-0-{i}').inner_text().strip() for i in range(4))
+        with_hint, href = download(page)
+        hint_colour.click()  # remove it: the photo is colorized again without hints
+        hint_colour.wait_for(state='detached', timeout=60000)
+        without, _ = download(page, not_href=href)
+        browser.close()
+    assert (int(x), int(y)) in {(40 + dx, 60 + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)}  # photo pixels
+    assert (colour, radius) == ('#1f4fbf', '8')
+    run('colorize.py', tmp_path / 'clicked.png', f'--checkpoint={hint_model}', f'--hint={x},{y},{colour},{radius}',
+        f'--out_dir={tmp_path / "cli"}', '--device=cpu')
+    assert np.array_equal(with_hint, np.asarray(Image.open(tmp_path / 'cli' / 'clicked.png')))
+    run('colorize.py', tmp_path / 'clicked.png', f'--checkpoint={hint_model}', f'--out_dir={tmp_path / "plain"}',
+        '--device=cpu')
+    assert np.array_equal(without, np.asarray(Image.open(tmp_path / 'plain' / 'clicked.png')))
+    assert np.abs(with_hint.astype(int) - without).max() > 20  # the hint moved the colour
