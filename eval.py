@@ -105,6 +105,9 @@ print(f"| {'colorfulness relative to real':<38} | {model['colorfulness'] / color
       f"{gray['colorfulness'] / colorfulness_real:>9.3f} |")
 if 'better_than_gray' in model:
     print(f"| {'photos better than gray (MAE)':<38} | {model['better_than_gray']:>9.1%} | {'':>9} |")
+    worst_path, worst_ratio = model['worst_vs_gray']
+    print(f"| {'worst photo, MAE / grayscale MAE':<38} | {worst_ratio:>8.3f}x | {'':>9} | "
+          f"{os.path.basename(worst_path)}")
 print(f"\n{time.time() - t_start:.1f}s" + (f"; sample grid: {samples}" if samples else ''))
 if as_json:
     print(json.dumps({'checkpoint': checkpoint, 'split': split, 'images': n, 'image_size': size, 'hints': hints,

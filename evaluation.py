@@ -47,9 +47,10 @@ def _photo_tensor(image):
 def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bicubic'):
     """Colorize each photo at its full size through colorize.py's pipeline (photo.colorize) and score it against the
     original; same return as evaluate(), the grayscale output being the same pipeline with no chroma. The model's
-    metrics also hold 'better_than_gray', the share of photos whose MAE is below the grayscale output's."""
+    metrics also hold 'better_than_gray', the share of photos whose MAE is below the grayscale output's, and
+    'worst_vs_gray' = (path, the largest per-photo ratio of the model's MAE to the grayscale output's)."""
     sums = {key: dict.fromkeys(METRIC_NAMES, 0.0) for key in ('model', 'gray')}
-    colorfulness_real, better = 0.0, 0
+    colorfulness_real, better, worst = 0.0, 0, (None, 0.0)
     for path in paths:
         real = read_image(path)
         if real.ndim != 3 or real.dtype.name != 'uint8':
@@ -65,8 +66,11 @@ def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bi
                 if metric == 'mae':
                     photo_mae[key] = value.item()
         better += photo_mae['model'] < photo_mae['gray']
+        ratio = photo_mae['model'] / max(photo_mae['gray'], 1e-9)
+        worst = (path, ratio) if ratio > worst[1] else worst
         colorfulness_real += colorfulness(rgb_real).item()
     n = len(paths)
     means = {key: {k: v / n for k, v in sums[key].items()} for key in sums}
     means['model']['better_than_gray'] = better / n
+    means['model']['worst_vs_gray'] = worst
     return means['model'], means['gray'], colorfulness_real / n

@@ -5,11 +5,13 @@
     python3 eval.py --data_dir=data/natural/full --full_resolution=True       # whole photos, as colorize.py does
     python3 colorize.py data/natural/gray --out_dir=colorized --side_by_side
 
-The photos are scikit-image's bundled samples (astronaut, cat, coffee, rocket, motorcycle). From each, square
-crops of random position and size (a quarter of the short side up to all of it) are downscaled to
-image_size (eval.py resizes them again to each model's own size), like the small pictures of whole scenes and
-objects the models train on. The whole photos are also saved at full size, in colour under full/test/ (the
-originals that --full_resolution scores against) and in grayscale under gray/ (inputs to try colorize.py on).
+The photos are the colour photographs that ship inside the installed packages: scikit-image's samples
+(astronaut, cat, coffee, rocket, motorcycle), and matplotlib's grace_hopper and scikit-learn's china and flower
+when those packages are installed. From each scikit-image photo, square crops of random position and size (a quarter
+of the short side up to all of it) are downscaled to image_size (eval.py resizes them again to each model's own
+size), like the small pictures of whole scenes and objects the models train on. Every photo is also saved whole at
+full size, in colour under full/test/ (the originals that --full_resolution scores against) and in grayscale under
+gray/ (inputs to try colorize.py on).
 """
 import os
 import sys
@@ -32,6 +34,27 @@ photos = {'astronaut': skdata.astronaut(), 'cat': skdata.chelsea(), 'coffee': sk
           'rocket': skdata.rocket(), 'motorcycle': skdata.stereo_motorcycle()[0]}
 
 
+def other_package_photos():
+    """{name: uint8 HxWx3} of the colour photos other installed packages ship (matplotlib, scikit-learn); those
+    whose package is missing are left out."""
+    found = {}
+    try:
+        import matplotlib.cbook
+        with matplotlib.cbook.get_sample_data('grace_hopper.jpg') as f:
+            found['grace_hopper'] = np.asarray(Image.open(f).convert('RGB'))
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        from sklearn.datasets import load_sample_images
+        for path, rgb in zip(load_sample_images().filenames, load_sample_images().images):
+            found[os.path.splitext(os.path.basename(path))[0]] = rgb
+    except ImportError:
+        pass
+    return found
+
+
+
+
 def write_crops(im, folder, n, rng):
     """n square crops of random position and size (a quarter of the short side up to all of it), as image_size PNGs."""
     w, h = im.size
@@ -47,9 +70,12 @@ for name, rgb in photos.items():
     im = Image.fromarray(rgb)
     write_crops(im, os.path.join(out_dir, 'test', name), crops, rng)
     write_crops(im, os.path.join(out_dir, 'train', name), train_crops, train_rng)
+wholes = {**photos, **other_package_photos()}
+for name, rgb in wholes.items():
+    im = Image.fromarray(rgb)
     atomic_write(os.path.join(out_dir, 'full', 'test', f'{name}.png'), lambda f: im.save(f, format='PNG'))
     gray = im.convert('L')
     atomic_write(os.path.join(out_dir, 'gray', f'{name}.jpg'), lambda f: gray.save(f, format='JPEG', quality=95))
 print(f"wrote {crops * len(photos)} test and {train_crops * len(photos)} train crops of {len(photos)} photos to "
-      f"{out_dir}/test/ and train/, the whole photos to "
+      f"{out_dir}/test/ and train/, {len(wholes)} whole photos ({', '.join(wholes)}) to "
       f"{out_dir}/full/test/ and in grayscale to {out_dir}/gray/")

@@ -81,6 +81,13 @@ def test_eval_full_resolution_scores_whole_photos_beside_a_true_grayscale_baseli
     assert result['gray']['colorfulness'] < 0.5 < result['colorfulness_real']
     assert 0 <= result['better_than_gray'] <= 1 and 'ciede2000' in result
     assert 'photos better than gray' in proc.stdout
+    G, _ = checkpoint.load_generator(str(tmp_path / 'g.safetensors'))
+    mae = lambda rgb, saturation: np.abs(photo.colorize(G, rgb, saturation=saturation).astype(float) - rgb).mean()
+    ratios = {name: mae(rgb, 1.0) / mae(rgb, 0.0) for name, rgb in photos.items()}
+    worst = max(ratios, key=ratios.get)  # the photo the table names, with its own ratio to the grayscale output
+    assert result['worst_vs_gray'][0].endswith(f'{worst}.png')
+    assert result['worst_vs_gray'][1] == pytest.approx(ratios[worst], rel=1e-3)
+    assert f'{worst}.png' in proc.stdout
 
 
 def test_colorize_size_sets_the_working_resolution(tmp_path):
