@@ -171,7 +171,9 @@ def _checkpoint_weights(ckpt, path):
         raise UserError(f"'{path}' is not a generator checkpoint from train.py (a format-1 discriminator "
                         "checkpoint, perhaps?); pass a run folder (its state.pt), its best.pt or an epochNNN.pt")
     use_ema = ckpt.get('G_ema') is not None
-    what = f"{'EMA ' if use_ema else ''}weights after epoch {ckpt['epoch']}"
+    when = f"in epoch {ckpt['epoch'] + 1}, after batch {ckpt['batch']}" if ckpt.get('batch') else \
+        f"after epoch {ckpt['epoch']}"  # a run stopped mid-epoch (SIGTERM, a timed checkpoint)
+    what = f"{'EMA ' if use_ema else ''}weights {when}"
     return ckpt['model_config'], ckpt['G_ema'] if use_ema else ckpt['G'], what
 
 
