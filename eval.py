@@ -31,7 +31,7 @@ val_size = 1000  # as in train.py
 image_size = 0  # px the test images are resized to; 0 = the size the model was trained at
 full_resolution = False  # whole photos (data_dir/test/ or data_dir) at full size through colorize.py's pipeline
 upsample = 'bicubic'  # full_resolution: how ab reaches full size, bicubic | guided (guided filter on L), as colorize.py
-hints = 0  # a hint model: this many simulated user hints per image, from the real colours (not with full_resolution)
+hints = 0  # a hint model: this many simulated user hints per image (or whole photo), from the real colours
 as_json = False  # also print one JSON object with every metric
 out_dir = 'runs/eval'  # the sample grid (grayscale | generated | original) goes here; '' = none
 # -----------------------------------------------------------------------------
@@ -44,8 +44,8 @@ if image_size < 0 or image_size & (image_size - 1):
     sys.exit(f"error: --image_size={image_size} must be 0 (the model's size) or a power of two")
 if upsample not in ('bicubic', 'guided'):
     raise UserError(f"--upsample={upsample}; use bicubic or guided")
-if hints < 0 or hints and full_resolution:
-    raise UserError(f"--hints={hints} must be >= 0, and simulated hints work on a split (not --full_resolution)")
+if hints < 0:
+    raise UserError(f"--hints={hints} must be >= 0 (simulated user hints per image)")
 if full_resolution and split != 'test':
     sys.exit("error: --full_resolution reads the test/ images at their own size; it does not combine with --split=val")
 
@@ -66,6 +66,8 @@ G, description = load_generator(checkpoint, dev)
 print(f"evaluating {description}" + (f"\n(no --checkpoint: {chosen}; pass --checkpoint=<run folder, checkpoint "
                                        "or export> to evaluate another)" if chosen else ''))
 size = image_size or G.config['image_size']
+if hints and not G.hints:
+    raise UserError(f"--hints={hints}: {description} has no hint input; pass a model trained with --hints=True")
 autocast = autocast_for(dev)
 samples = ''
 if full_resolution:  # the pipeline people use: whole photos, the model at its working size, ab upsampled onto L
@@ -75,15 +77,13 @@ if full_resolution:  # the pipeline people use: whole photos, the model at its w
         raise UserError(f"no images under '{folder}'; --full_resolution needs a folder of colour photos (or one with "
                         "test/ in it), e.g. ../shared/data/photos_dev or data/natural/full from natural_photos.py")
     photos = photos[:test_limit or None]
-    model, gray, colorfulness_real = evaluate_photos(G, photos, dev, image_size, upsample=upsample)
+    model, gray, colorfulness_real = evaluate_photos(G, photos, dev, image_size, upsample=upsample, hints=hints)
     n, name = len(photos), 'full-resolution photos'
 else:
     if split == 'val':
         test = load_train_val(data_dir, size, val_size)[1].to(dev)
     else:
         test = load_split(data_dir, 'test', size, test_limit).to(dev)
-    if hints and not G.hints:
-        raise UserError(f"--hints={hints}: {description} has no hint input; pass a model trained with --hints=True")
     model, gray, colorfulness_real = evaluate(G, test, batch_size, autocast, hints=hints)
     n, name = len(test), 'test images' if split == 'test' else 'held-out training images (--split=val)'
     if out_dir:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from color import denormalize_lab, rgb_to_lab, rgb_uint8_to_network
-from hints import sample_hints
+from hints import sample_hints, simulated_photo_hints
 from images import read_image
 from metrics import METRIC_NAMES, all_metrics, colorfulness, image_metrics
 from photo import colorize
@@ -44,14 +44,16 @@ def _photo_tensor(image):
     return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float()
 
 
-def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bicubic'):
+def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bicubic', hints=0, seed=0):
     """Colorize each photo at its full size through colorize.py's pipeline (photo.colorize) and score it against the
     original; same return as evaluate(), the grayscale output being the same pipeline with no chroma. The model's
     metrics also hold 'better_than_gray', the share of photos whose MAE is below the grayscale output's, and
-    'worst_vs_gray' = (path, the largest per-photo ratio of the model's MAE to the grayscale output's)."""
+    'worst_vs_gray' = (path, the largest per-photo ratio of the model's MAE to the grayscale output's). hints > 0
+    gives a hint generator that many simulated user hints per photo (hints.simulated_photo_hints from the real
+    colours, photo i's drawn from seed + i)."""
     sums = {key: dict.fromkeys(METRIC_NAMES, 0.0) for key in ('model', 'gray')}
     colorfulness_real, better, worst = 0.0, 0, (None, 0.0)
-    for path in paths:
+    for i, path in enumerate(paths):
         real = read_image(path)
         if real.ndim != 3 or real.dtype.name != 'uint8':
             raise UserError(f"'{path}' is not an 8-bit colour image; full-resolution evaluation needs the "
@@ -59,8 +61,11 @@ def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bi
         rgb_real = _photo_tensor(real)
         lab_real = rgb_to_lab(rgb_real / 255)
         photo_mae = {}
+        given = simulated_photo_hints(real, hints, np.random.default_rng(seed + i),
+                                      min(real.shape[:2]) / (size or G.config['image_size'])) if hints else None
         for key, s in (('model', saturation), ('gray', 0.0)):
-            rgb_fake = _photo_tensor(colorize(G, real, size, device, s, upsample=upsample))
+            rgb_fake = _photo_tensor(colorize(G, real, size, device, s, given if key == 'model' else None,
+                                              upsample=upsample))
             for metric, value in all_metrics(rgb_fake, rgb_real, rgb_to_lab(rgb_fake / 255), lab_real).items():
                 sums[key][metric] += value.item()
                 if metric == 'mae':

@@ -121,6 +121,23 @@ def parse_hints_json(text, what='the hints', where='hints'):
     return entries(data, where)
 
 
+def simulated_photo_hints(rgb, count, rng, cell=1.0, max_patch=9):
+    """A simulated user's hints on a whole photo: uint8 HxWx3 RGB -> `count` make_hint dicts, each at a uniformly
+    random pixel, with the mean colour of a square patch of the real photo around it and a radius of half that
+    patch. The patch side is 1 to max_patch working-resolution cells (uniform, as sample_hints draws them in
+    training: Zhang et al. 2017), `cell` photo pixels each (the photo's short side over the model's). `rng` is a
+    numpy Generator."""
+    H, W = rgb.shape[:2]
+    out = []
+    for _ in range(count):
+        half = max(0.5, rng.integers(1, max_patch + 1) * cell / 2)
+        x, y = int(rng.integers(0, W)), int(rng.integers(0, H))
+        r = int(half)
+        patch = rgb[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1].reshape(-1, 3)
+        out.append(make_hint(x, y, '#%02x%02x%02x' % tuple(int(round(v)) for v in patch.mean(0)), half))
+    return out
+
+
 def check_inside(hints, height, width, name='the photo'):
     """Raise ValueError if a hint's point lies outside a height x width photo."""
     for h in hints:

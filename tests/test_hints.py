@@ -114,3 +114,25 @@ def test_hints_need_a_model_with_hint_input_and_must_lie_inside_the_photo(tmp_pa
     ok = run('colorize.py', *common, f'--checkpoint={tmp_path / "guided.safetensors"}', '--hint=5,5,red',
              '--hint=50,30,#00ff00,4')
     assert 'wrote 1, failed 0' in ok.stdout and Image.open(tmp_path / 'o' / 'p.png').size == (60, 40)
+
+
+def test_simulated_users_on_whole_photos_pick_the_real_colour_and_help(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from evaluation import evaluate_photos
+    from hints import simulated_photo_hints
+    rgb = np.zeros((90, 150, 3), np.uint8)
+    rgb[:, :75] = (200, 40, 40)  # a red half and a blue half
+    rgb[:, 75:] = (40, 60, 200)
+    hints = simulated_photo_hints(rgb, 20, np.random.default_rng(0), cell=2.0)
+    assert len(hints) == 20 and all(0 <= h['x'] < 150 and 0 <= h['y'] < 90 and 1 <= h['radius'] <= 9 for h in hints)
+    for h in hints:  # a patch inside one half has that half's colour
+        r, x = int(h['radius']), int(h['x'])
+        if x + r < 75 or x - r >= 75:
+            assert h['color'] == tuple(rgb[int(h['y']), x])
+    Image.fromarray(rgb).save(tmp_path / 'halves.png')
+    plain, gray, _ = evaluate_photos(PassHints(), [str(tmp_path / 'halves.png')])
+    guided, gray_again, _ = evaluate_photos(PassHints(), [str(tmp_path / 'halves.png')], hints=10)
+    assert gray_again == gray and plain['mae'] == pytest.approx(gray['mae'], abs=0.5)  # no hints: PassHints is gray
+    assert guided['mae'] < 0.95 * plain['mae']  # the hints' colours reach the output
