@@ -357,6 +357,12 @@ def finish(message=None, code=0):
     if distributed:
         dist.barrier()  # tear down together: a process leaving while another still talks to it makes gloo abort
         dist.destroy_process_group()
+        # DDP still holds the gloo process group, whose C++ threads can abort the process ("terminate called without
+        # an active exception") when the interpreter destroys them at exit; everything is written and torn down, so
+        # leave at once
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 
