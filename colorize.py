@@ -3,9 +3,10 @@
     python3 colorize.py old_photo.jpg --out_dir=colorized
     python3 colorize.py album/ 'scans/*.png' --out_dir colorized --side_by_side --image_format=jpg --saturation=1.2
     python3 colorize.py photo.jpg --hint=120,80,#1f4fbf --hint=300,410,red     # colours you know (a hint model)
+    python3 colorize.py home_movie.mp4 --temporal=0.95 --video_quality=18       # a video: colorized/home_movie.mp4
 
-Inputs are files, folders (searched recursively) and globs. Outputs keep each input's width, height and
-luminance and are written under out_dir with the input's name (names that would collide keep their folders);
+Inputs are files, folders (searched recursively) and globs, photos and videos. Outputs keep each input's width,
+height and luminance and are written under out_dir with the input's name (names that would collide keep their folders);
 inputs are never modified, and files already under out_dir are never taken as inputs.
 """
 import glob
@@ -16,6 +17,7 @@ import time
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from checkpoint import PHOTO_GENERATOR, load_generator
 from color import is_gray
@@ -30,6 +32,7 @@ from images import (
 )
 from photo import UPSAMPLING, colorize
 from utils import UserError, configure, resolve_device
+from video import MAX_TEMPORAL, VIDEO_EXTENSIONS, colorize_video, is_video
 
 # -----------------------------------------------------------------------------
 out_dir = 'colorized'  # outputs go here, mirroring the input names
@@ -45,6 +48,9 @@ overwrite = False  # redo outputs that exist already (else: newer than their inp
 max_megapixels = 500.0  # larger images are refused before decoding (memory); raise it for bigger scans
 hint = ''  # x,y,colour[,radius]: a colour you know at that point (repeatable); only its ab is used, L is kept
 hints = ''  # a JSON file of hints: [{"x": .., "y": .., "color": .., "radius": ..}], or an object keyed by file name
+# videos (written as H.264 mp4)
+temporal = 0.95  # colour stabilization over frames: 0 = each frame alone, 0.95 = colour averaged over ~39 frames
+video_quality = 18  # x264 CRF: 0 lossless, 18 about visually lossless, 23 smaller files, 51 worst
 # -----------------------------------------------------------------------------
 config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('side_by_side', 'overwrite'),
                            repeatable=('hint',))
@@ -62,6 +68,11 @@ if not 0 < max_megapixels <= 100000:
 Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's decompression-bomb guard, with a clear message
 if not 1 <= quality <= 100:
     raise UserError(f"--quality={quality} must be between 1 and 100 (JPEG quality)")
+if not 0 <= temporal <= MAX_TEMPORAL:
+    raise UserError(f"--temporal={temporal} must be between 0 (each frame colorized alone) and {MAX_TEMPORAL}")
+if not 0 <= video_quality <= 51:
+    raise UserError(f"--video_quality={video_quality} must be between 0 (lossless) and 51 (x264 CRF; 18 is about "
+                    "visually lossless)")
 if not inputs:
     raise UserError("no inputs; usage: python3 colorize.py PHOTO|FOLDER|GLOB [...] --out_dir=DIR")
 if not out_dir.strip():
@@ -83,11 +94,18 @@ def inside_out_dir(path):
     return real == out_real or real.startswith(out_real + os.sep)
 
 
+def list_media(folder):
+    """images.list_images, with the videos (video.VIDEO_EXTENSIONS) among what it leaves out taken as well."""
+    files, left_out = list_images(folder)
+    videos = {path for path, reason in left_out if reason == 'not an image type' and is_video(path)}
+    return sorted(files + list(videos)), [item for item in left_out if item[0] not in videos]
+
+
 def expand(arg):
     """(files, base) for one command-line input: a file, a folder (recursive) or a glob; base anchors output names."""
     arg = os.path.expanduser(arg)
     if os.path.isdir(arg):
-        files, left_out = list_images(arg)
+        files, left_out = list_media(arg)
         skipped.extend(left_out)
         kept = [f for f in files if not inside_out_dir(f)]
         excluded[arg] = len(files) - len(kept)
@@ -98,8 +116,8 @@ def expand(arg):
         matched = sorted(glob.glob(arg, recursive=True))
         files = []
         for f in matched:  # a glob may name folders too: they are searched as folders are
-            files.extend(list_images(f)[0] if os.path.isdir(f) else
-                         [f] if os.path.isfile(f) and f.lower().endswith(IMAGE_EXTENSIONS) else [])
+            files.extend(list_media(f)[0] if os.path.isdir(f) else
+                         [f] if os.path.isfile(f) and f.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS) else [])
         kept = [f for f in files if not inside_out_dir(f)]
         excluded[arg] = len(files) - len(kept)
         return kept, os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in kept]) if kept else None
@@ -122,7 +140,7 @@ for arg in inputs:
         continue
     if not files:
         why = f"its {excluded[arg]} image(s) are under --out_dir={shown(out_dir)}, and outputs are never inputs" \
-            if excluded.get(arg) else "none with an extension Pillow opens"
+            if excluded.get(arg) else "none with an extension Pillow or the video decoder opens"
         print(f"error: '{shown(arg)}' holds no image files to colorize ({why})", file=sys.stderr)
         failed.append(arg)
         continue
@@ -153,12 +171,13 @@ def output_names(planned):
             stems[path] = tail
     outputs, taken = {}, set()
     for path, stem in stems.items():
-        out = os.path.join(out_dir, f'{stem}.{image_format}')
+        ext = 'mp4' if is_video(path) else image_format
+        out = os.path.join(out_dir, f'{stem}.{ext}')
         if out in taken:  # photo.jpg and photo.png in one folder
-            out = os.path.join(out_dir, f'{stem}_{os.path.splitext(path)[1].lstrip(".").lower()}.{image_format}')
+            out = os.path.join(out_dir, f'{stem}_{os.path.splitext(path)[1].lstrip(".").lower()}.{ext}')
         n = 2
         while out in taken:  # photo.jpg, photo.JPG and photo.Jpg
-            out = os.path.join(out_dir, f'{stem}_{os.path.splitext(path)[1].lstrip(".").lower()}_{n}.{image_format}')
+            out = os.path.join(out_dir, f'{stem}_{os.path.splitext(path)[1].lstrip(".").lower()}_{n}.{ext}')
             n += 1
         taken.add(out)
         outputs[path] = out
@@ -198,6 +217,9 @@ elif from_file:
     for path in hints_of:
         hints_of[path] += from_file
 for path, _ in jobs:
+    if hints_of[path] and is_video(path):
+        print(f"note: hints are used for photos only; '{shown(path)}' is colorized without them")
+        hints_of[path] = []
     if hints_of[path]:
         try:
             height, width = image_size(path)
@@ -240,6 +262,57 @@ def on_interrupt(signum, frame):
     print("\nCtrl-C: stopping after this photo (press it again to stop at once)", file=sys.stderr, flush=True)
 
 
+class VideoStopped(Exception):
+    """Raised from a video's progress callback after Ctrl-C: the video in hand is dropped (no output for it)."""
+
+
+partial, t_video = [], 0.0  # videos whose damaged stream was colorized up to where it broke off; seconds on videos
+
+
+def colorize_one_video(path, out):
+    """Colorize one video into `out` with a progress bar (frames, frames/s, time left); prints what was written.
+    Returns True if written (a damaged stream's colorized beginning too, with a line saying where it stopped),
+    False after a one-line error, None if Ctrl-C stopped it (nothing written)."""
+    global t_video
+    t0 = time.time()
+    bar = tqdm(desc=shown(os.path.basename(path)), unit='frame', leave=False, disable=None, dynamic_ncols=True)
+
+    def progress(done, total):
+        bar.total = total or None
+        bar.update(done - bar.n)
+        if stop_requested:
+            raise VideoStopped
+
+    try:
+        result = colorize_video(G, path, out, size, dev, saturation, temporal, video_quality, upsample, side_by_side,
+                                progress)
+    except VideoStopped:
+        print(f"stopped in the middle of '{shown(path)}': no output written for it", file=sys.stderr)
+        return None
+    except UserError as e:  # not a video, no video stream, no frames: the reason says which
+        print(f"error: '{shown(path)}': {e}", file=sys.stderr)
+        return False
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:
+        print(f"error: '{shown(path)}' could not be colorized and written to '{shown(out)}' ({describe_failure(e)})",
+              file=sys.stderr)
+        return False
+    finally:
+        bar.close()
+    seconds = time.time() - t0
+    t_video += seconds
+    print(f"{shown(path)} -> {shown(out)} ({result.width}x{result.height}, {result.frames} frames, "
+          f"{result.frames / seconds:.1f} frames/s)")
+    for note in result.notes:
+        print(f"note: '{shown(path)}': {note}")
+    if result.stopped:
+        partial.append(path)
+        print(f"error: '{shown(path)}' is damaged or incomplete: {result.stopped}; the {result.frames} frames before "
+              f"that are colorized in '{shown(out)}' (kept)", file=sys.stderr)
+    return True
+
+
 signal.signal(signal.SIGINT, on_interrupt)
 done_before = 0
 for path, out in jobs:
@@ -257,6 +330,13 @@ for path, out in jobs:
         print(f"error: '{shown(out)}' exists and is older than its input '{shown(path)}'; pass --overwrite to "
               "replace it", file=sys.stderr)
         failed.append(path)
+        continue
+    if is_video(path):
+        done = colorize_one_video(path, out)
+        if done is None:
+            break
+        written += done
+        failed.extend([] if done else [path])
         continue
     t0 = time.time()
     try:
@@ -302,10 +382,12 @@ for path, out in jobs:
 
 print(f"wrote {written}, failed {len(failed)}" + (f" ({', '.join(shown(f) for f in failed)})" if failed else '')
       + (f", already done {done_before} (kept; --overwrite redoes them)" if done_before else '')
-      + (f"; outputs in {shown(out_dir)}/; {t_model:.1f}s colorizing, {t_io:.1f}s decode+encode" if written else ''))
+      + (f" ({len(partial)} partial: {', '.join(shown(f) for f in partial)})" if partial else '')
+      + (f"; outputs in {shown(out_dir)}/; {t_model:.1f}s colorizing, {t_io:.1f}s decode+encode" if written else '')
+      + (f", {t_video:.1f}s on videos" if t_video else ''))
 if stop_requested:
     left = len(jobs) - written - done_before - len(failed)
     print(f"interrupted: {written + done_before} of {len(jobs)} outputs are written, {left} left; rerun the same "
           "command to continue (finished outputs are kept)", file=sys.stderr)
     sys.exit(130)
-sys.exit(1 if failed or not (written or done_before) else 0)
+sys.exit(1 if failed or partial or not (written or done_before) else 0)

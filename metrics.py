@@ -1,4 +1,5 @@
-"""Colorization metrics, one value per image: MAE, CIEDE2000, pixel accuracy, PSNR, SSIM, colorfulness."""
+"""Colorization metrics, one value per image: MAE, CIEDE2000, pixel accuracy, PSNR, SSIM, colorfulness; and the
+flicker of a colorized video: warping error and colour distribution consistency (CDC)."""
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -103,3 +104,57 @@ def colorfulness_ratios(history):
     if not all('val_colorfulness_real' in h for h in history):
         return None
     return [h['val_colorfulness'] / h['val_colorfulness_real'] for h in history]
+
+
+# -----------------------------------------------------------------------------
+# flicker of colorized video
+
+def warp_back(x, flow):
+    """Frame t+1 moved back onto frame t: x [C,H,W] (frame t+1) sampled at flow [2,H,W] (for each pixel of frame t,
+    its (x, y) position in frame t+1, px), bilinear, exact at whole-pixel positions. Returns (warped [C,H,W], valid
+    [H,W] bool: the position lies inside frame t+1, False where content leaves the frame or is uncovered)."""
+    C, H, W = x.shape
+    gx, gy = flow[0], flow[1]
+    grid = torch.stack([2 * gx / max(W - 1, 1) - 1, 2 * gy / max(H - 1, 1) - 1], -1)[None].to(x.device, torch.float32)
+    warped = F.grid_sample(x[None].float(), grid, mode='bilinear', padding_mode='border', align_corners=True)[0]
+    eps = 1e-4
+    valid = (gx >= -eps) & (gx <= W - 1 + eps) & (gy >= -eps) & (gy <= H - 1 + eps)
+    return warped, valid.to(x.device)
+
+
+def warping_error(ab_t, ab_next, flow, block=8):
+    """Motion-compensated colour flicker between two frames, in ab units: the mean Euclidean distance between frame t's
+    ab [2,H,W] and frame t+1's ab moved back onto frame t along `flow` (warp_back), over block x block means of the
+    pixels where the motion is known (blocks with any occluded or uncovered pixel left out; block=1 per pixel).
+    The warping error of Lai et al., "Learning Blind Video Temporal Consistency" (ECCV 2018), eq. 9, on ab rather than
+    RGB so that it measures colour only; the block means make it about colour regions rather than the codec's
+    chroma noise. NaN if no block is whole."""
+    warped, valid = warp_back(ab_next, flow)
+    pool = lambda v: F.avg_pool2d(v[None].float(), block)[0]  # noqa: E731
+    whole = pool(valid[None])[0] > 1 - 1e-6  # [H/block, W/block]
+    distance = (pool(ab_t.float()) - pool(warped)).norm(dim=0)
+    return distance[whole].mean().item() if whole.any() else float('nan')
+
+
+def color_histograms(rgb):
+    """Per-channel colour histograms of a uint8 HxWx3 RGB frame: [3,256] float64, each row summing to 1."""
+    rgb = torch.as_tensor(np.asarray(rgb)).reshape(-1, 3).long()
+    return torch.stack([torch.bincount(rgb[:, c], minlength=256) for c in range(3)]).double() / len(rgb)
+
+
+def js_divergence(p, q):
+    """Jensen-Shannon divergence (natural log, 0 to ln 2) between distributions along the last dim of p and q."""
+    m = (p + q) / 2
+    kl = lambda a, b: torch.where(a > 0, a * (a / b.clamp_min(1e-300)).log(), torch.zeros_like(a)).sum(-1)  # noqa
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+def color_distribution_consistency(histograms, gaps=(1, 2, 4)):
+    """CDC of a clip from its frames' color_histograms [T,3,256]: the Jensen-Shannon divergence of each RGB channel's
+    histogram between frames `gap` apart, averaged over the frame pairs and the channels, then over the gaps 1, 2
+    and 4 (Liu et al., "Temporally Consistent Video Colorization with Deep Feature Propagation and Self-regularization
+    Learning", arXiv 2110.04562, 2021, as in their eval_results.py; also the NTIRE 2023 video colorization challenge's
+    CDC). Lower is steadier; a still clip gives 0. Gaps as long as the clip are left out."""
+    h = torch.as_tensor(histograms)
+    per_gap = [js_divergence(h[:-gap], h[gap:]).mean().item() for gap in gaps if gap < len(h)]
+    return float(np.mean(per_gap)) if per_gap else float('nan')

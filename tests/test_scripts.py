@@ -61,7 +61,7 @@ def _gflop_by_hand(w):
 def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
     proc = run('bench.py', '--device=cpu', '--width=4', '--batch_size=16', '--train_steps=1', '--eval_images=64',
                '--colorize_mp=0.05', '--memory_images=300', '--ddp_images=0', '--strip_memory=False',
-               '--scan_megapixels=0.05', '--as_json')
+               '--scan_megapixels=0.05', '--video_seconds=0', '--as_json')
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ('train_img_s', 'train_img_s_baseline', 'eval_img_s', 'eval_img_s_baseline', 'gflop_per_image',
                 'matmul_gflops', 'eval_efficiency', 'lab_img_s', 'colorize_12mp_s', 'colorize_12mp_io_s',
