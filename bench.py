@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+import av
 import numpy as np
 import torch
 import torch.nn as nn
@@ -23,13 +24,16 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage.metrics import structural_similarity
 
+import video
 from checkpoint import PHOTO_GENERATOR, load_generator
-from color import denormalize_lab, normalize_lab, rgb_uint8_to_network
+from color import denormalize_lab, normalize_lab, rgb_to_lab, rgb_uint8_to_network
 from dataset import ImageSplit, batches
 from evaluation import evaluate
 from images import read_image
+from metrics import color_distribution_consistency, color_histograms, warping_error
 from models import Discriminator, Generator, fold_batchnorm, gan_step, update_ema
 from photo import colorize
+from tools.make_clips import CLIPS, clip_frames, flow_between, gray, write_clip
 from utils import autocast_for, configure, resolve_device
 
 # -----------------------------------------------------------------------------
@@ -46,8 +50,12 @@ strip_memory = True  # peak RssAnon of colorize.py on a 64x64, a 1x4000 and a 40
 scan_megapixels = 180.0  # peak RssAnon and seconds of colorize.py on a gray scan of this many MP (13:14); 0 = skip
 ddp_images = 2048  # training images for the 1 vs 2 processes comparison (train.py itself, on the CPU); 0 = skip
 as_json = False  # also print one JSON object
+# videos: tools/make_clips.py's pan/zoom clips, colorized per frame and stabilized (video.py)
+video_seconds = 5.0  # length of each test clip for the flicker and MAE figures (speed: up to 2 s); 0 = no video
+video_memory = False  # peak RssAnon of colorize.py on a 5 s and a 60 s 1280x720 clip (slow: minutes)
+only_video = False  # measure the video figures alone
 # -----------------------------------------------------------------------------
-configure(globals(), sys.argv[1:], flags=('as_json',))
+configure(globals(), sys.argv[1:], flags=('as_json', 'video_memory', 'only_video'))
 dev = resolve_device(device)
 cuda = dev.type == 'cuda'
 if cuda:
@@ -240,6 +248,27 @@ def bench_colorize(G):
     return seconds, timed(io_roundtrip)
 
 
+def bench_colorize_onnx(G):
+    """Seconds to colorize bench_colorize's kind of photo (colorize_mp megapixels, gray) with light.py: G exported
+    to ONNX, run by onnxruntime on the CPU with torch's thread count, the pipeline in numpy; None without onnx and
+    onnxruntime."""
+    import importlib.util
+    if not (importlib.util.find_spec('onnx') and importlib.util.find_spec('onnxruntime')):
+        return None
+    import light
+    from onnx_export import export_onnx
+    h = int(round((colorize_mp * 1e6 * 3 / 4) ** 0.5))
+    w = h * 4 // 3
+    yy, xx = np.mgrid[0:h, 0:w]
+    noise = np.random.default_rng(0).normal(0, 6, (h, w))
+    photo = (128 + 90 * np.sin(xx / 300) * np.cos(yy / 200) + noise).clip(0, 255).astype(np.uint8)
+    with tempfile.TemporaryDirectory() as folder:
+        export_onnx(G, os.path.join(folder, 'generator.onnx'))
+        G_onnx = light.load_generator(os.path.join(folder, 'generator.onnx'), threads=torch.get_num_threads())
+    light.colorize(G_onnx, photo)  # warm-up
+    return min(timed(lambda: light.colorize(G_onnx, photo)) for _ in range(2))
+
+
 # -----------------------------------------------------------------------------
 # memory and processes: the training data path in a child process, and train.py at 1 and 2 processes
 MEMORY_CHILD = """
@@ -347,6 +376,116 @@ def bench_processes(n_images):
 
 
 # -----------------------------------------------------------------------------
+# videos: flicker, MAE, speed and memory of video.colorize_video on clips made from real photos
+
+def _ab(rgb):
+    """ab [2,H,W] (Lab units) of a uint8 HxWx3 RGB frame."""
+    return rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255)[0, 1:]
+
+
+def video_scores(path, truth):
+    """Flicker and error of a video against its clip_frames truth [(rgb, geometry)]: warping error on ab (8x8 block
+    means, frame pairs within a shot, motion from the clip's known camera path), CDC, and MAE (RGB 0-255) against the
+    real colour frames, all averaged over the frames."""
+    warps, maes, hists, previous = [], [], [], None
+    with av.open(path) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            rgb = frame.to_ndarray(format='rgb24')
+            ab = _ab(rgb)
+            if previous is not None:
+                flow = flow_between(truth[i - 1][1], truth[i][1], *rgb.shape[:2])
+                if flow is not None:
+                    warps.append(warping_error(previous, ab, flow))
+            previous = ab
+            maes.append(np.abs(rgb.astype(np.float32) - truth[i][0]).mean())
+            hists.append(color_histograms(rgb))
+    return {'warp': float(np.mean(warps)), 'cdc': color_distribution_consistency(torch.stack(hists)),
+            'mae': float(np.mean(maes))}
+
+
+def bench_video_quality(G):
+    """Per clip of tools/make_clips.py (640x360, video_seconds, 25 frames/s): video_scores of the real colour clip,
+    of the grayscale input, and of per-frame (--temporal=0) and stabilized (video.TEMPORAL) colorization, both
+    encoded at the same CRF (video.QUALITY); plus their mean over the clips."""
+    scores = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in CLIPS:
+            truth = list(clip_frames(name, 640, 360, video_seconds))
+            real, gray_in = os.path.join(folder, f'{name}.mp4'), os.path.join(folder, f'{name}_gray.mp4')
+            write_clip(real, (rgb for rgb, _ in truth), crf=video.QUALITY)
+            write_clip(gray_in, (gray(rgb) for rgb, _ in truth), crf=video.QUALITY)
+            scores[name] = {'real': video_scores(real, truth), 'gray': video_scores(gray_in, truth)}
+            for label, strength in (('per_frame', 0.0), ('stabilized', video.TEMPORAL)):
+                out = os.path.join(folder, f'{name}_{label}.mp4')
+                video.colorize_video(G, gray_in, out, device=dev, temporal=strength)
+                scores[name][label] = video_scores(out, truth)
+    kinds = scores[next(iter(scores))]
+    scores['mean'] = {kind: {k: float(np.mean([scores[c][kind][k] for c in CLIPS])) for k in kinds[kind]}
+                      for kind in kinds}
+    return scores
+
+
+def bench_video_fps(G, width, height, seconds):
+    """Frames/s of video.colorize_video (decode, colorize, stabilize, encode) on a gray pan of width x height."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, 'pan.mp4')
+        n = write_clip(path, (gray(rgb) for rgb, _ in clip_frames('pan_astronaut', width, height, seconds)))
+        return n / timed(lambda: video.colorize_video(G, path, os.path.join(folder, 'out.mp4'), device=dev))
+
+
+def bench_video_memory(seconds):
+    """Peak anonymous memory (RssAnon, MB, sampled every 2 ms) of colorize.py, default model, on a gray 1280x720
+    25 frames/s clip of `seconds` (a moving pattern with noise), in a child process (STRIP_CHILD)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:720, 0:1280]
+
+    def frames():
+        for t in range(int(seconds * 25)):
+            g = 128 + 80 * np.sin((xx + 3 * t) / 60) * np.cos(yy / 45) + rng.normal(0, 4, (720, 1280))
+            yield np.repeat(g.clip(0, 255).astype(np.uint8)[..., None], 3, 2)
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, 'clip.mp4')
+        write_clip(path, frames(), crf=23)
+        env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+        out = subprocess.run([sys.executable, '-c', STRIP_CHILD, path, os.path.join(folder, 'out')],
+                             capture_output=True, text=True, env=env, check=True,
+                             cwd=os.path.dirname(os.path.abspath(__file__))).stdout
+    return json.loads(out.strip().splitlines()[-1])['peak_rss_anon_mb']
+
+
+def video_section(G):
+    """The video figures as {name: value} and as table rows (label, value, format)."""
+    scores = bench_video_quality(G)
+    found = {'video_scores': scores, 'video_fps_640x360': bench_video_fps(G, 640, 360, min(2.0, video_seconds)),
+             'video_fps_1280x720': bench_video_fps(G, 1280, 720, min(2.0, video_seconds))}
+    if video_memory:
+        found['video_rss_anon_mb_5s'] = bench_video_memory(5)
+        found['video_rss_anon_mb_60s'] = bench_video_memory(60)
+    rows = []
+    for kind in ('real', 'gray', 'per_frame', 'stabilized'):
+        m = scores['mean'][kind]
+        rows.append((f'video {kind}: warping error (ab, 8x8 blocks)', m['warp'], '.3f'))
+        rows += [(f'video {kind}: CDC', m['cdc'], '.5f'), (f'video {kind}: MAE (RGB)', m['mae'], '.2f')]
+    rows += [('video 640x360, frames/s', found['video_fps_640x360'], '.1f'),
+             ('video 1280x720, frames/s', found['video_fps_1280x720'], '.1f')]
+    rows += [(f'colorize.py peak RssAnon, 720p clip of {k.rsplit("_", 1)[1]}, MB', v, '.0f') for k, v in found.items()
+             if k.startswith('video_rss_anon_mb_')]
+    return found, rows
+
+
+if only_video:
+    G_photo, model = load_generator(colorize_checkpoint or PHOTO_GENERATOR, dev)
+    print(f"device {dev} ({torch.get_num_threads()} threads), model {model}")
+    found, rows = video_section(G_photo)
+    for label, value, fmt in rows:
+        print(f"| {label:<56} | {value:>10{fmt}} |")
+    if as_json:
+        print(json.dumps({'device': f'cpu ({torch.get_num_threads()} threads)', 'model': model, **found}), flush=True)
+    sys.exit(0)
+
+
+# -----------------------------------------------------------------------------
 print(f"device {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if cuda else f" ({torch.get_num_threads()} threads)")
       + f", width {width}, batch {batch_size}")
 # as load_generator returns it
@@ -367,6 +506,7 @@ results['eval_efficiency'] = results['eval_img_s'] * results['gflop_per_image'] 
 results['lab_img_s'] = bench_lab()
 G_photo, results['colorize_model'] = load_generator(colorize_checkpoint or PHOTO_GENERATOR, dev)
 results['colorize_12mp_s'], results['colorize_12mp_io_s'] = bench_colorize(G_photo)
+results['colorize_12mp_onnx_s'] = bench_colorize_onnx(G_photo)  # None without onnxruntime
 for n in (int(x) for x in memory_images.split(',') if x):
     results[f'peak_rss_anon_mb_{n}'] = bench_memory(n)
 if strip_memory:
@@ -379,6 +519,8 @@ if scan_megapixels:  # an archive's scan: 13:14, as the 14000x13000 one people b
     results['scan_rss_anon_mb'], results['scan_s'] = bench_colorize_process(scan_h, scan_w, smooth=True)
 if ddp_images and not cuda:
     results['train_img_s_1_process'], results['train_img_s_2_processes'] = bench_processes(ddp_images)
+video_found, video_rows = video_section(G_photo) if video_seconds else ({}, [])
+results.update(video_found)
 
 rows = [('training step, img/s', 'train_img_s', 'train_img_s_baseline', '.0f'),
         ('evaluation, img/s', 'eval_img_s', 'eval_img_s_baseline', '.0f')]
@@ -396,6 +538,8 @@ other = [('generator forward alone, img/s', results['generator_img_s'], '.0f'),
          (f'decode JPEG + encode PNG of {colorize_mp:g} MP, s', results['colorize_12mp_io_s'], '.2f')]
 if cuda:
     other.insert(3, ('bf16 matmul, GFLOP/s', results['matmul_gflops_bf16'], '.0f'))
+if results['colorize_12mp_onnx_s'] is not None:
+    other.append((f'colorize {colorize_mp:g} MP, onnxruntime + numpy, s', results['colorize_12mp_onnx_s'], '.2f'))
 other += [(f'peak RssAnon, {k.rsplit("_", 1)[1]} images at 64 px, MB', v, '.0f') for k, v in results.items()
           if k.startswith('peak_rss_anon_mb_')]
 other += [(f'colorize.py peak RssAnon, {k.rsplit("_", 1)[1]} gray, MB', v, '.0f') for k, v in results.items()
@@ -407,6 +551,7 @@ if 'scan_s' in results:
 if 'train_img_s_2_processes' in results:
     other += [('train.py, 1 process, img/s', results['train_img_s_1_process'], '.0f'),
               ('train.py, 2 gloo processes (torchrun), img/s', results['train_img_s_2_processes'], '.0f')]
+other += video_rows
 for label, value, fmt in other:
     print(f"| {label:<44} | {value:>10{fmt}} | {'':>10} | {'':>6} |")
 if as_json:

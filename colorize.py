@@ -51,6 +51,7 @@ hints = ''  # a JSON file of hints: [{"x": .., "y": .., "color": .., "radius": .
 # videos (written as H.264 mp4)
 temporal = 0.95  # colour stabilization over frames: 0 = each frame alone, 0.95 = colour averaged over ~39 frames
 video_quality = 18  # x264 CRF: 0 lossless, 18 about visually lossless, 23 smaller files, 51 worst
+backend = 'torch'  # torch | onnx: --checkpoint=model.onnx (export.py --format=onnx) on onnxruntime (light.py)
 # -----------------------------------------------------------------------------
 config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('side_by_side', 'overwrite'),
                            repeatable=('hint',))
@@ -240,7 +241,19 @@ if jobs:
         raise UserError(f"cannot write to --out_dir={shown(out_dir)} ({why}); choose a folder you can write to")
 
 dev = resolve_device(device)
-G, description = load_generator(checkpoint or PHOTO_GENERATOR, dev) if jobs else (None, '')
+if backend == 'onnx':  # light.py: photos only, bicubic upsampling, no hints
+    import light
+    if not checkpoint or upsample != 'bicubic' or any(hints_of.values()) or any(is_video(p) for p, _ in jobs):
+        raise UserError("--backend=onnx takes --checkpoint=MODEL.onnx (python3 export.py --format=onnx) and colorizes "
+                        "photos with --upsample=bicubic and no hints; use --backend=torch for the rest")
+    G = light.load_generator(checkpoint) if jobs else None
+    description = G.description if jobs else ''
+    colorize = lambda G, image, size, dev, saturation, hints, upsample: \
+        light.colorize(G, image, size, saturation)  # noqa: E731  (photo.colorize's call, on light.py)
+elif backend != 'torch':
+    raise UserError(f"--backend={backend} is not one of torch, onnx")
+else:
+    G, description = load_generator(checkpoint or PHOTO_GENERATOR, dev) if jobs else (None, '')
 if jobs:
     print(f"model: {description}")
 if any(hints_of.values()) and not G.hints:

@@ -5,6 +5,15 @@
 
 The file loads with no flags in eval.py, colorize.py and compare.py (--checkpoint=PATH); the EMA weights are
 exported when the checkpoint has them.
+
+    python3 export.py --format=onnx --checkpoint=pretrained/photo_generator.safetensors --out_dir=runs/onnx
+
+--format=onnx writes the generator for onnxruntime (and light.py, which colorizes without PyTorch): fp32, BatchNorm
+folded, ONNX opset 17, dynamic batch, height and width, where height and width must be multiples of the
+generator's `multiple` (32 for the encoder U-Net; image_size / 2 for the paper's U-Net: 32 for the 64 px photo
+model, 16 for the CIFAR-10 model); input L [N,1,H,W] = CIE L / 50 - 1 (and hints [N,3,H,W] for a hint model),
+output ab [N,2,H,W] = CIE ab / 110; the config in the model's metadata (onnx_export.py). It takes a train.py
+checkpoint or an export, and needs `pip install onnx`.
 """
 import os
 import sys
@@ -13,15 +22,27 @@ from checkpoint import checkpoint_file, export_generator, load_checkpoint, load_
 from utils import configure
 
 # -----------------------------------------------------------------------------
-checkpoint = ''  # a train.py run folder (its state.pt), best.pt or epochNNN.pt
+checkpoint = ''  # a train.py run folder (its state.pt), best.pt or epochNNN.pt; with --format=onnx, an export too
 out_dir = ''  # where the export goes; '' = the folder the checkpoint is in
-out_name = 'generator.safetensors'  # the export's file name
+out_name = ''  # the export's file name; '' = generator.safetensors (generator.onnx with --format=onnx)
 precision = 'fp16'  # fp16 | int8 (convolution weights as int8 with a scale per output channel: half the size)
+format = 'safetensors'  # safetensors | onnx (fp32, BatchNorm folded, for onnxruntime: see above)
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
 if not checkpoint:
     sys.exit("error: pass --checkpoint=<run folder> or <run folder>/best.pt (a train.py checkpoint)")
+if format not in ('safetensors', 'onnx'):
+    sys.exit(f"error: --format={format} is not supported; use --format=safetensors or --format=onnx")
 path = checkpoint_file(checkpoint)
+folder = os.path.expanduser(out_dir) or os.path.dirname(os.path.abspath(path))
+if format == 'onnx':  # any generator file, export included: the inference structure (BatchNorm folded), fp32
+    from onnx_export import OPSET, export_onnx
+    G, description = load_generator(path, 'cpu', fold=True)
+    out = os.path.join(folder, out_name or 'generator.onnx')
+    export_onnx(G, out)
+    print(f"exported {description} -> {out} ({os.path.getsize(out) / 1e6:.1f} MB, ONNX opset {OPSET}, height and "
+          f"width multiples of {G.multiple})")
+    sys.exit(0)
 if path.endswith('.safetensors'):
     sys.exit(f"error: '{path}' is already an export; pass a train.py checkpoint (.pt)")
 ckpt = load_checkpoint(path)
@@ -30,6 +51,6 @@ last = ckpt['history'][-1] if ckpt.get('history') else {}
 info = {'epochs': ckpt['epoch'], 'steps': ckpt['step'], 'train_seconds': round(ckpt['elapsed_s']),
         'ema': ckpt.get('G_ema') is not None, 'train_config': ckpt['config'], 'val_mae': last.get('val_mae'),
         'history': ckpt.get('history')}  # the validation curve travels with the weights (compare.py plots it)
-out = os.path.join(os.path.expanduser(out_dir) or os.path.dirname(os.path.abspath(path)), out_name)
+out = os.path.join(folder, out_name or 'generator.safetensors')
 export_generator(out, G, info, precision)
 print(f"exported {description} -> {out} ({os.path.getsize(out) / 1e6:.1f} MB)")

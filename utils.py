@@ -1,5 +1,6 @@
 """What every script shares: the nanoGPT-style --name=value command line, the one-line errors, atomic file writes,
-the run-folder lock, the device and the autocast context."""
+the run-folder lock, the device and the autocast context. Imports no torch at module level (torch and filelock are
+imported where used), so the torch-free colorize path (light.py, images.py) can use it."""
 import ast
 import atexit
 import difflib
@@ -11,9 +12,6 @@ import sys
 import tempfile
 import weakref
 from contextlib import nullcontext
-
-import torch
-from filelock import FileLock, Timeout
 
 
 class UserError(Exception):
@@ -65,6 +63,7 @@ class RunLock:
     process dies, and <folder>/.lock.owner naming the holder (pid and host) while it runs."""
 
     def __init__(self, folder):
+        from filelock import FileLock
         self.folder = folder
         self.lock = FileLock(os.path.join(folder, '.lock'))
         self.owner = os.path.join(folder, '.lock.owner')
@@ -72,6 +71,7 @@ class RunLock:
     def acquire(self):
         """Take the lock; returns the note to print when a run that died left its owner file behind (else None).
         Raises UserError when another live process holds it."""
+        from filelock import Timeout
         self.created = not os.path.exists(self.folder)
         try:
             os.makedirs(self.folder, exist_ok=True)
@@ -216,6 +216,7 @@ def configure(namespace, argv, **kwargs):
 
 def resolve_device(name):
     """'auto' | 'cpu' | 'cuda' | 'cuda:N' -> torch.device; asking for CUDA without one is an error, not a fallback."""
+    import torch
     if name == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if name.startswith('cuda'):
@@ -230,6 +231,7 @@ def resolve_device(name):
 
 def autocast_for(device):
     """The one way to get mixed precision: a factory of autocast contexts, bf16 on CUDA and a no-op elsewhere."""
+    import torch
     if torch.device(device).type == 'cuda':
         return lambda: torch.autocast('cuda', dtype=torch.bfloat16)
     return nullcontext
