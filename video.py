@@ -15,7 +15,9 @@ from utils import UserError, atomic_write
 
 # what folders and globs take as videos (an explicitly named file with another extension is read as a photo)
 VIDEO_EXTENSIONS = ('.3g2', '.3gp', '.asf', '.avi', '.dv', '.f4v', '.flv', '.m2ts', '.m2v', '.m4v', '.mkv', '.mov',
-                    '.mp4', '.mpeg', '.mpg', '.mts', '.mxf', '.ogv', '.vob', '.webm', '.wmv')
+                    '.mp4', '.mpeg', '.mpg', '.mts', '.mxf', '.ogv', '.ts', '.vob', '.webm', '.wmv')
+# audio that players take in mp4 as it is; anything else (PCM from camcorders and AVI/MOV captures, ...) becomes AAC
+MP4_AUDIO = ('aac', 'mp3', 'ac3', 'eac3', 'alac', 'opus', 'flac')
 TEMPORAL = 0.95  # default stabilization strength: the weight of the earlier frames' colour (0 = per-frame; bench.py)
 MAX_TEMPORAL = 0.98  # 1 would freeze the first frame's colour for good
 QUALITY = 18  # default x264 CRF: 0 lossless, 18 about visually lossless, 23 x264's own default, 51 worst
@@ -64,6 +66,8 @@ def _subpixel(before, peak, after):
     """Offset in (-1, 1) of a phase-correlation peak from its sample at 0 given the samples either side: Foroosh,
     Zerubia and Berthod (IEEE TIP 2002), eq. 9, d = r1 / (r1 +- r0) on the larger neighbour r1, the root in (0, 1)."""
     side, r1 = (1, after) if after > before else (-1, before)
+    if r1 + peak == 0:  # a flat correlation (two uniform frames, e.g. black leader): no offset to find
+        return 0.0
     roots = [r1 / (r1 + peak), r1 / (r1 - peak) if r1 != peak else 2.0]
     fits = [d for d in roots if 0 <= d < 1]
     return side * min(fits) if fits else 0.0
@@ -221,13 +225,17 @@ class _Writer:
         cc.thread_count = torch.get_num_threads()
         self.audio, self.transcode, self.notes, self.durations = None, False, [], {}
         if audio is not None:
-            if audio.codec_context.name in self.out.supported_codecs:
+            if audio.codec_context.name in MP4_AUDIO and audio.codec_context.name in self.out.supported_codecs:
                 self.audio = self.out.add_stream_from_template(audio)
             else:
                 self.transcode = True
-                self.audio = self.out.add_stream('aac', rate=audio.codec_context.sample_rate)
-                self.audio.layout = audio.codec_context.layout
-                self.notes.append(f"its {audio.codec_context.name} audio cannot go into mp4 unchanged and is "
+                rate, layout = audio.codec_context.sample_rate, audio.codec_context.layout
+                # AVI and MOV captures name their layout by count ('1 channels'), which the encoder does not take
+                layout = {1: 'mono', 2: 'stereo'}.get(layout.nb_channels, layout.name)
+                self.audio = self.out.add_stream('aac', rate=rate)
+                self.audio.layout, self.audio.format = layout, 'fltp'  # the AAC encoder's planar float
+                self.resampler = av.AudioResampler(format='fltp', layout=layout, rate=rate)
+                self.notes.append(f"its {audio.codec_context.name} audio does not play from mp4 as it is and is "
                                   "re-encoded as AAC")
 
     def write(self, rgb, pts, duration=0):
@@ -252,7 +260,8 @@ class _Writer:
             return
         if self.transcode:
             for frame in packet.decode():
-                self.out.mux(self.audio.encode(frame))
+                for converted in self.resampler.resample(frame):
+                    self.out.mux(self.audio.encode(converted))
         else:
             packet.stream = self.audio
             self.out.mux(packet)

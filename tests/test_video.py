@@ -215,3 +215,23 @@ def test_bench_reports_flicker_mae_and_speed_of_videos():
         assert mean[kind]['warp'] >= 0 and mean[kind]['mae'] > 0 and mean[kind]['cdc'] >= 0, kind
     assert mean['gray']['warp'] < 0.5 < mean['per_frame']['warp']  # gray has no colour to flicker
     assert result['video_fps_640x360'] > result['video_fps_1280x720'] > 0
+
+
+def test_black_leader_pcm_audio_in_avi_and_transport_streams_go_through(tmp_path, tiny_generator):
+    """What old films and digitized tapes hold: black frames (a flat correlation for the stabilizer's motion
+    estimate), PCM audio as camcorder MOV and AVI captures hold it (re-encoded to AAC: mp4 players do not take PCM),
+    and MPEG-TS files."""
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    picture = pan(5)
+    write_clip(str(folder / 'leader.mp4'), [np.zeros((64, 96, 3), np.uint8)] * 6 + picture)
+    write_clip(str(folder / 'capture.mov'), picture, audio_s=0.5, audio_codec='pcm_s16le')
+    write_clip(str(folder / 'broadcast.ts'), picture, container='mpegts')
+    proc = run('colorize.py', folder, f'--out_dir={tmp_path / "out"}', f'--checkpoint={tiny_generator}',
+               '--device=cpu', check=False)
+    assert proc.returncode == 0 and 'wrote 3, failed 0' in proc.stdout, proc.stdout + proc.stderr
+    out = tmp_path / 'out' / 'in'
+    assert len(frames_of(out / 'leader.mp4')[0]) == 11 and len(frames_of(out / 'broadcast.mp4')[0]) == 5
+    with av.open(str(out / 'capture.mp4')) as c:
+        assert c.streams.audio[0].codec_context.name == 'aac'
+    assert 'pcm_s16le audio does not play from mp4 as it is and is re-encoded as AAC' in proc.stdout
