@@ -268,11 +268,14 @@ stop_requested = []
 
 
 def on_interrupt(signum, frame):
-    """Ctrl-C: finish the photo in hand, then stop; a second Ctrl-C stops at once (no half-written file either way)."""
+    """Ctrl-C or SIGTERM (a service manager, a container stopping): finish the photo in hand, drop the video in hand
+    (its temporary file removed), then stop; a second one stops at once (no half-written file either way)."""
     if stop_requested:
         raise KeyboardInterrupt
     stop_requested.append(signum)
-    print("\nCtrl-C: stopping after this photo (press it again to stop at once)", file=sys.stderr, flush=True)
+    name = 'Ctrl-C' if signum == signal.SIGINT else signal.Signals(signum).name
+    print(f"\n{name}: stopping after this photo, or now for a video (press Ctrl-C again to stop at once)",
+          file=sys.stderr, flush=True)
 
 
 class VideoStopped(Exception):
@@ -327,6 +330,7 @@ def colorize_one_video(path, out):
 
 
 signal.signal(signal.SIGINT, on_interrupt)
+signal.signal(signal.SIGTERM, on_interrupt)
 done_before = 0
 for path, out in jobs:
     if stop_requested:

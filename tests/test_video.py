@@ -235,3 +235,26 @@ def test_black_leader_pcm_audio_in_avi_and_transport_streams_go_through(tmp_path
     with av.open(str(out / 'capture.mp4')) as c:
         assert c.streams.audio[0].codec_context.name == 'aac'
     assert 'pcm_s16le audio does not play from mp4 as it is and is re-encoded as AAC' in proc.stdout
+
+
+@pytest.mark.slow  # a separate process, stopped by a signal
+def test_sigterm_during_a_video_drops_it_and_leaves_no_temporary_file(tmp_path, tiny_generator):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+    write_clip(str(tmp_path / 'long.mp4'), pan(24) * 25)  # 600 frames: seconds of work
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO, 'colorize.py'), str(tmp_path / 'long.mp4'),
+                             f'--out_dir={tmp_path / "o"}', f'--checkpoint={tiny_generator}', '--device=cpu'],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS='1'))
+    deadline = time.time() + 60  # until the video's temporary file exists: it is being written
+    while time.time() < deadline and not (tmp_path / 'o').exists() or not os.listdir(tmp_path / 'o'):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and 'Traceback' not in err and 'SIGTERM: stopping' in err, err
+    assert os.listdir(tmp_path / 'o') == []  # neither a half-written video nor its temporary file
