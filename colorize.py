@@ -48,9 +48,8 @@ overwrite = False  # redo outputs that exist already (else: newer than their inp
 max_megapixels = 500.0  # larger images are refused before decoding (memory); raise it for bigger scans
 hint = ''  # x,y,colour[,radius]: a colour you know at that point (repeatable); only its ab is used, L is kept
 hints = ''  # a JSON file of hints: [{"x": .., "y": .., "color": .., "radius": ..}], or an object keyed by file name
-# videos (written as H.264 mp4)
-temporal = 0.95  # colour stabilization over frames: 0 = each frame alone, 0.95 = colour averaged over ~39 frames
-video_quality = 18  # x264 CRF: 0 lossless, 18 about visually lossless, 23 smaller files, 51 worst
+temporal = 0.95  # videos: colour stabilization over frames: 0 = each frame alone, 0.95 = averaged over ~39 frames
+video_quality = 18  # videos (written as H.264 mp4): x264 CRF: 0 lossless, 18 about visually lossless, 51 worst
 backend = 'torch'  # torch | onnx: --checkpoint=model.onnx (export.py --format=onnx) on onnxruntime (light.py)
 # -----------------------------------------------------------------------------
 config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('side_by_side', 'overwrite'),

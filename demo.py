@@ -19,7 +19,7 @@ from PIL import Image
 
 from checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
 from color import is_gray
-from hints import make_hint, parse_hints_json
+from hints import make_hint, mark_hints, parse_hints_json
 from images import describe_failure, read_image, write_colorized
 from photo import colorize
 from utils import configure, resolve_device
@@ -50,6 +50,9 @@ ABOUT = ("Good at what photos64 holds (pets, faces, skies, greenery, landscapes)
 dev = resolve_device(device)
 generators = {name: load_generator(path, dev)[0] for name, path in MODELS.items()}  # loaded once, kept
 outputs_dir = tempfile.mkdtemp(prefix='colorize-demo-')
+HINT_MODELS_NOTE = ("choose " + ' or '.join(repr(name) for name, G in generators.items() if G.hints)
+                    + " to place hints") if any(G.hints for G in generators.values()) else \
+    "none of the models offered takes hints: pass one trained with --hints=True as --checkpoint"
 
 
 def read_photo(path):
@@ -92,8 +95,8 @@ def colorized(path, model, saturation, size, hints=()):
     if not (0 <= size <= 4096 and size == int(size)):
         raise gr.Error("The working resolution must be a whole number of pixels from 0 (the model's own) to 4096.")
     if hints and not generators[model].hints:
-        raise gr.Error(f"The model '{model}' has no hint input (it was trained without colour hints); choose a model "
-                       "that takes hints, or clear the hints.")
+        raise gr.Error(f"The model '{model}' has no hint input (it was trained without colour hints); "
+                       f"{HINT_MODELS_NOTE}, or clear the hints.")
     image = read_photo(path)
     try:
         result = colorize(generators[model], image, int(size), dev, saturation, list(hints))
@@ -118,10 +121,13 @@ def colorize_photo(path, model=DEFAULT_MODEL, saturation=1.0, size=0, hints=''):
 
 
 def colorize_for_page(path, model, saturation, size, hints):
-    """The page's button: the before/after pair for the slider, and the full-resolution PNG to download."""
+    """The page's button: the before/after pair for the slider (the hints marked on the before side), and the
+    full-resolution PNG to download."""
     image, result, out = colorized(path, model, saturation, size, hints)
     before = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)
     before = np.repeat(before[..., None], 3, 2) if before.ndim == 2 else before
+    if hints:
+        before = mark_hints(before, hints)
     note = "" if is_gray(image) else "Note: this photo has colour; it was colorized from its lightness alone."
     return (before, result), out, note
 
@@ -140,7 +146,7 @@ def add_hint(path, model, saturation, size, color, radius, hints, evt: gr.Select
     if not path:
         raise gr.Error("Drop in a photo first, then click on it to place a colour hint.")
     if not generators[model].hints:
-        raise gr.Error(f"The model '{model}' has no hint input; choose the photos model to place hints.")
+        raise gr.Error(f"The model '{model}' has no hint input; {HINT_MODELS_NOTE}.")
     x, y = evt.index[:2]
     hints = hints + [make_hint(x, y, color or '#1f4fbf', radius or 0, 'the hint')]
     return (hints, hint_rows(hints)) + colorize_for_page(path, model, saturation, size, hints)
@@ -201,7 +207,7 @@ with gr.Blocks(title='colorize-gan') as app:
     hints_table.select(remove_hint, page_inputs + [hints_state], [hints_state, hints_table] + page_outputs,
                        api_name=False)
     # a new photo, or Clear: no hints (a hint belongs to a place in one photo)
-    for event in (photo_in.upload, photo_in.clear, clear_hints.click):
+    for event in (photo_in.change, clear_hints.click):  # .change: an upload, a paste, an example, the x
         event(lambda: ([], hint_rows([])), None, [hints_state, hints_table], api_name=False)
     reference_in.select(pick_colour, reference_in, color_in, api_name=False)
     # the API: the same pipeline, returning the colorized image; the other inputs keep their defaults

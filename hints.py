@@ -6,7 +6,9 @@ A hint map is [N,3,H,W]: hint_ab (network scale, ab / 110) where a hint is place
 """
 import math
 
+import numpy as np
 import torch
+from PIL import Image, ImageColor, ImageDraw
 
 from color import normalize_lab, rgb_to_lab
 
@@ -65,7 +67,6 @@ def parse_hint(text):
 
 def make_hint(x, y, color, radius=0, where='hint'):
     """One hint from its parts (numbers or numeric strings, a colour string); raises ValueError naming the bad part."""
-    from PIL import ImageColor
     if any(isinstance(v, bool) for v in (x, y, radius)):
         raise ValueError(f"{where}: x, y and radius must be numbers, not true/false")
     try:
@@ -114,6 +115,10 @@ def parse_hints_json(text, what='the hints', where='hints'):
         for i, item in enumerate(items):
             if not isinstance(item, dict) or not {'x', 'y', 'color'} <= set(item):
                 raise ValueError(f"{where}[{i}] needs x, y and color (and may have radius)")
+            unknown = sorted(set(item) - {'x', 'y', 'color', 'radius'})
+            if unknown:  # a typo ("radus") would otherwise be dropped without a word
+                raise ValueError(f"{where}[{i}] has {', '.join(map(repr, unknown))}, which a hint does not take; "
+                                 "use x, y, color and radius")
             out.append(make_hint(item['x'], item['y'], item['color'], item.get('radius', 0), f"{where}[{i}]"))
         return out
     if isinstance(data, dict):
@@ -170,3 +175,17 @@ def hint_map(hints, height, width, h, w, device='cpu'):
     out[0, :2] = total / cover.clamp_min(1)
     out[0, 2] = mask.float()
     return out
+
+
+def mark_hints(rgb, hints):
+    """A copy of uint8 HxWx3 `rgb` with each hint drawn where it is: a ring of its radius (at least a few pixels) in
+    its colour, outlined in white and black so it shows on any background."""
+    im = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(im)
+    line = max(1, round(min(im.size) / 300))
+    for h in hints:
+        r = max(h['radius'], 3 * line)
+        for pad, fill in ((2 * line, (0, 0, 0)), (line, (255, 255, 255)), (0, h['color'])):
+            draw.ellipse([h['x'] - r - pad, h['y'] - r - pad, h['x'] + r + pad, h['y'] + r + pad], outline=fill,
+                         width=line)
+    return np.asarray(im)

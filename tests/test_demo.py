@@ -245,6 +245,10 @@ def test_a_click_on_the_photo_places_a_hint_and_the_download_follows_it(server, 
         hint_colour.click()  # remove it: the photo is colorized again without hints
         hint_colour.wait_for(state='detached', timeout=60000)
         without, _ = download(page, not_href=href)
+        shown.click(position={'x': photo_box['width'] * 0.5, 'y': photo_box['height'] * 0.5})
+        hint_colour.wait_for(timeout=60000)
+        page.locator('button.gallery-item').first.click()  # an example photo: a new photo, so no hints
+        hint_colour.wait_for(state='detached', timeout=60000)
         browser.close()
     assert (int(x), int(y)) in {(40 + dx, 60 + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)}  # photo pixels
     assert (colour, radius) == ('#1f4fbf', '8')
@@ -255,3 +259,4 @@ def test_a_click_on_the_photo_places_a_hint_and_the_download_follows_it(server, 
         '--device=cpu')
     assert np.array_equal(without, np.asarray(Image.open(tmp_path / 'plain' / 'clicked.png')))
     assert np.abs(with_hint.astype(int) - without).max() > 20  # the hint moved the colour
+

@@ -52,6 +52,9 @@ def test_people_s_hints_parse_from_the_command_line_and_json(tmp_path):
     (tmp_path / 'no_color.json').write_text('[{"x": 1, "y": 2}]')
     with pytest.raises(ValueError, match=r'\[0\] needs x, y and color'):
         load_hints_file(tmp_path / 'no_color.json')
+    (tmp_path / 'typo.json').write_text('[{"x": 1, "y": 2, "color": "red", "radus": 30}]')
+    with pytest.raises(ValueError, match=r"\[0\] has 'radus', which a hint does not take"):
+        load_hints_file(tmp_path / 'typo.json')
 
 
 def test_the_hint_map_puts_each_colour_s_ab_at_its_place_on_the_working_grid():
@@ -136,3 +139,14 @@ def test_simulated_users_on_whole_photos_pick_the_real_colour_and_help(tmp_path)
     guided, gray_again, _ = evaluate_photos(PassHints(), [str(tmp_path / 'halves.png')], hints=10)
     assert gray_again == gray and plain['mae'] == pytest.approx(gray['mae'], abs=0.5)  # no hints: PassHints is gray
     assert guided['mae'] < 0.95 * plain['mae']  # the hints' colours reach the output
+
+
+def test_hints_are_marked_where_they_are():
+    import numpy as np
+
+    from hints import mark_hints
+    gray = np.full((60, 90, 3), 128, np.uint8)
+    marked = mark_hints(gray, [parse_hint('30,20,#00ff00,6')])
+    changed = np.argwhere((marked != gray).any(2))
+    assert len(changed) and np.abs(np.hypot(changed[:, 0] - 20, changed[:, 1] - 30) - 7).max() <= 3  # a ring at r 6
+    assert (marked == (0, 255, 0)).all(2).any() and np.array_equal(gray, np.full((60, 90, 3), 128, np.uint8))
