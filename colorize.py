@@ -28,11 +28,14 @@ from images import (
     image_size,
     list_images,
     read_image,
+    source_id,
     write_colorized,
 )
+from images import recorded_source as image_source
 from photo import UPSAMPLING, colorize
 from utils import UserError, configure, resolve_device
 from video import MAX_TEMPORAL, VIDEO_EXTENSIONS, colorize_video, is_video
+from video import recorded_source as video_source
 
 # -----------------------------------------------------------------------------
 out_dir = 'colorized'  # outputs go here, mirroring the input names
@@ -340,6 +343,13 @@ for path, out in jobs:
         failed.append(path)
         continue
     if os.path.exists(out) and not overwrite:  # a rerun continues: what is done stays, nothing is silently replaced
+        made_from = (video_source if is_video(path) else image_source)(out)
+        if made_from is not None and made_from != source_id(path):
+            print(f"error: '{shown(out)}' exists and was made from another input "
+                  f"('{shown(made_from.rsplit('#', 1)[0])}'), not from '{shown(path)}'; pass another --out_dir, or "
+                  "--overwrite to replace it", file=sys.stderr)
+            failed.append(path)
+            continue
         if os.path.getmtime(out) >= os.path.getmtime(path):
             done_before += 1
             continue

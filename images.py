@@ -46,14 +46,35 @@ def read_metadata(path):
         return {'dpi': tuple(float(v) for v in dpi) if dpi else None, 'exif': exif}
 
 
+def source_id(path):
+    """What an output records of the input it was made from: '<file name>#<12 hex digits of the sha1 of its real
+    path>' (the path itself stays private), so a rerun tells its own earlier output from one another input made."""
+    import hashlib
+    digest = hashlib.sha1(os.fsencode(os.path.realpath(path))).hexdigest()[:12]
+    return f"{os.path.basename(path)}#{digest}"
+
+
+def recorded_source(path):
+    """The source_id a colorized photo written by write_colorized records (EXIF DocumentName), or None if it records
+    none (written before this was recorded, or by something else) or cannot be read."""
+    try:
+        with Image.open(path) as im:
+            value = im.getexif().get(0x010D)
+    except Exception:
+        return None
+    return value if isinstance(value, str) and '#' in value else None
+
+
 def write_colorized(path, rgb, source, model_name, image_format='png', quality=95):
     """Write a colorization (uint8 HxWx3 sRGB) as PNG or JPEG ('png' | 'jpg', JPEG `quality` 1-100), atomically,
     keeping the history of the photo it came from (`source`, a file path): its resolution (dpi) and EXIF less the
-    orientation tag, plus EXIF Software/ImageDescription saying it was colorized and by which model, and an sRGB
+    orientation tag, plus EXIF Software/ImageDescription saying it was colorized and by which model and DocumentName
+    holding source_id(source), and an sRGB
     profile so colour-managed viewers show it as computed. Raises OSError/ValueError if the file cannot be written."""
     meta = read_metadata(source)
     meta['exif'][0x0131] = f"colorize-gan, {model_name}"  # Software
     meta['exif'][0x010E] = "colorized from its lightness by a conditional GAN"  # ImageDescription
+    meta['exif'][0x010D] = source_id(source)  # DocumentName: which input this came from (a rerun checks it)
     options = {'format': 'JPEG', 'quality': quality} if image_format == 'jpg' else {'format': 'PNG'}
     options.update(exif=meta['exif'].tobytes(), icc_profile=SRGB_BYTES, **({'dpi': meta['dpi']} if meta['dpi'] else {}))
     pil = Image.fromarray(rgb)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from color import AB_SCALE, luminance, normalize_lab
+from images import source_id
 from photo import colorize, working_size
 from utils import UserError, atomic_write
 
@@ -161,6 +162,16 @@ def _rotation(frame):
     return int(round(frame.rotation / 90)) % 4 * 90
 
 
+def recorded_source(path):
+    """The source_id a video written by colorize_video records (the mp4's comment), or None if none or unreadable."""
+    try:
+        with av.open(path) as container:
+            value = container.metadata.get('comment', '')
+    except Exception:
+        return None
+    return value if '#' in value else None
+
+
 def probe(path):
     """Source of the video at `path`, from its header and first frame. Raises UserError if it cannot be opened, has
     no video stream (an audio file), or no frame decodes."""
@@ -213,8 +224,10 @@ class _Writer:
     timestamps given, and the source's audio packets copied unchanged (re-encoded to AAC, with a note, for a codec mp4
     cannot hold)."""
 
-    def __init__(self, file, width, height, rate, time_base, quality, audio=None):
+    def __init__(self, file, width, height, rate, time_base, quality, audio=None, comment=''):
         self.out = av.open(file, 'w', format='mp4')
+        if comment:
+            self.out.metadata['comment'] = comment
         self.video = self.out.add_stream('libx264', rate=rate)
         self.video.width, self.video.height, self.video.pix_fmt = width, height, 'yuv420p'
         self.time_base = self.video.time_base = self.video.codec_context.time_base = time_base  # pts kept as they are
@@ -344,7 +357,7 @@ def colorize_video(G, path, out_path, size=0, device='cpu', saturation=1.0, temp
             stream = container.streams.video[0]
             stream.thread_type = 'AUTO'
             audio = container.streams.audio[0] if container.streams.audio else None
-            writer = _Writer(file, width, height, source.rate, stream.time_base, quality, audio)
+            writer = _Writer(file, width, height, source.rate, stream.time_base, quality, audio, source_id(path))
             result.notes += writer.notes
             step = max(1, round(1 / (source.rate * stream.time_base)))  # one frame, in time-base units
             batch, first_pts, last_pts, last_duration, coded = [], None, None, 0, None

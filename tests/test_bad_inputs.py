@@ -297,6 +297,24 @@ def test_a_rerun_keeps_what_is_done_and_never_replaces_a_file_silently(tmp_path,
     assert 'wrote 2, failed 0' in redone.stdout and os.path.getmtime(tmp_path / 'o' / 'b.png') > 0
 
 
+def test_an_output_made_from_another_input_is_never_taken_as_done_or_replaced_silently(tmp_path, model):
+    """Two runs into one folder: a/photo.jpg, then b/photo.png (both named photo.png there). The second is refused in
+    one line naming the input the output came from; --overwrite replaces it; the first's rerun is 'already done'."""
+    for folder, seed in (('a', 1), ('b', 2)):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(_gray(seed=seed)).save(tmp_path / folder / ('photo.jpg' if folder == 'a' else 'photo.png'))
+    args = (f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    run('colorize.py', tmp_path / 'a' / 'photo.jpg', *args)
+    first = (tmp_path / 'o' / 'photo.png').read_bytes()
+    other = run('colorize.py', tmp_path / 'b' / 'photo.png', *args, check=False)
+    assert other.returncode == 1 and "was made from another input ('photo.jpg')" in other.stderr
+    assert (tmp_path / 'o' / 'photo.png').read_bytes() == first and 'already done' not in other.stdout
+    assert 'already done 1' in run('colorize.py', tmp_path / 'a' / 'photo.jpg', *args).stdout
+    assert 'wrote 1, failed 0' in run('colorize.py', tmp_path / 'b' / 'photo.png', *args, '--overwrite').stdout
+    assert images.recorded_source(str(tmp_path / 'o' / 'photo.png')) == images.source_id(str(tmp_path / 'b' /
+                                                                                             'photo.png'))
+
+
 def test_what_a_folder_holds_beside_photos_is_skipped_and_named_in_one_line(tmp_path, model):
     album = tmp_path / 'album'
     (album / '.thumbnails').mkdir(parents=True)

@@ -258,3 +258,13 @@ def test_sigterm_during_a_video_drops_it_and_leaves_no_temporary_file(tmp_path, 
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and 'Traceback' not in err and 'SIGTERM: stopping' in err, err
     assert os.listdir(tmp_path / 'o') == []  # neither a half-written video nor its temporary file
+
+
+def test_a_video_output_made_from_another_input_is_not_taken_as_done(tmp_path, tiny_generator):
+    write_clip(str(tmp_path / 'basic.mp4'), pan(4))
+    write_clip(str(tmp_path / 'basic.mov'), pan(4, step=3))
+    args = (f'--out_dir={tmp_path / "o"}', f'--checkpoint={tiny_generator}', '--device=cpu')
+    run('colorize.py', tmp_path / 'basic.mp4', *args)
+    other = run('colorize.py', tmp_path / 'basic.mov', *args, check=False)
+    assert other.returncode == 1 and "was made from another input ('basic.mp4')" in other.stderr
+    assert 'already done 1' in run('colorize.py', tmp_path / 'basic.mp4', *args).stdout
