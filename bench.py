@@ -24,17 +24,17 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage.metrics import structural_similarity
 
-import video
-from checkpoint import PHOTO_GENERATOR, load_generator
-from color import denormalize_lab, normalize_lab, rgb_to_lab, rgb_uint8_to_network
-from dataset import ImageSplit, batches
-from evaluation import evaluate
-from images import read_image
-from metrics import color_distribution_consistency, color_histograms, warping_error
-from models import Discriminator, Generator, fold_batchnorm, gan_step, update_ema
-from photo import colorize
+from colorize_gan import video
+from colorize_gan.checkpoint import PHOTO_GENERATOR, load_generator
+from colorize_gan.color import denormalize_lab, normalize_lab, rgb_to_lab, rgb_uint8_to_network
+from colorize_gan.dataset import ImageSplit, batches
+from colorize_gan.evaluation import evaluate
+from colorize_gan.images import read_image
+from colorize_gan.metrics import color_distribution_consistency, color_histograms, warping_error
+from colorize_gan.models import Discriminator, Generator, fold_batchnorm, gan_step, update_ema
+from colorize_gan.photo import colorize
+from colorize_gan.utils import autocast_for, configure, resolve_device
 from tools.make_clips import CLIPS, clip_frames, flow_between, gray, write_clip
-from utils import autocast_for, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 device = 'auto'  # auto | cpu | cuda
@@ -255,8 +255,8 @@ def bench_colorize_onnx(G):
     import importlib.util
     if not (importlib.util.find_spec('onnx') and importlib.util.find_spec('onnxruntime')):
         return None
-    import light
-    from onnx_export import export_onnx
+    from colorize_gan import light
+    from colorize_gan.onnx_export import export_onnx
     h = int(round((colorize_mp * 1e6 * 3 / 4) ** 0.5))
     w = h * 4 // 3
     yy, xx = np.mgrid[0:h, 0:w]
@@ -273,8 +273,8 @@ def bench_colorize_onnx(G):
 # memory and processes: the training data path in a child process, and train.py at 1 and 2 processes
 MEMORY_CHILD = """
 import json, sys, torch
-from dataset import ImageSplit, batches
-from models import Discriminator, Generator, gan_step
+from colorize_gan.dataset import ImageSplit, batches
+from colorize_gan.models import Discriminator, Generator, gan_step
 n, path = int(sys.argv[1]), sys.argv[2]
 def anon():
     return next(int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('RssAnon'))

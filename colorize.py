@@ -19,10 +19,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from checkpoint import PHOTO_GENERATOR, load_generator
-from color import is_gray
-from hints import check_inside, load_hints_file, parse_hint
-from images import (
+from colorize_gan.checkpoint import PHOTO_GENERATOR, load_generator
+from colorize_gan.color import is_gray
+from colorize_gan.hints import check_inside, load_hints_file, parse_hint
+from colorize_gan.images import (
     IMAGE_EXTENSIONS,
     describe_failure,
     image_size,
@@ -31,11 +31,11 @@ from images import (
     source_id,
     write_colorized,
 )
-from images import recorded_source as image_source
-from photo import UPSAMPLING, colorize
-from utils import UserError, configure, resolve_device
-from video import MAX_TEMPORAL, VIDEO_EXTENSIONS, colorize_video, is_video
-from video import recorded_source as video_source
+from colorize_gan.images import recorded_source as image_source
+from colorize_gan.photo import UPSAMPLING, colorize
+from colorize_gan.utils import UserError, configure, resolve_device
+from colorize_gan.video import MAX_TEMPORAL, VIDEO_EXTENSIONS, colorize_video, is_video
+from colorize_gan.video import recorded_source as video_source
 
 # -----------------------------------------------------------------------------
 out_dir = 'colorized'  # outputs go here, mirroring the input names
@@ -244,7 +244,7 @@ if jobs:
 
 dev = resolve_device(device)
 if backend == 'onnx':  # light.py: photos only, bicubic upsampling, no hints
-    import light
+    from colorize_gan import light
     if not checkpoint or upsample != 'bicubic' or any(hints_of.values()) or any(is_video(p) for p, _ in jobs):
         raise UserError("--backend=onnx takes --checkpoint=MODEL.onnx (python3 export.py --format=onnx) and colorizes "
                         "photos with --upsample=bicubic and no hints; use --backend=torch for the rest")

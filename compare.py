@@ -7,12 +7,12 @@ import json
 import os
 import sys
 
-from checkpoint import load_generator, training_history
-from dataset import load_split
-from evaluation import evaluate
-from metrics import METRIC_NAMES
-from plots import plot_curves, sample_grid, save_png
-from utils import autocast_for, configure, resolve_device
+from colorize_gan.checkpoint import load_generator, training_history
+from colorize_gan.dataset import load_split
+from colorize_gan.evaluation import evaluate
+from colorize_gan.metrics import METRIC_NAMES
+from colorize_gan.plots import plot_curves, sample_grid, save_png
+from colorize_gan.utils import autocast_for, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/, or 'data' = torchvision CIFAR-10

@@ -17,12 +17,12 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
-from color import is_gray
-from hints import make_hint, mark_hints, parse_hints_json
-from images import describe_failure, read_image, write_colorized
-from photo import colorize
-from utils import configure, resolve_device
+from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
+from colorize_gan.color import is_gray
+from colorize_gan.hints import make_hint, mark_hints, parse_hints_json
+from colorize_gan.images import describe_failure, read_image, write_colorized
+from colorize_gan.photo import colorize
+from colorize_gan.utils import configure, resolve_device
 
 # -----------------------------------------------------------------------------
 host = '127.0.0.1'  # 0.0.0.0 to serve other machines on your network

@@ -13,12 +13,12 @@ import os
 import sys
 import time
 
-from checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
-from dataset import dataset_name, load_split, load_train_val
-from evaluation import evaluate, evaluate_photos
-from images import list_images
-from plots import sample_grid, save_png
-from utils import UserError, autocast_for, configure, resolve_device
+from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
+from colorize_gan.dataset import dataset_name, load_split, load_train_val
+from colorize_gan.evaluation import evaluate, evaluate_photos
+from colorize_gan.images import list_images
+from colorize_gan.plots import sample_grid, save_png
+from colorize_gan.utils import UserError, autocast_for, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/ (train/ not needed), or 'data' = torchvision CIFAR-10
@@ -75,7 +75,8 @@ if full_resolution:  # the pipeline people use: whole photos, the model at its w
     photos = list_images(folder)[0] if os.path.isdir(folder) else []
     if not photos:
         raise UserError(f"no images under '{folder}'; --full_resolution needs a folder of colour photos (or one with "
-                        "test/ in it), e.g. ../shared/data/photos_dev or data/natural/full from natural_photos.py")
+                        "test/ in it), e.g. ../shared/data/photos_dev, or data/natural/full from "
+                        "tools/natural_photos.py")
     photos = photos[:test_limit or None]
     model, gray, colorfulness_real = evaluate_photos(G, photos, dev, image_size, upsample=upsample, hints=hints)
     n, name = len(photos), 'full-resolution photos'

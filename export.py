@@ -18,8 +18,8 @@ checkpoint or an export, and needs `pip install onnx`.
 import os
 import sys
 
-from checkpoint import checkpoint_file, export_generator, load_checkpoint, load_generator
-from utils import configure
+from colorize_gan.checkpoint import checkpoint_file, export_generator, load_checkpoint, load_generator
+from colorize_gan.utils import configure
 
 # -----------------------------------------------------------------------------
 checkpoint = ''  # a train.py run folder (its state.pt), best.pt or epochNNN.pt; with --format=onnx, an export too
@@ -36,7 +36,7 @@ if format not in ('safetensors', 'onnx'):
 path = checkpoint_file(checkpoint)
 folder = os.path.expanduser(out_dir) or os.path.dirname(os.path.abspath(path))
 if format == 'onnx':  # any generator file, export included: the inference structure (BatchNorm folded), fp32
-    from onnx_export import OPSET, export_onnx
+    from colorize_gan.onnx_export import OPSET, export_onnx
     G, description = load_generator(path, 'cpu', fold=True)
     out = os.path.join(folder, out_name or 'generator.onnx')
     export_onnx(G, out)

@@ -12,10 +12,10 @@ import numpy as np
 from PIL import Image
 from skimage import data as skdata
 
-from checkpoint import PHOTO_GENERATOR, load_generator
-from photo import colorize
-from plots import save_png
-from utils import configure
+from colorize_gan.checkpoint import PHOTO_GENERATOR, load_generator
+from colorize_gan.photo import colorize
+from colorize_gan.plots import save_png
+from colorize_gan.utils import configure
 
 # -----------------------------------------------------------------------------
 checkpoint = ''  # the generator to draw with; '' = pretrained/photo_generator.safetensors

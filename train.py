@@ -23,15 +23,15 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from checkpoint import load_generator
-from color import colorized_rgb, rgb_uint8_to_network
-from dataset import batches, dataset_name, load_train_val
-from evaluation import evaluate
-from hints import sample_hints
-from metrics import colorfulness, mae_rgb
-from models import Discriminator, EncoderUNet, Generator, gan_step, global_batchnorm, update_ema
-from plots import plot_curves, sample_grid, save_png
-from runstate import (
+from colorize_gan.checkpoint import load_generator
+from colorize_gan.color import colorized_rgb, rgb_uint8_to_network
+from colorize_gan.dataset import batches, dataset_name, load_train_val
+from colorize_gan.evaluation import evaluate
+from colorize_gan.hints import sample_hints
+from colorize_gan.metrics import colorfulness, mae_rgb
+from colorize_gan.models import Discriminator, EncoderUNet, Generator, gan_step, global_batchnorm, update_ema
+from colorize_gan.plots import plot_curves, sample_grid, save_png
+from colorize_gan.runstate import (
     SELECTION_RULES,
     adopt_legacy_files,
     best_epoch,
@@ -44,7 +44,15 @@ from runstate import (
     save_state,
     snapshot_to_best,
 )
-from utils import RunLock, UserError, atomic_write, autocast_for, config_defaults, configure, resolve_device
+from colorize_gan.utils import (
+    RunLock,
+    UserError,
+    atomic_write,
+    autocast_for,
+    config_defaults,
+    configure,
+    resolve_device,
+)
 
 # -----------------------------------------------------------------------------
 # data

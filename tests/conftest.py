@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utils import UserError
+from colorize_gan.utils import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,7 +47,7 @@ def cache_dir(tmp_path, monkeypatch):
     """Keep dataset caches out of the repository's data/ folder."""
     path = tmp_path / 'cache'
     monkeypatch.setenv('COLORIZE_CACHE_DIR', str(path))
-    import dataset
+    from colorize_gan import dataset
     monkeypatch.setattr(dataset, 'CACHE_DIR', str(path))
     return path
 

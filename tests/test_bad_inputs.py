@@ -8,12 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-import checkpoint
-import images
-import photo
-from color import luminance
+from colorize_gan import checkpoint, images, photo
+from colorize_gan.color import luminance
+from colorize_gan.models import Generator
 from conftest import run, run_script
-from models import Generator
 
 
 @pytest.fixture(scope='module')
@@ -244,7 +242,7 @@ def test_linked_folders_are_followed_once_and_camera_mpo_jpegs_open(tmp_path, mo
 def test_hints_keyed_by_path_and_malformed_hints_files(tmp_path):
     import json
 
-    import checkpoint as ckpt
+    from colorize_gan import checkpoint as ckpt
     torch.manual_seed(0)
     ckpt.export_generator(str(tmp_path / 'h.safetensors'), Generator(8, 32, hints=True).eval())
     for sub in 'ab':

@@ -4,9 +4,8 @@ import os
 import pytest
 import torch
 
-import checkpoint
-import models
-from utils import UserError
+from colorize_gan import checkpoint, models
+from colorize_gan.utils import UserError
 
 
 def test_checkpoint_round_trip_is_exact_and_atomic(tmp_path):

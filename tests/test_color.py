@@ -3,7 +3,7 @@ import numpy as np
 import torch
 from skimage import color as skcolor
 
-import color
+from colorize_gan import color
 
 
 def _rgb_batch(seed=0):

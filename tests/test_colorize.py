@@ -7,14 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
-import images
-import photo
-from checkpoint import export_generator, load_generator
-from color import is_gray as color_is_gray
-from color import luminance, rgb_to_lab
+from colorize_gan import images, photo
+from colorize_gan.checkpoint import export_generator, load_generator
+from colorize_gan.color import is_gray as color_is_gray
+from colorize_gan.color import luminance, rgb_to_lab
+from colorize_gan.models import Generator, fold_batchnorm
+from colorize_gan.utils import UserError
 from conftest import run
-from models import Generator, fold_batchnorm
-from utils import UserError
 
 
 @pytest.fixture(scope='module')

@@ -4,11 +4,10 @@ import os
 import pytest
 import torch
 
-import color
-import dataset
+from colorize_gan import color, dataset
+from colorize_gan.images import read_image
+from colorize_gan.utils import UserError
 from conftest import make_images
-from images import read_image
-from utils import UserError
 
 
 def test_folder_split_is_uint8_rgb_at_image_size_and_batches_are_network_lab(tiny_data):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from color import luminance
+from colorize_gan.color import luminance
 from conftest import REPO, run
 
 pytestmark = pytest.mark.slow  # every test here runs whole scripts
@@ -39,8 +39,8 @@ def hint_model(tmp_path_factory):
     """A small generator with hint input (random weights: its output moves with the hints), as an export."""
     import torch
 
-    import checkpoint
-    from models import Generator
+    from colorize_gan import checkpoint
+    from colorize_gan.models import Generator
     torch.manual_seed(0)
     G = Generator(8, 32, hints=True).eval()
     with torch.no_grad():

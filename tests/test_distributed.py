@@ -11,11 +11,9 @@ import time
 import pytest
 import torch
 
-import checkpoint
-import models
-import runstate
+from colorize_gan import checkpoint, models, runstate
+from colorize_gan.utils import UserError
 from conftest import REPO, run
-from utils import UserError
 
 pytestmark = pytest.mark.slow  # every test here runs whole scripts
 

@@ -6,9 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import checkpoint
-import models
-import photo
+from colorize_gan import checkpoint, models, photo
 
 timm = pytest.importorskip('timm')
 

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from color import normalize_lab, rgb_to_lab
-from hints import hint_map, load_hints_file, parse_hint, sample_hints
+from colorize_gan.color import normalize_lab, rgb_to_lab
+from colorize_gan.hints import hint_map, load_hints_file, parse_hint, sample_hints
 
 
 def test_each_hint_reveals_the_mean_colour_of_its_square_patch():
@@ -85,8 +85,8 @@ class PassHints(torch.nn.Module):
 def test_a_hint_colours_its_place_keeps_lightness_and_leaves_far_places_alone():
     import numpy as np
 
-    import photo
-    from color import luminance
+    from colorize_gan import photo
+    from colorize_gan.color import luminance
     gray = np.full((96, 160), 120, np.uint8)
     without = photo.colorize(PassHints(), gray)
     out = photo.colorize(PassHints(), gray, hints=[parse_hint('40,30,#c02020,12')])
@@ -100,9 +100,9 @@ def test_hints_need_a_model_with_hint_input_and_must_lie_inside_the_photo(tmp_pa
     import numpy as np
     from PIL import Image
 
-    import checkpoint
+    from colorize_gan import checkpoint
+    from colorize_gan.models import Generator
     from conftest import run
-    from models import Generator
     Image.fromarray(np.full((40, 60), 100, np.uint8)).save(tmp_path / 'p.png')
     for name, hints in (('plain', False), ('guided', True)):
         torch.manual_seed(0)
@@ -123,8 +123,8 @@ def test_simulated_users_on_whole_photos_pick_the_real_colour_and_help(tmp_path)
     import numpy as np
     from PIL import Image
 
-    from evaluation import evaluate_photos
-    from hints import simulated_photo_hints
+    from colorize_gan.evaluation import evaluate_photos
+    from colorize_gan.hints import simulated_photo_hints
     rgb = np.zeros((90, 150, 3), np.uint8)
     rgb[:, :75] = (200, 40, 40)  # a red half and a blue half
     rgb[:, 75:] = (40, 60, 200)
@@ -144,7 +144,7 @@ def test_simulated_users_on_whole_photos_pick_the_real_colour_and_help(tmp_path)
 def test_hints_are_marked_where_they_are():
     import numpy as np
 
-    from hints import mark_hints
+    from colorize_gan.hints import mark_hints
     gray = np.full((60, 90, 3), 128, np.uint8)
     marked = mark_hints(gray, [parse_hint('30,20,#00ff00,6')])
     changed = np.argwhere((marked != gray).any(2))

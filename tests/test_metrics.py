@@ -4,9 +4,8 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-import evaluation
-import metrics
-from dataset import ImageSplit
+from colorize_gan import evaluation, metrics
+from colorize_gan.dataset import ImageSplit
 
 
 def test_ssim_matches_skimage_gaussian_variant():

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import models
+from colorize_gan import models
 
 
 @pytest.mark.parametrize('width,size', [(8, 32), (4, 64), (8, 16)])

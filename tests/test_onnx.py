@@ -11,17 +11,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-import color
-import light
-import photo
-from checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
+from colorize_gan import color, light, photo
+from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
+from colorize_gan.models import EncoderUNet, Generator, fold_batchnorm
+from colorize_gan.utils import UserError
 from conftest import REPO, run
-from models import EncoderUNet, Generator, fold_batchnorm
-from utils import UserError
 
 ort = pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
-from onnx_export import export_onnx  # noqa: E402  (after the skip: it needs onnx)
+from colorize_gan.onnx_export import export_onnx  # noqa: E402  (after the skip: it needs onnx)
 
 AB_TOLERANCE = 1e-3  # max |ab| difference on the network scale ([-1,1]; x110 in CIE ab units)
 
@@ -171,7 +169,7 @@ def test_the_light_path_runs_without_torch(tmp_path):
     # in a new interpreter: light.py's command line colorizes a photo and writes it, and torch is never imported
     export_onnx(_random_generator('unet', False), tmp_path / 'g.onnx')
     Image.fromarray(_photos()['coffee_gray'][:100, :150]).save(tmp_path / 'gray.png')
-    code = ("import sys, light; rc = light.main(sys.argv[1:]); "
+    code = ("import sys; from colorize_gan import light; rc = light.main(sys.argv[1:]); "
             "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
     proc = subprocess.run([sys.executable, '-c', code, str(tmp_path / 'gray.png'), f"--model={tmp_path / 'g.onnx'}",
                            f"--out_dir={tmp_path / 'out'}"], cwd=REPO, capture_output=True, text=True,

@@ -11,10 +11,9 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage import data as skdata
 
-import checkpoint
-import photo
+from colorize_gan import checkpoint, photo
+from colorize_gan.models import Generator
 from conftest import run
-from models import Generator
 
 
 class ConstantAB(torch.nn.Module):

@@ -4,9 +4,8 @@ import copy
 import pytest
 import torch
 
-import models
-import runstate
-from utils import UserError
+from colorize_gan import models, runstate
+from colorize_gan.utils import UserError
 
 
 def _run(seed=0):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-import checkpoint
+from colorize_gan import checkpoint
 from conftest import REPO, TRAIN_TINY, run, run_script
 
 
@@ -88,7 +88,7 @@ def test_shipped_generators_beat_grayscale_on_natural_photos(name, tmp_path):
     assert G.config == SHIPPED[name]
     history = checkpoint.training_history(path)
     assert history and [h['epoch'] for h in history] == list(range(1, len(history) + 1))
-    run('natural_photos.py', f'--out_dir={tmp_path / "natural"}', '--crops=10')
+    run('tools/natural_photos.py', f'--out_dir={tmp_path / "natural"}', '--crops=10')
     result = json.loads(run('eval.py', f'--data_dir={tmp_path / "natural"}', f'--checkpoint={path}', '--out_dir=',
                             '--as_json').stdout.strip().splitlines()[-1])
     assert result['images'] == 50 and result['image_size'] == SHIPPED[name]['image_size']
@@ -119,12 +119,12 @@ def test_cifar10_tarball_becomes_an_image_folder_the_scripts_read(tmp_path, monk
     monkeypatch.setattr(torchvision.datasets, 'CIFAR10', FakeCIFAR10)
     (tmp_path / 'cifar-10-python.tar.gz').write_bytes(b'x')
     out = tmp_path / 'cifar10'
-    run('cifar10_folder.py', f'--tarball={tmp_path / "cifar-10-python.tar.gz"}', f'--out_dir={out}')
+    run('tools/cifar10_folder.py', f'--tarball={tmp_path / "cifar-10-python.tar.gz"}', f'--out_dir={out}')
     assert sorted(os.listdir(out / 'train')) == ['airplane', 'cat'] and len(os.listdir(out / 'test' / 'cat')) == 2
-    import dataset
+    from colorize_gan import dataset
     split = dataset.load_split(str(out), 'train', 32, verbose=False)
     assert len(split) == 6 and split.name == 'cifar10'
-    missing = run('cifar10_folder.py', '--tarball=/no/such.tar.gz', check=False)
+    missing = run('tools/cifar10_folder.py', '--tarball=/no/such.tar.gz', check=False)
     assert missing.returncode != 0 and 'is not a file' in missing.stderr
 
 

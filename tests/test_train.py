@@ -7,9 +7,7 @@ import os
 import pytest
 import torch
 
-import checkpoint
-import models
-import runstate
+from colorize_gan import checkpoint, models, runstate
 from conftest import TRAIN_TINY, run
 
 

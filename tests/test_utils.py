@@ -4,9 +4,9 @@ from contextlib import nullcontext
 import pytest
 import torch
 
-import utils
+from colorize_gan import utils
+from colorize_gan.utils import UserError
 from conftest import run
-from utils import UserError
 
 
 def test_overrides_types_and_unknown_names():

@@ -9,11 +9,9 @@ import torch
 from skimage import color as skcolor
 from skimage import data as skdata
 
-import checkpoint
-import metrics
-import video
+from colorize_gan import checkpoint, metrics, video
+from colorize_gan.models import Generator
 from conftest import run
-from models import Generator
 from tools.make_clips import gray, write_clip
 
 

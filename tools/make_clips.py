@@ -21,8 +21,8 @@ from skimage import data as skdata
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
-from color import luminance  # noqa: E402
-from utils import atomic_write, configure  # noqa: E402
+from colorize_gan.color import luminance  # noqa: E402
+from colorize_gan.utils import atomic_write, configure  # noqa: E402
 
 # -----------------------------------------------------------------------------
 out_dir = 'data/clips'  # gets <clip>.mp4 (the colour original) and <clip>_gray.mp4 (the input to colorize) per clip

@@ -16,8 +16,8 @@ import shutil
 
 import torch
 
-from checkpoint import load_checkpoint, save_checkpoint
-from utils import UserError, atomic_write
+from .checkpoint import load_checkpoint, save_checkpoint
+from .utils import UserError, atomic_write
 
 FORMAT = 2  # 1: the two-folder layout; 2: one state.pt per run
 

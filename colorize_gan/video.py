@@ -9,10 +9,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from color import AB_SCALE, luminance, normalize_lab
-from images import source_id
-from photo import colorize, working_size
-from utils import UserError, atomic_write
+from .color import AB_SCALE, luminance, normalize_lab
+from .images import source_id
+from .photo import colorize, working_size
+from .utils import UserError, atomic_write
 
 # what folders and globs take as videos (an explicitly named file with another extension is read as a photo)
 VIDEO_EXTENSIONS = ('.3g2', '.3gp', '.asf', '.avi', '.dv', '.f4v', '.flv', '.m2ts', '.m2v', '.m4v', '.mkv', '.mov',

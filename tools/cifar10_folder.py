@@ -1,6 +1,6 @@
 """Turn CIFAR-10's python tarball, downloaded elsewhere, into the image folder the scripts read (for machines offline).
 
-    python3 cifar10_folder.py --tarball=path/to/cifar-10-python.tar.gz     # -> data/cifar10/{train,test}/<class>/*.png
+    python3 tools/cifar10_folder.py --tarball=path/to/cifar-10-python.tar.gz   # -> data/cifar10/{train,test}/<class>/
 
 torchvision checks the tarball's MD5 and reads it; the images are written as lossless PNG. (Simply copying the
 tarball into data/ also works: the default --data_dir=data then finds it there instead of downloading it.)
@@ -13,7 +13,9 @@ import tempfile
 from PIL import Image
 from tqdm import tqdm
 
-from utils import atomic_write, configure
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
+
+from colorize_gan.utils import atomic_write, configure  # noqa: E402
 
 # -----------------------------------------------------------------------------
 tarball = ''  # cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html

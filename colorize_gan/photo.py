@@ -2,8 +2,8 @@
 import torch
 import torch.nn.functional as F
 
-from color import denormalize_lab, lab_to_rgb_keep_L, luminance, normalize_lab
-from hints import hint_map
+from .color import denormalize_lab, lab_to_rgb_keep_L, luminance, normalize_lab
+from .hints import hint_map
 
 ROWS_PER_CHUNK = 64  # full-resolution work runs in bands of rows: bounded memory, and each band stays in cache
 

@@ -1,6 +1,6 @@
 """Build a test folder of natural colour photos that are not in CIFAR-10, to check that a model generalizes.
 
-    python3 natural_photos.py             # data/natural/test/<photo>/NNN.png, full/test/*.png and gray/*.jpg
+    python3 tools/natural_photos.py             # data/natural/test/<photo>/NNN.png, full/test/*.png and gray/*.jpg
     python3 eval.py --data_dir=data/natural                                   # the crops, at the model's size
     python3 eval.py --data_dir=data/natural/full --full_resolution=True       # whole photos, as colorize.py does
     python3 colorize.py data/natural/gray --out_dir=colorized --side_by_side
@@ -20,7 +20,9 @@ import numpy as np
 from PIL import Image
 from skimage import data as skdata
 
-from utils import atomic_write, configure
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
+
+from colorize_gan.utils import atomic_write, configure  # noqa: E402
 
 # -----------------------------------------------------------------------------
 out_dir = 'data/natural'  # gets test/ and train/<photo>/NNN.png, full/test/<photo>.png and gray/<photo>.jpg

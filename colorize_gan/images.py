@@ -5,7 +5,7 @@ import os
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from utils import atomic_write
+from .utils import atomic_write
 
 try:  # phone photos (HEIC/HEIF) open like any other image once the plugin is registered
     import pillow_heif

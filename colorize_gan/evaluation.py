@@ -5,12 +5,12 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from color import denormalize_lab, rgb_to_lab, rgb_uint8_to_network
-from hints import sample_hints, simulated_photo_hints
-from images import read_image
-from metrics import METRIC_NAMES, all_metrics, colorfulness, image_metrics
-from photo import colorize
-from utils import UserError
+from .color import denormalize_lab, rgb_to_lab, rgb_uint8_to_network
+from .hints import sample_hints, simulated_photo_hints
+from .images import read_image
+from .metrics import METRIC_NAMES, all_metrics, colorfulness, image_metrics
+from .photo import colorize
+from .utils import UserError
 
 
 @torch.inference_mode()

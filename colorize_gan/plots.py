@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from color import colorized_rgb, rgb_uint8_to_network
-from metrics import colorfulness_ratios
-from utils import atomic_write
+from .color import colorized_rgb, rgb_uint8_to_network
+from .metrics import colorfulness_ratios
+from .utils import atomic_write
 
 matplotlib.use('Agg')  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)

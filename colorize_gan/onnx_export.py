@@ -23,7 +23,7 @@ import warnings
 
 import torch
 
-from utils import UserError, atomic_write
+from .utils import UserError, atomic_write
 
 OPSET = 17  # ONNX opset: onnxruntime 1.12 and later run it
 

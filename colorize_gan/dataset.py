@@ -16,11 +16,11 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from color import AB_SCALE, rgb_uint8_to_network
-from images import IMAGE_EXTENSIONS, list_images, read_image
-from utils import UserError, atomic_write
+from .color import AB_SCALE, rgb_uint8_to_network
+from .images import IMAGE_EXTENSIONS, list_images, read_image
+from .utils import UserError, atomic_write
 
-REPO = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the clone
 DEFAULT_DATA_DIR = 'data'  # the default: torchvision's CIFAR-10, downloaded here
 CACHE_DIR = os.environ.get('COLORIZE_CACHE_DIR', os.path.join(REPO, 'data', 'cache'))
 CACHE_VERSION = 3

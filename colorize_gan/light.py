@@ -1,9 +1,9 @@
 """Colorize photos without PyTorch: a generator exported by `export.py --format=onnx`, run by onnxruntime, inside
 photo.colorize's pipeline redone in numpy (the light install, requirements-light.txt: onnxruntime, numpy, Pillow).
 
-    python3 light.py old_photo.jpg --model=generator.onnx --out_dir=colorized
+    python3 -m colorize_gan.light old_photo.jpg --model=generator.onnx --out_dir=colorized
 
-    from light import load_generator, colorize
+    from .light import load_generator, colorize
     G = load_generator('generator.onnx')                 # once
     rgb = colorize(G, gray_uint8_array)                  # HxW or HxWx3 -> HxWx3 uint8, the input's size and L
 
@@ -22,10 +22,10 @@ import sys
 
 import numpy as np
 
-from utils import UserError
+from .utils import UserError
 
 # -----------------------------------------------------------------------------
-# the command line's settings (python3 light.py PHOTO [...] --name=value); the library functions take arguments
+# the command line's settings (python3 -m colorize_gan.light PHOTO [...] --name=value); library functions take arguments
 model = ''  # an ONNX generator written by export.py --format=onnx
 out_dir = 'colorized'  # outputs go here as <photo name>.png (or .jpg)
 size = 0  # px, short side of the model's working resolution; 0 = the size the model was trained at
@@ -223,13 +223,13 @@ def colorize(G, image, size=0, saturation=1.0):
 # the command line: photo files in, PNG or JPEG out (colorize.py has the albums, resuming and hints)
 
 def main(argv):
-    """python3 light.py PHOTO [...] --model=generator.onnx: each photo -> out_dir/<name>.png; returns the exit
-    status (1 if any photo failed)."""
-    from images import describe_failure, read_image, write_colorized
-    from utils import configure
+    """python3 -m colorize_gan.light PHOTO [...] --model=generator.onnx: each photo -> out_dir/<name>.png; returns the
+    exit status (1 if any photo failed)."""
+    from .images import describe_failure, read_image, write_colorized
+    from .utils import configure
     _, photos = configure(globals(), argv, positional=True)
     if not model or not photos:
-        raise UserError("usage: python3 light.py PHOTO [...] --model=generator.onnx [--out_dir=colorized] "
+        raise UserError("usage: python3 -m colorize_gan.light PHOTO [...] --model=generator.onnx [--out_dir=colorized] "
                         "[--saturation=1.0] [--size=0] [--image_format=png|jpg]")
     if image_format not in ('png', 'jpg') or not 0 <= saturation <= 10:
         raise UserError("--image_format must be png or jpg, and --saturation between 0 and 10")

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from skimage.color import deltaE_ciede2000
 
-from color import colorized_rgb, denormalize_lab
+from .color import colorized_rgb, denormalize_lab
 
 METRIC_NAMES = ('mae', 'ciede2000', 'acc_2', 'acc_5', 'psnr', 'ssim', 'colorfulness')
 

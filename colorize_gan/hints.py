@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageColor, ImageDraw
 
-from color import normalize_lab, rgb_to_lab
+from .color import normalize_lab, rgb_to_lab
 
 
 def sample_hints(ab, rng, p_none=0.5, p_geometric=1 / 8, max_hints=32, max_patch=9, count=None):
