@@ -320,6 +320,10 @@ def colorize_one_video(path, out):
         bar.close()
     seconds = time.time() - t0
     t_video += seconds
+    if result.stopped:  # kept under a name that says so: a rerun tries the input again rather than taking it as done
+        kept = f"{os.path.splitext(out)[0]}.partial.mp4"
+        os.replace(out, kept)
+        out = kept
     print(f"{shown(path)} -> {shown(out)} ({result.width}x{result.height}, {result.frames} frames, "
           f"{result.frames / seconds:.1f} frames/s)")
     for note in result.notes:

@@ -196,12 +196,15 @@ def test_bad_videos_get_one_line_each_and_the_others_go_through(tmp_path, tiny_g
     assert 'damaged or incomplete' in said['cut.mkv'] and 'kept' in said['cut.mkv']
     assert 'wrote 4, failed 4' in proc.stdout and '1 partial' in proc.stdout
     out = tmp_path / 'out' / 'in'  # folders keep their name, as for photos
-    assert sorted(p.name for p in out.iterdir()) == ['cut.mp4', 'gray.mp4', 'odd.mp4', 'ten_bit.mp4']
-    kept = frames_of(out / 'cut.mp4')[0]
+    assert sorted(p.name for p in out.iterdir()) == ['cut.partial.mp4', 'gray.mp4', 'odd.mp4', 'ten_bit.mp4']
+    kept = frames_of(out / 'cut.partial.mp4')[0]
     assert 5 <= len(kept) < 30 and f'{len(kept)} frames before' in said['cut.mkv']
     assert frames_of(out / 'odd.mp4')[0][0].shape == (46, 62, 3) and 'cropped to 62x46' in proc.stdout
     assert '10-bit' in proc.stdout and len(frames_of(out / 'ten_bit.mp4')[0]) == 5
     assert len(frames_of(out / 'gray.mp4')[0]) == 5
+    again = run('colorize.py', folder / 'cut.mkv', f'--out_dir={tmp_path / "out"}', f'--checkpoint={tiny_generator}',
+                '--device=cpu', check=False)  # a rerun: the damaged input is tried again, never taken as done
+    assert again.returncode == 1 and '1 partial' in again.stdout and 'already done' not in again.stdout
 
 
 @pytest.mark.slow
