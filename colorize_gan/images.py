@@ -119,19 +119,26 @@ def read_image(path):
             raise ValueError(f"it holds {frames} frames (an animation or a multi-page file); save the one to "
                              "colorize as a single image")
         im.load()
-        im = _to_srgb(ImageOps.exif_transpose(im))
-        if im.mode.startswith('I;16') or im.mode in ('I', 'F'):
-            return _scaled(np.asarray(im), im.mode)
-        if im.mode == 'P' and 'transparency' not in im.info:
-            im = im.convert('RGB')
-        elif im.mode in ('P', 'PA', 'LA', 'La', 'RGBA', 'RGBa') or 'transparency' in im.info:
-            rgba = np.asarray(im.convert('RGBA') if im.mode != 'La' else im.convert('LA').convert('RGBA'),
-                              dtype=np.float32) / 255
-            alpha = rgba[..., 3:]
-            return np.round((rgba[..., :3] * alpha + (1 - alpha)) * 255).astype(np.uint8)
-        if im.mode in ('L', '1'):
-            return np.asarray(im.convert('L'))
-        return np.asarray(im.convert('RGB'))
+        return pixels(im)
+
+
+def pixels(im):
+    """A decoded PIL image as read_image returns it (EXIF orientation and ICC profile applied, modes converted and
+    scaled as read_image says): HxW or HxWx3, uint8 or float32 in [0,1]. Raises ValueError for a mode with no such
+    conversion or no finite values."""
+    im = _to_srgb(ImageOps.exif_transpose(im))
+    if im.mode.startswith('I;16') or im.mode in ('I', 'F'):
+        return _scaled(np.asarray(im), im.mode)
+    if im.mode == 'P' and 'transparency' not in im.info:
+        im = im.convert('RGB')
+    elif im.mode in ('P', 'PA', 'LA', 'La', 'RGBA', 'RGBa') or 'transparency' in im.info:
+        rgba = np.asarray(im.convert('RGBA') if im.mode != 'La' else im.convert('LA').convert('RGBA'),
+                          dtype=np.float32) / 255
+        alpha = rgba[..., 3:]
+        return np.round((rgba[..., :3] * alpha + (1 - alpha)) * 255).astype(np.uint8)
+    if im.mode in ('L', '1'):
+        return np.asarray(im.convert('L'))
+    return np.asarray(im.convert('RGB'))
 
 
 def image_size(path):
