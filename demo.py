@@ -22,7 +22,8 @@ from colorize_gan.color import is_gray
 from colorize_gan.hints import make_hint, mark_hints, parse_hints_json
 from colorize_gan.images import describe_failure, read_image, write_colorized
 from colorize_gan.photo import colorize
-from colorize_gan.utils import configure, resolve_device
+from colorize_gan.utils import UserError, configure, resolve_device
+from colorize_gan.video import TEMPORAL, colorize_video, probe
 
 # -----------------------------------------------------------------------------
 host = '127.0.0.1'  # 0.0.0.0 to serve other machines on your network
@@ -30,6 +31,7 @@ port = 7860
 device = 'auto'  # auto | cpu | cuda
 max_megapixels = 50.0  # larger photos are refused (memory): downscale them first
 checkpoint = ''  # also offer this generator (a train.py run folder, checkpoint or export) as a model on the page
+max_video_seconds = 60.0  # longer videos are refused (time: about 10 frames a second on a 2-core CPU); colorize.py
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
 os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'  # no calls home
@@ -132,6 +134,35 @@ def colorize_for_page(path, model, saturation, size, hints):
     return (before, result), out, note
 
 
+def colorize_clip(path, model=DEFAULT_MODEL, temporal=TEMPORAL, progress=gr.Progress()):
+    """A video: the colorized H.264 mp4's path (the /colorize_video API), colorize.py's pipeline with its colour
+    stabilizer; a progress bar on the page."""
+    if not path or not os.path.isfile(path):
+        raise gr.Error("No video was given: drop in a video file first.")
+    if model not in generators:
+        raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(generators)}.")
+    try:
+        temporal = float(temporal)
+        source = probe(path)
+    except (TypeError, ValueError):
+        raise gr.Error("The colour stabilization must be a number.") from None
+    except UserError as e:
+        raise gr.Error(f"That file cannot be colorized as a video: {e}.") from None
+    if source.duration_s > max_video_seconds:
+        raise gr.Error(f"That video is {source.duration_s:.0f} s long; the demo takes up to {max_video_seconds:g} s. "
+                       "Cut it first, or use colorize.py (any length).")
+    out = os.path.join(tempfile.mkdtemp(dir=outputs_dir), os.path.splitext(os.path.basename(path))[0] + '_color.mp4')
+    try:
+        result = colorize_video(generators[model], path, out, 0, dev, 1.0, temporal,
+                                progress=lambda done, total: progress(done / total if total else 0,
+                                                                      desc=f"{done} frames"))
+    except UserError as e:
+        raise gr.Error(f"That video could not be colorized: {e}.") from None
+    if result.stopped:
+        gr.Warning(f"The file is damaged: {result.stopped}; the frames before that are colorized.")
+    return out
+
+
 HINT_COLUMNS = ['x', 'y', 'colour', 'radius']
 
 
@@ -171,34 +202,49 @@ def pick_colour(evt: gr.SelectData, reference):
 
 
 with gr.Blocks(title='colorize-gan') as app:
-    gr.Markdown("# Colorize a black-and-white photo\n" + ABOUT)
+    gr.Markdown("# Colorize a black-and-white photo or film\n" + ABOUT)
     hints_state = gr.State([])  # this visitor's hints: make_hint dicts in the photo's pixels
-    with gr.Row():
-        with gr.Column():
-            # image_mode=None: the uploaded file reaches read_photo as it is (no conversion to RGB, no re-encoding),
-            # so the page colorizes exactly what colorize.py would read from the same file
-            photo_in = gr.Image(type='filepath', image_mode=None, label='Photo (drop, paste or upload)',
-                                sources=['upload', 'clipboard'])
-            model_in = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label='Model')
-            saturation_in = gr.Slider(0, 2, value=1.0, step=0.05, label='Saturation (0 = gray, 1 = as predicted)')
-            own = ' or '.join(sorted({str(G.config['image_size']) for G in generators.values()}, key=int))
-            size_in = gr.Slider(0, 512, value=0, step=16,
-                                label=f"Working resolution, short side in px (0 = the model's own: {own})")
-            button = gr.Button('Colorize', variant='primary')
-            with gr.Accordion('Colour hints: click on the photo where you know a colour', open=True):
-                with gr.Row():
-                    color_in = gr.ColorPicker('#1f4fbf', label='Hint colour')
-                    radius_in = gr.Slider(0, 100, value=8, step=1, label='Hint radius, px of the photo')
-                hints_table = gr.Dataframe(hint_rows([]), headers=HINT_COLUMNS, interactive=False,
-                                           label='Hints (click a row to remove it)')
-                clear_hints = gr.Button('Clear hints')
-                reference_in = gr.Image(type='filepath', image_mode=None, label='Reference photo: click on it to pick '
-                                        'its colour (an eyedropper)', sources=['upload', 'clipboard'], height=200)
-            gr.Examples(EXAMPLES, inputs=photo_in)
-        with gr.Column():
-            slider_out = gr.ImageSlider(label='Before / after', type='numpy', format='png')
-            file_out = gr.File(label='Full-resolution PNG')
-            note_out = gr.Markdown()
+    with gr.Tab('Photo'):
+        with gr.Row():
+            with gr.Column():
+                # image_mode=None: the uploaded file reaches read_photo as it is (no conversion to RGB, no re-encoding),
+                # so the page colorizes exactly what colorize.py would read from the same file
+                photo_in = gr.Image(type='filepath', image_mode=None, label='Photo (drop, paste or upload)',
+                                    sources=['upload', 'clipboard'])
+                model_in = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label='Model')
+                saturation_in = gr.Slider(0, 2, value=1.0, step=0.05, label='Saturation (0 = gray, 1 = as predicted)')
+                own = ' or '.join(sorted({str(G.config['image_size']) for G in generators.values()}, key=int))
+                size_in = gr.Slider(0, 512, value=0, step=16,
+                                    label=f"Working resolution, short side in px (0 = the model's own: {own})")
+                button = gr.Button('Colorize', variant='primary')
+                with gr.Accordion('Colour hints: click on the photo where you know a colour', open=True):
+                    with gr.Row():
+                        color_in = gr.ColorPicker('#1f4fbf', label='Hint colour')
+                        radius_in = gr.Slider(0, 100, value=8, step=1, label='Hint radius, px of the photo')
+                    hints_table = gr.Dataframe(hint_rows([]), headers=HINT_COLUMNS, interactive=False,
+                                               label='Hints (click a row to remove it)')
+                    clear_hints = gr.Button('Clear hints')
+                    reference_in = gr.Image(type='filepath', image_mode=None, sources=['upload', 'clipboard'],
+                                            label='Reference photo: click on it to pick its colour (an eyedropper)',
+                                            height=200)
+                gr.Examples(EXAMPLES, inputs=photo_in)
+            with gr.Column():
+                slider_out = gr.ImageSlider(label='Before / after', type='numpy', format='png')
+                file_out = gr.File(label='Full-resolution PNG')
+                note_out = gr.Markdown()
+    with gr.Tab('Video'):
+        with gr.Row():
+            with gr.Column():
+                video_in = gr.File(label=f'Video (mp4, mov, mkv, avi, webm, ...; up to {max_video_seconds:g} s)',
+                                   type='filepath')
+                video_model_in = gr.Dropdown(list(MODELS), value=DEFAULT_MODEL, label='Model')
+                temporal_in = gr.Slider(0, 0.98, value=TEMPORAL, step=0.01, label='Colour stabilization over frames '
+                                        '(0 = each frame alone)')
+                video_button = gr.Button('Colorize the video', variant='primary')
+            with gr.Column():
+                video_out = gr.Video(label='Colorized (H.264 mp4, the sound kept)')
+                video_file_out = gr.File(label='Download')
+
     page_inputs = [photo_in, model_in, saturation_in, size_in]
     page_outputs = [slider_out, file_out, note_out]
     button.click(colorize_for_page, page_inputs + [hints_state], page_outputs, api_name=False)
@@ -210,6 +256,10 @@ with gr.Blocks(title='colorize-gan') as app:
     for event in (photo_in.change, clear_hints.click):  # .change: an upload, a paste, an example, the x
         event(lambda: ([], hint_rows([])), None, [hints_state, hints_table], api_name=False)
     reference_in.select(pick_colour, reference_in, color_in, api_name=False)
+    video_button.click(lambda *args: (lambda out: (out, out))(colorize_clip(*args)),
+                       [video_in, video_model_in, temporal_in], [video_out, video_file_out], api_name=False)
+    gr.Button(visible=False).click(colorize_clip, [video_in, video_model_in, temporal_in], video_file_out,
+                                   api_name='colorize_video')
     # the API: the same pipeline, returning the colorized image; the other inputs keep their defaults
     # (its input is a plain file, so a non-image reaches read_photo and gets its one-line message)
     api_in, api_out = gr.File(type='filepath', visible=False), gr.Image(type='filepath', format='png', visible=False)

@@ -260,3 +260,20 @@ def test_a_click_on_the_photo_places_a_hint_and_the_download_follows_it(server, 
     assert np.array_equal(without, np.asarray(Image.open(tmp_path / 'plain' / 'clicked.png')))
     assert np.abs(with_hint.astype(int) - without).max() > 20  # the hint moved the colour
 
+
+
+def test_the_video_api_colorizes_a_clip_and_refuses_what_it_cannot_take(server, tmp_path):
+    from tools.make_clips import gray, write_clip
+    frames = [gray(np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8)) for i in range(10)]
+    write_clip(str(tmp_path / 'clip.mp4'), frames, audio_s=0.4)
+    client = Client(server, verbose=False)
+    out = client.predict(handle_file(str(tmp_path / 'clip.mp4')), api_name='/colorize_video')
+    import av
+    with av.open(out) as c:
+        assert len(list(c.decode(video=0))) == 10 and c.streams.audio  # every frame, and the sound
+    (tmp_path / 'notes.mp4').write_text('not a video')
+    with pytest.raises(Exception, match='cannot be colorized as a video'):
+        client.predict(handle_file(str(tmp_path / 'notes.mp4')), api_name='/colorize_video')
+    write_clip(str(tmp_path / 'long.mp4'), frames[:1] * 1600, rate=25)  # 64 s
+    with pytest.raises(Exception, match='up to 60 s'):
+        client.predict(handle_file(str(tmp_path / 'long.mp4')), api_name='/colorize_video')
