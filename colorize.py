@@ -245,9 +245,14 @@ if jobs:
 dev = resolve_device(device)
 if backend == 'onnx':  # light.py: photos only, bicubic upsampling, no hints
     from colorize_gan import light
-    if not checkpoint or upsample != 'bicubic' or any(hints_of.values()) or any(is_video(p) for p, _ in jobs):
-        raise UserError("--backend=onnx takes --checkpoint=MODEL.onnx (python3 export.py --format=onnx) and colorizes "
-                        "photos with --upsample=bicubic and no hints; use --backend=torch for the rest")
+    videos = [p for p, _ in jobs if is_video(p)]
+    for problem, fix in ((not checkpoint, "needs --checkpoint=MODEL.onnx (python3 export.py --format=onnx)"),
+                         (upsample != 'bicubic', f"has no --upsample={upsample} (bicubic only)"),
+                         (any(hints_of.values()), "takes no hints"),
+                         (videos, f"colorizes photos only, and {len(videos)} input(s) are videos "
+                                  f"({shown(videos[0]) if videos else ''})")):
+        if problem:
+            raise UserError(f"--backend=onnx {fix}; use --backend=torch (the default) for that")
     G = light.load_generator(checkpoint) if jobs else None
     description = G.description if jobs else ''
     colorize = lambda G, image, size, dev, saturation, hints, upsample: \

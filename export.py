@@ -19,7 +19,7 @@ import os
 import sys
 
 from colorize_gan.checkpoint import checkpoint_file, export_generator, load_checkpoint, load_generator
-from colorize_gan.utils import configure
+from colorize_gan.utils import UserError, configure
 
 # -----------------------------------------------------------------------------
 checkpoint = ''  # a train.py run folder (its state.pt), best.pt or epochNNN.pt; with --format=onnx, an export too
@@ -27,18 +27,28 @@ out_dir = ''  # where the export goes; '' = the folder the checkpoint is in
 out_name = ''  # the export's file name; '' = generator.safetensors (generator.onnx with --format=onnx)
 precision = 'fp16'  # fp16 | int8 (convolution weights as int8 with a scale per output channel: half the size)
 format = 'safetensors'  # safetensors | onnx (fp32, BatchNorm folded, for onnxruntime: see above)
+overwrite = False  # replace an existing file of that name (else it is refused)
 # -----------------------------------------------------------------------------
-configure(globals(), sys.argv[1:])
+configure(globals(), sys.argv[1:], flags=('overwrite',))
 if not checkpoint:
     sys.exit("error: pass --checkpoint=<run folder> or <run folder>/best.pt (a train.py checkpoint)")
 if format not in ('safetensors', 'onnx'):
     sys.exit(f"error: --format={format} is not supported; use --format=safetensors or --format=onnx")
 path = checkpoint_file(checkpoint)
 folder = os.path.expanduser(out_dir) or os.path.dirname(os.path.abspath(path))
+out = os.path.join(folder, out_name or f'generator.{format}')
+if not out.endswith(f'.{format}'):
+    raise UserError(f"--out_name={out_name} does not end in .{format}, the file's format (--format={format}); the "
+                    "scripts tell exports apart by it")
+if os.path.exists(out) and not overwrite:
+    raise UserError(f"'{out}' exists; pass --overwrite to replace it, or another --out_name/--out_dir")
+try:
+    os.makedirs(folder, exist_ok=True)
+except OSError as e:
+    raise UserError(f"cannot write to --out_dir={folder} ({e.strerror}); choose a folder you can write to") from None
 if format == 'onnx':  # any generator file, export included: the inference structure (BatchNorm folded), fp32
     from colorize_gan.onnx_export import OPSET, export_onnx
     G, description = load_generator(path, 'cpu', fold=True)
-    out = os.path.join(folder, out_name or 'generator.onnx')
     export_onnx(G, out)
     print(f"exported {description} -> {out} ({os.path.getsize(out) / 1e6:.1f} MB, ONNX opset {OPSET}, height and "
           f"width multiples of {G.multiple})")
@@ -51,6 +61,5 @@ last = ckpt['history'][-1] if ckpt.get('history') else {}
 info = {'epochs': ckpt['epoch'], 'steps': ckpt['step'], 'train_seconds': round(ckpt['elapsed_s']),
         'ema': ckpt.get('G_ema') is not None, 'train_config': ckpt['config'], 'val_mae': last.get('val_mae'),
         'history': ckpt.get('history')}  # the validation curve travels with the weights (compare.py plots it)
-out = os.path.join(folder, out_name or 'generator.safetensors')
 export_generator(out, G, info, precision)
 print(f"exported {description} -> {out} ({os.path.getsize(out) / 1e6:.1f} MB)")

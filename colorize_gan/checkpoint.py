@@ -136,6 +136,9 @@ def load_generator(path, device='cpu', fold=True, ckpt=None):
     inference) BatchNorm is folded into the convolutions; pass fold=False to get the trainable structure. A caller
     that has already loaded the train.py file passes it as `ckpt` (it is not read again)."""
     path = checkpoint_file(path)
+    if path.lower().endswith('.onnx'):
+        raise UserError(f"'{path}' is an ONNX model, which runs on onnxruntime: pass --backend=onnx to colorize.py "
+                        "(or use colorize_gan.light); PyTorch loads train.py checkpoints and .safetensors exports")
     if path.endswith('.safetensors'):
         if not os.path.exists(path):
             raise UserError(f"checkpoint '{path}' does not exist{_relative_hint(path)}; "

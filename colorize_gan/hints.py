@@ -66,7 +66,8 @@ def parse_hint(text):
 
 
 def make_hint(x, y, color, radius=0, where='hint'):
-    """One hint from its parts (numbers or numeric strings, a colour string); raises ValueError naming the bad part."""
+    """One hint from its parts (numbers or numeric strings; a colour as a string, hex or a CSS name, or an (r, g, b)
+    triple of 0-255 integers, as hints hold it); raises ValueError naming the bad part."""
     if any(isinstance(v, bool) for v in (x, y, radius)):
         raise ValueError(f"{where}: x, y and radius must be numbers, not true/false")
     try:
@@ -76,7 +77,13 @@ def make_hint(x, y, color, radius=0, where='hint'):
     if not all(map(math.isfinite, (x, y, radius))) or not 0 <= radius <= 100000:
         raise ValueError(f"{where}: x, y must be finite and radius between 0 and 100000 px")
     try:
-        rgb = ImageColor.getrgb(str(color).strip())[:3]
+        if isinstance(color, (tuple, list)):  # (r, g, b), as a parsed hint holds it
+            if len(color) != 3 or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255
+                                          for c in color):
+                raise ValueError
+            rgb = tuple(color)
+        else:
+            rgb = ImageColor.getrgb(str(color).strip())[:3]
     except ValueError:
         raise ValueError(f"{where}: unknown colour {color!r}; use hex (#1f4fbf) or a CSS colour name (red, navy)") \
             from None
@@ -108,22 +115,28 @@ def parse_hints_json(text, what='the hints', where='hints'):
     if isinstance(data, dict) and {'x', 'y', 'color'} <= set(data):
         raise ValueError(f"{what} holds one hint object; put it in a list: [{{\"x\": ..., ...}}]")
 
-    def entries(items, where):
-        if not isinstance(items, list):
-            raise ValueError(f"{where} must be a list of {{\"x\": ..., \"y\": ..., \"color\": ...}} objects")
-        out = []
-        for i, item in enumerate(items):
-            if not isinstance(item, dict) or not {'x', 'y', 'color'} <= set(item):
-                raise ValueError(f"{where}[{i}] needs x, y and color (and may have radius)")
-            unknown = sorted(set(item) - {'x', 'y', 'color', 'radius'})
-            if unknown:  # a typo ("radus") would otherwise be dropped without a word
-                raise ValueError(f"{where}[{i}] has {', '.join(map(repr, unknown))}, which a hint does not take; "
-                                 "use x, y, color and radius")
-            out.append(make_hint(item['x'], item['y'], item['color'], item.get('radius', 0), f"{where}[{i}]"))
-        return out
     if isinstance(data, dict):
-        return {name: entries(items, f"{where}: {name}") for name, items in data.items()}
-    return entries(data, where)
+        return {name: hints_from_list(items, f"{where}: {name}") for name, items in data.items()}
+    return hints_from_list(data, where)
+
+
+def hints_from_list(items, where='hints'):
+    """A list of {"x", "y", "color"[, "radius"]} dicts (as JSON or Python code gives them) -> make_hint dicts;
+    None or an empty list -> []. Raises ValueError naming the entry (`where`[i]) and what is wrong with it."""
+    if items is None:
+        return []
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"{where} must be a list of {{\"x\": ..., \"y\": ..., \"color\": ...}} objects")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not {'x', 'y', 'color'} <= set(item):
+            raise ValueError(f"{where}[{i}] needs x, y and color (and may have radius)")
+        unknown = sorted(set(item) - {'x', 'y', 'color', 'radius'})
+        if unknown:  # a typo ("radus") would otherwise be dropped without a word
+            raise ValueError(f"{where}[{i}] has {', '.join(map(repr, unknown))}, which a hint does not take; "
+                             "use x, y, color and radius")
+        out.append(make_hint(item['x'], item['y'], item['color'], item.get('radius', 0), f"{where}[{i}]"))
+    return out
 
 
 def simulated_photo_hints(rgb, count, rng, cell=1.0, max_patch=9):

@@ -141,6 +141,33 @@ def pixels(im):
     return np.asarray(im.convert('RGB'))
 
 
+def as_pixels(image):
+    """A PIL image, or a numpy array (HxW gray, HxWx3 RGB or HxWx4 RGBA; uint8 0-255 or float 0-1), as the
+    pipeline's input: what read_image gives for the same picture saved to a file. Raises ValueError otherwise."""
+    if isinstance(image, Image.Image):
+        if min(image.size) < 1:
+            raise ValueError(f"the image is {image.size[0]}x{image.size[1]} pixels: nothing to colorize")
+        image.load()
+        return pixels(image)
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"cannot colorize a {type(image).__name__}: pass a PIL image or a numpy array (a list of "
+                         "them gives a list)")
+    if image.ndim not in (2, 3) or image.ndim == 3 and image.shape[2] not in (1, 3, 4) or min(image.shape[:2]) < 1:
+        raise ValueError(f"an image array is HxW, HxWx3 or HxWx4 with at least one pixel, not {image.shape}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.dtype == np.uint8:
+        return pixels(Image.fromarray(image)) if image.ndim == 3 and image.shape[2] == 4 else image
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"an image array is uint8 (0-255) or float (0-1), not {image.dtype}")
+    if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+        raise ValueError("a float image array holds values in [0, 1] (and no nan or inf)")
+    if image.ndim == 3:  # float colour: 8 bits are what the pipeline reads from colour files
+        rgba = np.round(image * 255).astype(np.uint8)
+        return pixels(Image.fromarray(rgba)) if rgba.shape[2] == 4 else rgba
+    return image.astype(np.float32)
+
+
 def image_size(path):
     """(height, width) of an image as read_image returns it (EXIF rotation applied), from its header alone."""
     with Image.open(path) as im:

@@ -33,6 +33,7 @@ saturation = 1.0  # scales the predicted chroma before gamut mapping: 0 = gray, 
 image_format = 'png'  # png | jpg
 quality = 95  # JPEG quality, with --image_format=jpg
 threads = 0  # onnxruntime's threads; 0 = one per core
+overwrite = False  # replace outputs that exist (else they are refused)
 # -----------------------------------------------------------------------------
 
 # color.py's constants (scikit-image's: D65 white, 2 degree observer) and the networks' Lab scaling
@@ -200,7 +201,11 @@ def colorize(G, image, size=0, saturation=1.0):
 
     G predicts ab at `size` px on the short side (0 = the size it was trained at) from the area-downscaled L;
     `saturation` scales that chroma (0 gives gray); ab is resized bicubically onto the full-resolution L in bands
-    of rows and mapped into the sRGB gamut keeping L."""
+    of rows and mapped into the sRGB gamut keeping L. `image` may also be a PIL image or any array images.as_pixels
+    takes. Raises ValueError for an image or setting it cannot use."""
+    from .images import as_pixels
+    image = as_pixels(image)
+    _check_settings(size, saturation)
     H, W = image.shape[:2]
     L = luminance(image)  # [H,W], 0-100
     h, w = working_size(H, W, size or G.config['image_size'], G.multiple)
@@ -222,22 +227,45 @@ def colorize(G, image, size=0, saturation=1.0):
 # -----------------------------------------------------------------------------
 # the command line: photo files in, PNG or JPEG out (colorize.py has the albums, resuming and hints)
 
+def _check_settings(size, saturation):
+    """ValueError unless size is 0 or a whole number of px up to 4096 and saturation a number in [0, 10]."""
+    for name, value in (('size', size), ('saturation', saturation)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{name}={value!r} must be a number")
+    if not (0 <= size <= 4096 and size == int(size)):
+        raise ValueError(f"size={size} must be 0 (the model's own) or a whole number of pixels up to 4096")
+    if not 0 <= saturation <= 10:
+        raise ValueError(f"saturation={saturation} must be between 0 and 10 (0 = gray, 1 = as predicted)")
+
+
 def main(argv):
     """python3 -m colorize_gan.light PHOTO [...] --model=generator.onnx: each photo -> out_dir/<name>.png; returns the
     exit status (1 if any photo failed)."""
     from .images import describe_failure, read_image, write_colorized
     from .utils import configure
-    _, photos = configure(globals(), argv, positional=True)
+    _, photos = configure(globals(), argv, positional=True, flags=('overwrite',))
     if not model or not photos:
         raise UserError("usage: python3 -m colorize_gan.light PHOTO [...] --model=generator.onnx [--out_dir=colorized] "
                         "[--saturation=1.0] [--size=0] [--image_format=png|jpg]")
-    if image_format not in ('png', 'jpg') or not 0 <= saturation <= 10:
-        raise UserError("--image_format must be png or jpg, and --saturation between 0 and 10")
+    if image_format not in ('png', 'jpg'):
+        raise UserError(f"--image_format={image_format} is not supported; use png or jpg")
+    try:
+        _check_settings(size, saturation)
+    except ValueError as e:
+        raise UserError(f"--{e}") from None
+    outputs = {}
+    for path in photos:  # every input its own output, and nothing there already replaced without --overwrite
+        out = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + '.' + image_format)
+        if out in outputs:
+            raise UserError(f"'{path}' and '{outputs[out]}' would both be written to '{out}'; colorize them in two "
+                            "runs with different --out_dir, or use colorize.py (it keeps them apart)")
+        if os.path.exists(out) and not overwrite:
+            raise UserError(f"'{out}' exists; pass --overwrite to replace it, or another --out_dir")
+        outputs[out] = path
     G = load_generator(model, threads)
     print(f"model: {G.description}")
     failed = 0
-    for path in photos:
-        out = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + '.' + image_format)
+    for out, path in outputs.items():
         try:
             rgb = colorize(G, read_image(path), size, saturation)
             write_colorized(out, rgb, path, os.path.basename(model), image_format, quality)

@@ -6,8 +6,8 @@ import torch
 from PIL import Image
 
 from colorize_gan import checkpoint
-from colorize_gan.api import Colorizer, as_pixels
-from colorize_gan.images import read_image
+from colorize_gan.api import Colorizer
+from colorize_gan.images import as_pixels, read_image
 from colorize_gan.models import Generator
 from conftest import run
 
@@ -74,3 +74,27 @@ def test_hints_settings_and_errors_are_exceptions(hint_model, tmp_path):
             call()
     with pytest.raises(Exception, match='does not exist'):
         Colorizer('/no/such/model.safetensors')
+
+
+def test_what_a_programmer_may_pass_by_mistake_is_a_value_error(hint_model):
+    from colorize_gan.hints import parse_hint
+    colorizer = Colorizer(hint_model)
+    ours = colorizer(_gray(), hints=[parse_hint('30,20,red,8')])  # the library's own hint objects, (r, g, b) colours
+    assert np.array_equal(ours, colorizer(_gray(), hints=[{'x': 30, 'y': 20, 'color': (255, 0, 0), 'radius': 8}]))
+    assert np.array_equal(colorizer(_gray(), hints=None), colorizer(_gray()))
+    for kwargs, message in (({'hints': {'x': 1, 'y': 1, 'color': 'red'}}, 'must be a list'),
+                            ({'hints': [{'x': 1, 'y': 1}]}, r'hints\[0\] needs x, y and color'),
+                            ({'hints': ['30,20,red']}, r'hints\[0\] needs x, y and color'),
+                            ({'hints': [{'x': 1, 'y': 1, 'color': 'red', 'raduis': 3}]}, "'raduis'"),
+                            ({'hints': [{'x': 1, 'y': 1, 'color': (300, 0, 0)}]}, 'unknown colour'),
+                            ({'saturation': '1.2'}, 'must be a number'), ({'size': None}, 'must be a number'),
+                            ({'saturation': True}, 'must be a number')):
+        with pytest.raises(ValueError, match=message):
+            colorizer(_gray(), **kwargs)
+    with pytest.raises(ValueError, match='nothing to colorize'):
+        colorizer(Image.new('L', (0, 0)))
+    with pytest.raises(ValueError, match='not nested lists'):
+        colorizer([[_gray()]])
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda' is not available"):
+            Colorizer(hint_model, device='cuda')

@@ -76,6 +76,20 @@ def test_export_py_writes_onnx_that_light_loads(tmp_path):
     assert 'ONNX opset 17' in proc.stdout and 'multiples of 16' in proc.stdout
     G = light.load_generator(str(tmp_path / 'generator.onnx'))
     assert G.config == load_generator(CIFAR10_GENERATOR)[0].config and G.multiple == 16 and not G.hints
+    again = run('export.py', '--format=onnx', f'--checkpoint={CIFAR10_GENERATOR}', f'--out_dir={tmp_path}', check=False)
+    assert again.returncode == 1 and 'exists; pass --overwrite' in again.stderr  # never replaced silently
+    assert 'exported' in run('export.py', '--format=onnx', f'--checkpoint={CIFAR10_GENERATOR}', f'--out_dir={tmp_path}',
+                             '--overwrite').stdout
+    named = run('export.py', '--format=onnx', f'--checkpoint={CIFAR10_GENERATOR}', f'--out_dir={tmp_path}',
+                '--out_name=g.safetensors', check=False)
+    assert named.returncode == 1 and 'does not end in .onnx' in named.stderr
+    (tmp_path / 'a_file').write_text('x')
+    blocked = run('export.py', '--format=onnx', f'--checkpoint={CIFAR10_GENERATOR}',
+                  f'--out_dir={tmp_path / "a_file" / "sub"}', check=False)
+    assert blocked.returncode == 1 and 'cannot write to --out_dir' in blocked.stderr
+    wrong = run('colorize.py', CIFAR10_GENERATOR, f'--checkpoint={tmp_path / "generator.onnx"}',
+                f'--out_dir={tmp_path / "o"}', check=False)  # an ONNX model on the PyTorch path: says what to do
+    assert wrong.returncode == 1 and 'is an ONNX model' in wrong.stderr and '--backend=onnx' in wrong.stderr
     assert 'error: --format=tflite' in run('export.py', '--format=tflite', f'--checkpoint={CIFAR10_GENERATOR}',
                                            check=False).stderr
 
@@ -192,3 +206,27 @@ def test_colorize_py_backend_onnx_writes_what_the_torch_backend_writes(photo_mod
     refused = run('colorize.py', tmp_path / 'crop.png', '--backend=onnx', f'--checkpoint={model}', '--hint=5,5,red',
                   f'--out_dir={tmp_path / "c"}', check=False)
     assert refused.returncode == 1 and 'no hints; use --backend=torch' in refused.stderr
+
+
+def test_the_light_path_checks_what_it_is_given(tmp_path):
+    export_onnx(_random_generator('unet', False), tmp_path / 'g.onnx')
+    G = light.load_generator(str(tmp_path / 'g.onnx'))
+    gray = _photos()['coffee_gray'][:64, :96]
+    assert np.array_equal(light.colorize(G, Image.fromarray(gray)), light.colorize(G, gray))  # PIL in, as arrays
+    for kwargs, message in (({'size': -5}, 'size=-5'), ({'saturation': float('nan')}, 'saturation'),
+                            ({'saturation': '1'}, 'must be a number')):
+        with pytest.raises(ValueError, match=message):
+            light.colorize(G, gray, **kwargs)
+    with pytest.raises(ValueError, match='HxW'):
+        light.colorize(G, np.zeros((4, 4, 2), np.uint8))
+    Image.fromarray(gray).save(tmp_path / 'p.png')
+    Image.fromarray(gray).save(tmp_path / 'p.jpg')
+    args = [f'--model={tmp_path / "g.onnx"}', f'--out_dir={tmp_path / "out"}']
+    with pytest.raises(UserError, match='would both be written'):
+        light.main([str(tmp_path / 'p.png'), str(tmp_path / 'p.jpg'), *args])
+    with pytest.raises(UserError, match='--size=-5'):
+        light.main([str(tmp_path / 'p.png'), *args, '--size=-5'])
+    assert light.main([str(tmp_path / 'p.png'), *args, '--size=0']) == 0
+    with pytest.raises(UserError, match='exists; pass --overwrite'):
+        light.main([str(tmp_path / 'p.png'), *args])
+    assert light.main([str(tmp_path / 'p.png'), *args, '--overwrite']) == 0
