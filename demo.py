@@ -47,8 +47,8 @@ MODELS = {'photos (default)': PHOTO_GENERATOR, 'CIFAR-10 (the paper)': CIFAR10_G
 DEFAULT_MODEL = next(iter(MODELS))
 EXAMPLES = sorted(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'images', 'examples', f)
                   for f in os.listdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'images', 'examples')))
-ABOUT = ("Good at what photos64 holds (pets, faces, skies, greenery, landscapes) in broad strokes; "
-         "weak on small objects and on colours that the gray alone cannot tell (clothes, cars, flowers).")
+ABOUT = ("Broad, plausible colour for scenes, skies, greenery, faces and pets; muted where the gray cannot tell the "
+         "colour (clothes, cars, flowers): click on the photo to give a colour you know.")
 dev = resolve_device(device)
 generators = {name: load_generator(path, dev)[0] for name, path in MODELS.items()}  # loaded once, kept
 outputs_dir = tempfile.mkdtemp(prefix='colorize-demo-')

@@ -32,6 +32,7 @@ image_size = 0  # px the test images are resized to; 0 = the size the model was 
 full_resolution = False  # whole photos (data_dir/test/ or data_dir) at full size through colorize.py's pipeline
 upsample = 'bicubic'  # full_resolution: how ab reaches full size, bicubic | guided (guided filter on L), as colorize.py
 hints = 0  # a hint model: this many simulated user hints per image (or whole photo), from the real colours
+saturation = 1.0  # full_resolution: scales the predicted chroma, as colorize.py's --saturation (0-10)
 as_json = False  # also print one JSON object with every metric
 out_dir = 'runs/eval'  # the sample grid (grayscale | generated | original) goes here; '' = none
 # -----------------------------------------------------------------------------
@@ -44,6 +45,8 @@ if image_size < 0 or image_size & (image_size - 1):
     sys.exit(f"error: --image_size={image_size} must be 0 (the model's size) or a power of two")
 if upsample not in ('bicubic', 'guided'):
     raise UserError(f"--upsample={upsample}; use bicubic or guided")
+if not 0 <= saturation <= 10 or saturation != 1 and not full_resolution:
+    raise UserError(f"--saturation={saturation} must be between 0 and 10, and works with --full_resolution")
 if hints < 0:
     raise UserError(f"--hints={hints} must be >= 0 (simulated user hints per image)")
 if full_resolution and split != 'test':
@@ -78,7 +81,7 @@ if full_resolution:  # the pipeline people use: whole photos, the model at its w
                         "test/ in it), e.g. ../shared/data/photos_dev, or data/natural/full from "
                         "tools/natural_photos.py")
     photos = photos[:test_limit or None]
-    model, gray, colorfulness_real = evaluate_photos(G, photos, dev, image_size, upsample=upsample, hints=hints)
+    model, gray, colorfulness_real = evaluate_photos(G, photos, dev, image_size, saturation, upsample, hints)
     n, name = len(photos), 'full-resolution photos'
 else:
     if split == 'val':

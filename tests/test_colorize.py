@@ -153,7 +153,7 @@ def test_default_model_is_the_photo_model(tmp_path):
     Image.fromarray(_gray_photo(40, 60)).save(tmp_path / 'p.png')
     proc = run('colorize.py', tmp_path / 'p.png', f'--out_dir={tmp_path / "out"}')
     assert os.path.join('pretrained', 'photo_generator.safetensors (') in proc.stdout
-    assert '64px' in proc.stdout  # it works at its own training size unless --size says otherwise
+    assert '128px' in proc.stdout  # it works at its own training size unless --size says otherwise
 
 
 def test_int8_export_colorizes_like_full_precision_and_damage_is_one_line(tmp_path):

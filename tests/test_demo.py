@@ -120,7 +120,7 @@ def test_page_in_a_real_browser(server, tmp_path):
         page = browser.new_page(viewport={'width': 1280, 'height': 900})
         page.goto(server)
         page.get_by_text('Colorize a black-and-white photo').wait_for()
-        assert 'pets, faces' in page.content()  # the one line on what the model is good and bad at
+        assert 'faces and pets' in page.content()  # the one line on what the model is good and bad at
         page.locator('input[type=file]').first.set_input_files(str(tmp_path / 'upload.png'))
         page.get_by_role('button', name='Remove Image').wait_for()  # the upload has arrived
         page.get_by_role('button', name='Colorize').click()

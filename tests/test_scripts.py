@@ -74,7 +74,8 @@ def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
 
 
 SHIPPED = {'generator.safetensors': {'width': 64, 'image_size': 32},
-           'photo_generator.safetensors': {'width': 32, 'image_size': 64}}
+           'photo_generator.safetensors': {'arch': 'encoder_unet', 'encoder': 'tf_efficientnet_lite0', 'width': 32,
+                                           'image_size': 128, 'hints': True}}
 
 
 @pytest.mark.slow
@@ -92,8 +93,13 @@ def test_shipped_generators_beat_grayscale_on_natural_photos(name, tmp_path):
     result = json.loads(run('eval.py', f'--data_dir={tmp_path / "natural"}', f'--checkpoint={path}', '--out_dir=',
                             '--as_json').stdout.strip().splitlines()[-1])
     assert result['images'] == 50 and result['image_size'] == SHIPPED[name]['image_size']
-    assert result['mae'] < 0.97 * result['gray']['mae']  # measured on these 50 crops: 0.90 and 0.90
+    assert result['mae'] < 0.97 * result['gray']['mae']  # measured on these 50 crops: 0.90x and 0.75x
     assert result['colorfulness'] > 0.3 * result['colorfulness_real']  # the GAN's point: less sepia
+    if name == 'photo_generator.safetensors':  # colorize.py's default, on the packages' whole photos at full size
+        whole = json.loads(run('eval.py', f'--data_dir={tmp_path / "natural" / "full"}', f'--checkpoint={path}',
+                               '--full_resolution', '--out_dir=', '--as_json').stdout.strip().splitlines()[-1])
+        assert whole['mae'] < 0.9 * whole['gray']['mae'] and whole['ciede2000'] < whole['gray']['ciede2000']
+        assert whole['better_than_gray'] >= 0.8  # measured: MAE 0.79x, CIEDE2000 0.83x, all 6 better than gray
 
 
 def test_tracked_files_fit_the_size_budget():
