@@ -7,7 +7,8 @@
 
 Inputs are files, folders (searched recursively) and globs, photos and videos. Outputs keep each input's width,
 height and luminance and are written under out_dir with the input's name (names that would collide keep their folders);
-inputs are never modified, and files already under out_dir are never taken as inputs.
+inputs are never modified, and files already under out_dir are never taken as inputs. Installed with pip, this is the
+`colorize` command: `colorize old_photo.jpg --out_dir=colorized`.
 """
 import glob
 import os

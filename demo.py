@@ -17,6 +17,7 @@ import tempfile
 import numpy as np
 from PIL import Image
 
+from colorize_gan.assets import EXAMPLES_DIR
 from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
 from colorize_gan.color import is_gray
 from colorize_gan.hints import make_hint, mark_hints, parse_hints_json
@@ -39,14 +40,13 @@ try:
     import gradio as gr
 except ImportError:
     sys.exit("error: the demo needs Gradio, which the core install leaves out; install it with: "
-             "pip install -r requirements-demo.txt")
+             "pip install -r requirements-demo.txt (from a clone) or pip install 'colorize-gan[demo]'")
 
 MODELS = {'photos (default)': PHOTO_GENERATOR, 'CIFAR-10 (the paper)': CIFAR10_GENERATOR,
           **({f'yours: {os.path.basename(os.path.normpath(checkpoint))}': os.path.expanduser(checkpoint)}
              if checkpoint else {})}
 DEFAULT_MODEL = next(iter(MODELS))
-EXAMPLES = sorted(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'images', 'examples', f)
-                  for f in os.listdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'images', 'examples')))
+EXAMPLES = sorted(os.path.join(EXAMPLES_DIR, f) for f in os.listdir(EXAMPLES_DIR))
 ABOUT = ("Broad, plausible colour for scenes, skies, greenery, faces and pets; muted where the gray cannot tell the "
          "colour (clothes, cars, flowers): click on the photo to give a colour you know.")
 dev = resolve_device(device)

@@ -33,6 +33,9 @@ class Colorizer:
         self.defaults = {'saturation': saturation, 'size': size, 'upsample': upsample}
         self._check(**self.defaults)
 
+    def __repr__(self):
+        return f"Colorizer({self.description}, device={self.device})"
+
     @property
     def takes_hints(self):
         """True if the model has hint input (trained with --hints=True)."""

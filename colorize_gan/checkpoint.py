@@ -8,10 +8,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
+from .assets import PRETRAINED_DIR
 from .models import build_generator, fold_batchnorm
 from .utils import UserError, atomic_write
 
-PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'pretrained')  # the clone's
 CIFAR10_GENERATOR = os.path.join(PRETRAINED_DIR, 'generator.safetensors')  # the paper's reproduction: eval.py's default
 PHOTO_GENERATOR = os.path.join(PRETRAINED_DIR, 'photo_generator.safetensors')  # natural photos: colorize.py's
 

@@ -4,7 +4,6 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-import av
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -13,6 +12,11 @@ from .color import AB_SCALE, luminance, normalize_lab
 from .images import source_id
 from .photo import colorize, working_size
 from .utils import UserError, atomic_write
+
+try:
+    import av  # PyAV; requirements.txt has it, a pip install only with the [video] extra (photos do not need it)
+except ModuleNotFoundError:
+    av = None
 
 # what folders and globs take as videos (an explicitly named file with another extension is read as a photo)
 VIDEO_EXTENSIONS = ('.3g2', '.3gp', '.asf', '.avi', '.dv', '.f4v', '.flv', '.m2ts', '.m2v', '.m4v', '.mkv', '.mov',
@@ -30,6 +34,13 @@ CUT_THRESHOLD = 0.3  # total variation distance of two frames' lightness histogr
 def is_video(path):
     """True if the file's name ends in one of VIDEO_EXTENSIONS (any case)."""
     return path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def require_av():
+    """Raise UserError, naming the install that adds it, where PyAV is missing (a pip install without [video])."""
+    if av is None:
+        raise UserError("videos need PyAV, which this install leaves out; pip install 'colorize-gan[video]' (or "
+                        "pip install av)")
 
 
 # -----------------------------------------------------------------------------
@@ -147,6 +158,7 @@ class Source:
 
 def _open(path):
     """av.open(path) for reading; UserError naming the problem if it is not a media file FFmpeg opens."""
+    require_av()
     try:
         return av.open(path, metadata_errors='replace')
     except av.error.EOFError:
@@ -164,6 +176,7 @@ def _rotation(frame):
 
 def recorded_source(path):
     """The source_id a video written by colorize_video records (the mp4's comment), or None if none or unreadable."""
+    require_av()
     try:
         with av.open(path) as container:
             value = container.metadata.get('comment', '')

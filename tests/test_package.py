@@ -1,0 +1,106 @@
+"""The installs of the README: the package (pip install: the `colorize` command, the API, the shipped weights as
+package data) and the light install (a fresh venv without PyTorch), each in a virtual environment of its own."""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorize_gan import video
+from colorize_gan.utils import UserError
+from conftest import REPO, run
+
+# what a clone holds that the package is built from (pyproject.toml): the library, the scripts, pretrained/, images/
+SOURCE_IGNORED = shutil.ignore_patterns('.git', 'data', 'runs', 'tests', 'build', '*.egg-info', '__pycache__',
+                                        '.venv*', 'colorized', 'docs', 'tools', '.pytest_cache', '.ruff_cache')
+
+
+def _photo(path):
+    """A gray 150x100 photo (scikit-image's coffee, a crop) written to `path`."""
+    from skimage import data
+    gray = np.round(data.coffee()[100:200, 200:350] @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
+    Image.fromarray(gray).save(path)
+    return gray
+
+
+def _venv(folder, system_site_packages):
+    """A new virtual environment in `folder`; its python's path. With system_site_packages it sees this
+    interpreter's packages (PyTorch included: a fresh 5 GB install per test run is not affordable) and has no pip
+    or setuptools of its own, which would shadow the newer ones the build and the install need."""
+    options = ['--system-site-packages', '--without-pip'] if system_site_packages else []
+    subprocess.run([sys.executable, '-m', 'venv', *options, str(folder)], check=True, timeout=120)
+    return str(folder / 'bin' / 'python')
+
+
+@pytest.mark.slow  # builds a wheel and installs it into a new venv
+def test_pip_install_gives_the_colorize_command_the_api_and_the_weights(tmp_path):
+    source = tmp_path / 'clone'
+    shutil.copytree(REPO, source, ignore=SOURCE_IGNORED)  # the build writes build/ beside its source: not in REPO
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-build-isolation', '--no-deps', str(source),
+                    '-w', str(tmp_path / 'wheel')], check=True, timeout=300)
+    wheel, = (tmp_path / 'wheel').glob('colorize_gan-*.whl')
+    python = _venv(tmp_path / 'venv', system_site_packages=True)
+    subprocess.run([sys.executable, '-m', 'pip', '--python', python, 'install', '-q', '--no-index', str(wheel)],
+                   check=True, timeout=300)
+    work = tmp_path / 'elsewhere'  # not the clone: what runs is the installed package
+    work.mkdir()
+    _photo(work / 'old photo.png')
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env.pop('PYTHONPATH', None)
+    proc = subprocess.run([str(tmp_path / 'venv' / 'bin' / 'colorize'), 'old photo.png', '--out_dir=out'], cwd=work,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    model_line = next(line for line in proc.stdout.splitlines() if line.startswith('model: '))
+    assert os.path.join('site-packages', 'colorize_gan', 'pretrained', 'photo_generator.safetensors') in model_line
+    installed = np.asarray(Image.open(work / 'out' / 'old photo.png'))
+    run('colorize.py', work / 'old photo.png', f'--out_dir={tmp_path / "from_clone"}')
+    assert np.array_equal(installed, np.asarray(Image.open(tmp_path / 'from_clone' / 'old photo.png')))
+
+    code = ("import sys, numpy as np, colorize_gan; from colorize_gan.api import Colorizer; "
+            "rgb = Colorizer()(np.full((40, 60), 128, np.uint8)); "
+            "print(colorize_gan.__file__, rgb.shape, rgb.dtype)")
+    proc = subprocess.run([python, '-c', code], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert 'site-packages' in proc.stdout and '(40, 60, 3) uint8' in proc.stdout
+    demo = subprocess.run([str(tmp_path / 'venv' / 'bin' / 'colorize-demo'), '--help'], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert demo.returncode == 0 and '--max_video_seconds' in demo.stdout
+
+
+@pytest.mark.slow  # a new venv, and onnxruntime, numpy and Pillow from the package index
+def test_the_light_install_colorizes_without_torch(tmp_path):
+    pytest.importorskip('onnx')
+    from colorize_gan import photo
+    from colorize_gan.checkpoint import PHOTO_GENERATOR, load_generator
+    from colorize_gan.onnx_export import export_onnx
+    python = _venv(tmp_path / 'venv', system_site_packages=False)
+    proc = subprocess.run([python, '-m', 'pip', 'install', '-q', '-r', os.path.join(REPO, 'requirements-light.txt')],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 and ('Could not find a version' in proc.stderr or 'NewConnectionError' in proc.stderr):
+        pytest.skip(f"no package index reachable for requirements-light.txt: {proc.stderr.strip()[-200:]}")
+    assert proc.returncode == 0, proc.stderr
+    G = load_generator(PHOTO_GENERATOR)[0]
+    export_onnx(G, tmp_path / 'photo.onnx')
+    gray = _photo(tmp_path / 'gray.png')
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')  # the clone's package, as the README runs it
+    has_torch = subprocess.run([python, '-c', 'import torch'], env=env, capture_output=True, timeout=60)
+    assert has_torch.returncode != 0  # the light venv really has no PyTorch
+    proc = subprocess.run([python, '-m', 'colorize_gan.light', str(tmp_path / 'gray.png'),
+                           f"--model={tmp_path / 'photo.onnx'}", f"--out_dir={tmp_path / 'out'}"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    got = np.asarray(Image.open(tmp_path / 'out' / 'gray.png')).astype(int)
+    expected = photo.colorize(G, gray).astype(int)
+    assert got.shape == expected.shape and np.abs(got - expected).max() <= 1
+    assert np.abs(got - got.mean(2, keepdims=True)).mean() > 1  # colorized, not gray
+
+
+def test_videos_without_pyav_say_which_install_adds_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(video, 'av', None)  # a pip install without the [video] extra
+    with pytest.raises(UserError, match=r"colorize-gan\[video\]"):
+        video.probe(str(tmp_path / 'clip.mp4'))
+    with pytest.raises(UserError, match=r"colorize-gan\[video\]"):
+        video.recorded_source(str(tmp_path / 'clip.mp4'))
