@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from colorize_gan.checkpoint import load_generator
+from colorize_gan.checkpoint import checkpoint_file, load_checkpoint, load_generator
 from colorize_gan.color import colorized_rgb, rgb_uint8_to_network
 from colorize_gan.dataset import batches, dataset_name, load_train_val
 from colorize_gan.evaluation import evaluate
@@ -90,7 +90,7 @@ device = 'auto'  # auto | cpu | cuda (under torchrun: each process takes cuda:LO
 torch_compile = False  # torch.compile the models (CUDA only; slow first epoch)
 seed = 1337  # weights, permutations, flips, hints and dropout all follow from it
 out_dir = ''  # the run folder (state.pt, best.pt, epochNNN.pt, config.json, images/); '' = runs/<dataset>
-init_from = 'scratch'  # scratch | resume (the run in out_dir) | auto (resume if there is one) | a generator file
+init_from = 'scratch'  # scratch | resume (the run in out_dir) | auto (resume if any) | a generator file (a run: D too)
 select_by = 'mae'  # best.pt rule, on validation: mae = lowest MAE with enough color | color = color nearest real's
 select_color = 0.8  # for select_by=mae: colorfulness at least this x the real images' (0: any epoch)
 select_mae = 0.93  # for select_by=color: MAE at most this x the grayscale output's
@@ -256,13 +256,22 @@ D = Discriminator(width_d or width)
 for m in G.modules():
     if isinstance(m, torch.nn.Dropout):
         m.p = dropout
-if fine_tune_from:  # a new run that starts from a generator's weights
-    G_init, description = load_generator(fine_tune_from, 'cpu', fold=False)
+if fine_tune_from:  # a new run that starts from a generator's weights (and a run state's D: no fresh critic)
+    init_file = checkpoint_file(fine_tune_from)
+    init_ckpt = None if init_file.endswith(('.safetensors', '.onnx')) else load_checkpoint(init_file)
+    G_init, description = load_generator(init_file, 'cpu', fold=False, ckpt=init_ckpt)
     if G_init.config != G.config:
         raise UserError(f"--init_from={init_from} holds a model with {G_init.config} but this run asks for "
                         f"{G.config}; pass the same --arch/--width/--image_size/--hints")
     G.load_state_dict(G_init.state_dict())
     log(f"G starts from {description}")
+    if isinstance(init_ckpt, dict) and init_ckpt.get('D') is not None:
+        try:
+            D.load_state_dict(init_ckpt['D'])
+        except RuntimeError:
+            raise UserError(f"--init_from={init_from} holds a discriminator of another size than --width_d="
+                            f"{width_d or width}; pass the run's --width_d") from None
+        log(f"D starts from {init_file}'s discriminator")
 if distributed:  # BatchNorm statistics over the global batch, so N processes train exactly like one
     G, D = global_batchnorm(G), global_batchnorm(D)
 G, D = G.to(dev, memory_format=memory_format), D.to(dev, memory_format=memory_format)

@@ -179,6 +179,17 @@ def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
     shipped, tuned = load_file(str(export)), checkpoint.load_checkpoint(_ckpt(ft))
     convs = [k for k, v in shipped.items() if v.dim() == 4]
     assert convs and all(torch.equal(tuned[key][k], shipped[k].float()) for k in convs for key in ('G', 'G_ema'))
+    assert 'D starts from' not in log  # an export holds no discriminator: D starts fresh
+    # fine-tune from a run (its state.pt): G from its EMA weights and D from its discriminator, not a fresh critic
+    ft2 = tmp_path / 'ft2'
+    log = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={ft2}', '--epochs=1', f'--init_from={out}',
+              '--lr=0', '--lr_d=0', *TRAIN_TINY).stdout
+    source, tuned = checkpoint.load_checkpoint(_ckpt(out)), checkpoint.load_checkpoint(_ckpt(ft2))
+    assert "D starts from" in log and tuned['epoch'] == 1 and tuned['history'][0]['epoch'] == 1
+    d_convs = [k for k, v in source['D'].items() if v.dim() == 4]
+    assert d_convs and all(torch.equal(tuned['D'][k], source['D'][k]) for k in d_convs)
+    g_convs = [k for k, v in source['G_ema'].items() if v.dim() == 4]
+    assert all(torch.equal(tuned['G'][k], source['G_ema'][k]) for k in g_convs)
     wrong = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "w"}', f'--init_from={export}',
                 '--width=16', '--batch_size=16', '--device=cpu', '--val_size=16', check=False)
     assert wrong.returncode != 0 and "pass the same --arch/--width/--image_size/--hints" in wrong.stderr
