@@ -20,9 +20,12 @@ class UserError(Exception):
 
 
 def _excepthook(kind, value, traceback, _default=sys.excepthook):
-    """Uncaught UserError: one line on stderr instead of a traceback (the interpreter then exits with status 1)."""
+    """Uncaught UserError: one line on stderr instead of a traceback (the interpreter then exits with status 1);
+    uncaught KeyboardInterrupt (Ctrl-C while a model loads, or a second Ctrl-C): one line too (status 130)."""
     if issubclass(kind, UserError):
         print(f"error: {value}", file=sys.stderr)
+    elif issubclass(kind, KeyboardInterrupt):
+        print("\ninterrupted (Ctrl-C)", file=sys.stderr)
     else:
         _default(kind, value, traceback)
 

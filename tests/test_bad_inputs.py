@@ -381,6 +381,21 @@ def test_ctrl_c_stops_after_the_photo_in_hand_and_a_rerun_continues(tmp_path, mo
         assert Image.open(tmp_path / 'o' / f).size == (300, 200)  # every output written is whole
     again = run_script('colorize.py', str(tmp_path), f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
     assert f'wrote {40 - len(done)}, failed 0, already done {len(done)}' in again.stdout
+    # Ctrl-C twice (the second stops at once) and Ctrl-C while the model loads: one line each, never a traceback
+    for wait_for_output in (True, False):
+        proc = subprocess.Popen(args[:-3] + [f'--out_dir={tmp_path / "o2"}', *args[-2:], '--overwrite'], cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, OMP_NUM_THREADS='1'))
+        line = proc.stdout.readline()  # 'override: ...': the settings are read; the model loads next
+        while wait_for_output and ' -> ' not in line:  # a photo is written: the next is in hand
+            line = proc.stdout.readline()
+        assert line
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode in (130, -signal.SIGINT) and 'Traceback' not in err and 'interrupted' in err, err
+        assert not [f for f in _pngs(tmp_path / 'o2') if f.endswith('.tmp')] if (tmp_path / 'o2').exists() else True
 
 
 def test_resolution_exif_and_colour_profile_stay_with_the_photo(tmp_path, model):
