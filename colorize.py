@@ -34,7 +34,7 @@ from colorize_gan.images import (
 )
 from colorize_gan.images import recorded_source as image_source
 from colorize_gan.photo import UPSAMPLING, colorize
-from colorize_gan.utils import UserError, configure, resolve_device
+from colorize_gan.utils import UserError, check_colorize_settings, configure, resolve_device
 from colorize_gan.video import MAX_TEMPORAL, VIDEO_EXTENSIONS, colorize_video, is_video
 from colorize_gan.video import recorded_source as video_source
 
@@ -60,13 +60,10 @@ config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('sid
                            repeatable=('hint',))
 if image_format not in ('png', 'jpg'):
     raise UserError(f"--image_format={image_format} is not supported; use --image_format=png or --image_format=jpg")
-if not 0 <= saturation <= 10:
-    raise UserError(f"--saturation={saturation} must be between 0 and 10 (0 = gray, 1 = as predicted, above 1 = "
-                    "more vivid)")
-if not 0 <= size <= 4096:
-    raise UserError(f"--size={size} must be 0 (the model's own size) or a number of pixels up to 4096")
-if upsample not in UPSAMPLING:
-    raise UserError(f"--upsample={upsample} is not one of {', '.join(UPSAMPLING)}")
+try:
+    check_colorize_settings(size, saturation, upsample, UPSAMPLING)
+except ValueError as e:
+    raise UserError(f"--{e}") from None
 if not 0 < max_megapixels <= 100000:
     raise UserError(f"--max_megapixels={max_megapixels} must be above 0 (and at most 100000)")
 Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's decompression-bomb guard, with a clear message

@@ -13,7 +13,7 @@ from .checkpoint import PHOTO_GENERATOR, load_generator
 from .hints import hints_from_list
 from .images import as_pixels
 from .photo import UPSAMPLING, colorize
-from .utils import UserError, resolve_device
+from .utils import UserError, check_colorize_settings, resolve_device
 
 
 class Colorizer:
@@ -43,15 +43,7 @@ class Colorizer:
 
     @staticmethod
     def _check(saturation, size, upsample):
-        for name, value in (('saturation', saturation), ('size', size)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{name}={value!r} must be a number")
-        if not 0 <= saturation <= 10:
-            raise ValueError(f"saturation={saturation} must be between 0 and 10 (0 = gray, 1 = as predicted)")
-        if not (0 <= size <= 4096 and size == int(size)):
-            raise ValueError(f"size={size} must be 0 (the model's own) or a whole number of pixels up to 4096")
-        if upsample not in UPSAMPLING:
-            raise ValueError(f"upsample={upsample!r} is not one of {', '.join(UPSAMPLING)}")
+        check_colorize_settings(size, saturation, upsample, UPSAMPLING)
 
     def __call__(self, image, *, hints=(), **settings):
         """Colorize one image (PIL or numpy, see images.as_pixels) or a list of them; `hints` is a list of

@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from .utils import UserError
+from .utils import UserError, check_colorize_settings
 
 # -----------------------------------------------------------------------------
 # the command line's settings (python3 -m colorize_gan.light PHOTO [...] --name=value); library functions take arguments
@@ -205,7 +205,7 @@ def colorize(G, image, size=0, saturation=1.0):
     takes. Raises ValueError for an image or setting it cannot use."""
     from .images import as_pixels
     image = as_pixels(image)
-    _check_settings(size, saturation)
+    check_colorize_settings(size, saturation)
     H, W = image.shape[:2]
     L = luminance(image)  # [H,W], 0-100
     h, w = working_size(H, W, size or G.config['image_size'], G.multiple)
@@ -227,30 +227,22 @@ def colorize(G, image, size=0, saturation=1.0):
 # -----------------------------------------------------------------------------
 # the command line: photo files in, PNG or JPEG out (colorize.py has the albums, resuming and hints)
 
-def _check_settings(size, saturation):
-    """ValueError unless size is 0 or a whole number of px up to 4096 and saturation a number in [0, 10]."""
-    for name, value in (('size', size), ('saturation', saturation)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{name}={value!r} must be a number")
-    if not (0 <= size <= 4096 and size == int(size)):
-        raise ValueError(f"size={size} must be 0 (the model's own) or a whole number of pixels up to 4096")
-    if not 0 <= saturation <= 10:
-        raise ValueError(f"saturation={saturation} must be between 0 and 10 (0 = gray, 1 = as predicted)")
-
-
 def main(argv):
     """python3 -m colorize_gan.light PHOTO [...] --model=generator.onnx: each photo -> out_dir/<name>.png; returns the
     exit status (1 if any photo failed)."""
     from .images import describe_failure, read_image, write_colorized
-    from .utils import configure
-    _, photos = configure(globals(), argv, positional=True, flags=('overwrite',))
+    from .utils import config_defaults, configure
+    settings = {**config_defaults(globals()), '__file__': __file__}  # this call's own copy, not the module's
+    _, photos = configure(settings, argv, positional=True, flags=('overwrite',))
+    model, out_dir, size, saturation, image_format, quality, threads, overwrite = (settings[k] for k in (
+        'model', 'out_dir', 'size', 'saturation', 'image_format', 'quality', 'threads', 'overwrite'))
     if not model or not photos:
         raise UserError("usage: python3 -m colorize_gan.light PHOTO [...] --model=generator.onnx [--out_dir=colorized] "
                         "[--saturation=1.0] [--size=0] [--image_format=png|jpg]")
     if image_format not in ('png', 'jpg'):
         raise UserError(f"--image_format={image_format} is not supported; use png or jpg")
     try:
-        _check_settings(size, saturation)
+        check_colorize_settings(size, saturation)
     except ValueError as e:
         raise UserError(f"--{e}") from None
     outputs = {}

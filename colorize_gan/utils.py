@@ -196,6 +196,22 @@ def parse_overrides(argv, config, positional=False, flags=(), script=None, repea
     return (out, extra) if positional else out
 
 
+def check_colorize_settings(size, saturation, upsample=None, upsampling=()):
+    """The colorize settings that colorize.py, the API and light.py share, checked once for all three: ValueError
+    naming the setting unless size is 0 (the model's own) or a whole number of px up to 4096, saturation a number in
+    [0, 10], and upsample (when given) one of `upsampling`."""
+    for name, value in (('size', size), ('saturation', saturation)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{name}={value!r} must be a number")
+    if not (0 <= size <= 4096 and size == int(size)):
+        raise ValueError(f"size={size} must be 0 (the model's own) or a whole number of pixels up to 4096")
+    if not 0 <= saturation <= 10:
+        raise ValueError(f"saturation={saturation} must be between 0 and 10 (0 = gray, 1 = as predicted, above 1 = "
+                         "more vivid)")
+    if upsample is not None and upsample not in upsampling:
+        raise ValueError(f"upsample={upsample!r} is not one of {', '.join(upsampling)}")
+
+
 def config_defaults(namespace):
     """A script's settings as its config block sets them: {name: value} of its lowercase bool/int/float/str globals."""
     return {k: v for k, v in namespace.items()

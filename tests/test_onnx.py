@@ -226,7 +226,8 @@ def test_the_light_path_checks_what_it_is_given(tmp_path):
         light.main([str(tmp_path / 'p.png'), str(tmp_path / 'p.jpg'), *args])
     with pytest.raises(UserError, match='--size=-5'):
         light.main([str(tmp_path / 'p.png'), *args, '--size=-5'])
-    assert light.main([str(tmp_path / 'p.png'), *args, '--size=0']) == 0
+    assert light.main([str(tmp_path / 'p.png'), *args]) == 0  # the refused --size=-5 is not kept for the next call
+    assert light.size == 0 and light.out_dir == 'colorized'  # nor is any setting: the module keeps its defaults
     with pytest.raises(UserError, match='exists; pass --overwrite'):
         light.main([str(tmp_path / 'p.png'), *args])
     assert light.main([str(tmp_path / 'p.png'), *args, '--overwrite']) == 0
