@@ -6,3 +6,4 @@ video), plots, ONNX export and the torch-free path (onnx_export, light), where t
 the console commands of a pip install (commands). Importing the package imports nothing
 else, so `python3 -m colorize_gan.light` stays free of PyTorch.
 """
+__version__ = '0.9.0'  # the package's version (pyproject.toml reads it from here)

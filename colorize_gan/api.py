@@ -9,6 +9,8 @@
 The same input and settings give the same pixels as `python3 colorize.py` (a test checks it). Errors are exceptions:
 ValueError for an input or setting that cannot be used, utils.UserError for a model file that cannot be loaded.
 """
+import os
+
 from .checkpoint import PHOTO_GENERATOR, load_generator
 from .hints import hints_from_list
 from .images import as_pixels
@@ -24,12 +26,15 @@ class Colorizer:
         """checkpoint: a run folder, checkpoint or export ('' = the shipped photo model, colorize.py's default);
         device: cpu | cuda | auto; the other settings as colorize.py's --saturation (0-10), --size (px, 0 = the
         model's own) and --upsample (bicubic | guided), each overridable per call."""
+        if not isinstance(checkpoint, (str, os.PathLike)):
+            raise ValueError(f"checkpoint={checkpoint!r} must be a path (str or os.PathLike) to a run folder, "
+                             "checkpoint or export, or '' for the shipped photo model")
         try:
             self.device = resolve_device(str(device))
         except UserError:
             raise ValueError(f"device={device!r} is not available here; use 'cpu', or 'cuda' on a machine with an "
                              "NVIDIA GPU ('auto' picks)") from None
-        self.G, self.description = load_generator(checkpoint or PHOTO_GENERATOR, self.device)
+        self.G, self.description = load_generator(os.fspath(checkpoint) or PHOTO_GENERATOR, self.device)
         self.defaults = {'saturation': saturation, 'size': size, 'upsample': upsample}
         self._check(**self.defaults)
 

@@ -3,10 +3,13 @@ clone's script of that name, which the package carries as it is (colorize_gan.sc
 `python3 colorize.py ...` are one program with one --help."""
 import runpy
 
+from .assets import script_path
+
 
 def _run(script):
-    """Run colorize_gan/scripts/<script>.py as __main__ with this process's arguments (its exit status is ours)."""
-    runpy.run_module(f'colorize_gan.scripts.{script}', run_name='__main__', alter_sys=True)
+    """Run the user script `script` (assets.script_path) as __main__ with this process's arguments (its exit status is
+    ours)."""
+    runpy.run_path(script_path(script), run_name='__main__')
 
 
 def colorize():

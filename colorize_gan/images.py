@@ -1,6 +1,7 @@
 """Reading pictures: finding the image files in a folder and decoding any of them into a numpy array."""
 import io
 import os
+from urllib.parse import quote, unquote
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
@@ -62,7 +63,11 @@ def recorded_source(path):
             value = im.getexif().get(0x010D)
     except Exception:
         return None
-    return value if isinstance(value, str) and '#' in value else None
+    return unquote(value, errors='surrogateescape') if isinstance(value, str) and '#' in value else None
+
+
+# EXIF text is ASCII: a file name's other characters are stored percent-encoded (UTF-8), as in URLs
+_EXIF_SAFE = ''.join(chr(c) for c in range(32, 127) if chr(c) != '%')
 
 
 def write_colorized(path, rgb, source, model_name, image_format='png', quality=95):
@@ -74,7 +79,8 @@ def write_colorized(path, rgb, source, model_name, image_format='png', quality=9
     meta = read_metadata(source)
     meta['exif'][0x0131] = f"colorize-gan, {model_name}"  # Software
     meta['exif'][0x010E] = "colorized from its lightness by a conditional GAN"  # ImageDescription
-    meta['exif'][0x010D] = source_id(source)  # DocumentName: which input this came from (a rerun checks it)
+    meta['exif'][0x010D] = quote(source_id(source), safe=_EXIF_SAFE, errors='surrogateescape')  # DocumentName:
+    # which input this came from (a rerun checks it)
     options = {'format': 'JPEG', 'quality': quality} if image_format == 'jpg' else {'format': 'PNG'}
     options.update(exif=meta['exif'].tobytes(), icc_profile=SRGB_BYTES, **({'dpi': meta['dpi']} if meta['dpi'] else {}))
     pil = Image.fromarray(rgb)

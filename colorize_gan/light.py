@@ -155,7 +155,12 @@ class OnnxGenerator:
     `description` come from the file's metadata. threads=0: onnxruntime's default (one per core)."""
 
     def __init__(self, path, threads=0):
-        import onnxruntime as ort  # the only heavy import here
+        try:
+            import onnxruntime as ort  # the only heavy import here
+        except ModuleNotFoundError:
+            raise UserError("the ONNX backend needs onnxruntime, which this install leaves out: pip install "
+                            "onnxruntime (or pip install 'colorize-gan[onnx]'; the light venv: pip install -r "
+                            "requirements-light.txt)") from None
         if not os.path.isfile(path):
             raise UserError(f"model '{path}' does not exist; export one with python3 export.py --format=onnx "
                             "--checkpoint=RUN_OR_EXPORT")

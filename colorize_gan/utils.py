@@ -171,6 +171,10 @@ def parse_overrides(argv, config, positional=False, flags=(), script=None, repea
         if arg in ('-h', '--help'):
             print(_help_text(config, script))
             raise SystemExit(0)
+        if arg == '--version':
+            from . import __version__
+            print(f"colorize-gan {__version__}")
+            raise SystemExit(0)
         if not arg.startswith('--'):
             if positional:
                 extra.append(arg)

@@ -281,18 +281,20 @@ def test_odd_output_folders(tmp_path, model):
 
 
 def test_a_rerun_keeps_what_is_done_and_never_replaces_a_file_silently(tmp_path, model):
-    for name in ('a', 'b'):
-        Image.fromarray(_gray(seed=ord(name))).save(tmp_path / f'{name}.png')
-    args = (tmp_path / 'a.png', tmp_path / 'b.png', f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    b = 'b é 猫'  # EXIF text is ASCII: the name an output records must survive it
+    for name in ('a', b):
+        Image.fromarray(_gray(seed=ord(name[0]))).save(tmp_path / f'{name}.png')
+    args = (tmp_path / 'a.png', tmp_path / f'{b}.png', f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
     run('colorize.py', *args)
     again = run('colorize.py', *args)
     assert 'wrote 0, failed 0, already done 2' in again.stdout and again.returncode == 0
-    os.utime(tmp_path / 'o' / 'b.png', (0, 0))  # an output older than its input: someone else's, or stale
+    assert images.recorded_source(str(tmp_path / 'o' / f'{b}.png')) == images.source_id(str(tmp_path / f'{b}.png'))
+    os.utime(tmp_path / 'o' / f'{b}.png', (0, 0))  # an output older than its input: someone else's, or stale
     refused = run('colorize.py', *args, check=False)
     assert refused.returncode == 1 and 'exists and is older than its input' in refused.stderr and '--overwrite' in \
-        refused.stderr and os.path.getmtime(tmp_path / 'o' / 'b.png') == 0
+        refused.stderr and os.path.getmtime(tmp_path / 'o' / f'{b}.png') == 0
     redone = run('colorize.py', *args, '--overwrite')
-    assert 'wrote 2, failed 0' in redone.stdout and os.path.getmtime(tmp_path / 'o' / 'b.png') > 0
+    assert 'wrote 2, failed 0' in redone.stdout and os.path.getmtime(tmp_path / 'o' / f'{b}.png') > 0
 
 
 def test_an_output_made_from_another_input_is_never_taken_as_done_or_replaced_silently(tmp_path, model):

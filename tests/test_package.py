@@ -69,6 +69,16 @@ def test_pip_install_gives_the_colorize_command_the_api_and_the_weights(tmp_path
                           capture_output=True, text=True, timeout=120)
     assert demo.returncode == 0 and '--max_video_seconds' in demo.stdout
 
+    # an editable install (pip install -e .), as developers make one: the commands run the clone's scripts
+    python = _venv(tmp_path / 'venv_editable', system_site_packages=True)
+    subprocess.run([sys.executable, '-m', 'pip', '--python', python, 'install', '-q', '--no-index',
+                    '--no-build-isolation', '-e', str(source)], check=True, timeout=300)
+    proc = subprocess.run([str(tmp_path / 'venv_editable' / 'bin' / 'colorize'), 'old photo.png', '--out_dir=out_e'],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert f"model: {source / 'pretrained' / 'photo_generator.safetensors'}" in proc.stdout
+    assert np.array_equal(np.asarray(Image.open(work / 'out_e' / 'old photo.png')), installed)
+
 
 @pytest.mark.slow  # a new venv, and onnxruntime, numpy and Pillow from the package index
 def test_the_light_install_colorizes_without_torch(tmp_path):
@@ -104,3 +114,17 @@ def test_videos_without_pyav_say_which_install_adds_it(monkeypatch, tmp_path):
         video.probe(str(tmp_path / 'clip.mp4'))
     with pytest.raises(UserError, match=r"colorize-gan\[video\]"):
         video.recorded_source(str(tmp_path / 'clip.mp4'))
+
+
+def test_the_onnx_backend_without_onnxruntime_names_the_install_that_adds_it(monkeypatch, tmp_path):
+    from colorize_gan import light
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)  # a base install: no onnxruntime
+    with pytest.raises(UserError, match=r"colorize-gan\[onnx\]"):
+        light.load_generator(str(tmp_path / 'g.onnx'))
+
+
+def test_version_and_the_scripts_of_a_clone():
+    from colorize_gan import __version__, assets
+    assert run('colorize.py', '--version').stdout.strip() == f'colorize-gan {__version__}'
+    assert assets.script_path('colorize') == os.path.join(REPO, 'colorize.py')  # a clone: its own top level
+    assert assets.PRETRAINED_DIR == os.path.join(REPO, 'pretrained')
