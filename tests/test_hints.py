@@ -150,3 +150,31 @@ def test_hints_are_marked_where_they_are():
     changed = np.argwhere((marked != gray).any(2))
     assert len(changed) and np.abs(np.hypot(changed[:, 0] - 20, changed[:, 1] - 30) - 7).max() <= 3  # a ring at r 6
     assert (marked == (0, 255, 0)).all(2).any() and np.array_equal(gray, np.full((60, 90, 3), 128, np.uint8))
+
+
+def test_the_shipped_model_pulls_colour_toward_a_hint_near_it_and_leaves_far_places_alone():
+    # the learned behaviour (PassHints above is only the pipeline): one hint on scikit-image's coffee, turned gray
+    import numpy as np
+    from skimage import data
+
+    from colorize_gan import photo
+    from colorize_gan.checkpoint import PHOTO_GENERATOR, load_generator
+    from colorize_gan.color import lab_to_rgb_keep_L, luminance, rgb_to_lab
+    G = load_generator(PHOTO_GENERATOR)[0]
+    gray = np.round(data.coffee() @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)  # 400x600
+    ab = lambda rgb: rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255)[0, 1:]  # 2xHxW, CIE
+    without = photo.colorize(G, gray)
+    distance = torch.from_numpy(np.hypot(*np.mgrid[0:400, 0:600] - np.array([200, 300])[:, None, None]))
+    for colour in ('#20a020', '#c02020', '#2040c0'):  # green, red, blue at a bright point of the cup
+        out = photo.colorize(G, gray, hints=[parse_hint(f'300,200,{colour},6')])
+        assert (luminance(out) - luminance(without)).abs().max() <= 1  # lightness kept
+        change = ab(out) - ab(without)
+        near = change[:, 195:206, 295:306].mean((1, 2))  # 11x11 px around the point
+        # the hint's ab as far as sRGB can show it at the point's lightness (a red on near-white is pale)
+        rgb_hint = np.array([[[int(colour[i:i + 2], 16) for i in (1, 3, 5)]]], np.uint8)
+        L_point = luminance(without)[195:206, 295:306].mean().reshape(1, 1).float()
+        reachable = lab_to_rgb_keep_L(L_point, ab(rgb_hint).float())  # 3x1x1 in [0, 1]
+        wanted = ab((reachable.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))[:, 0, 0] \
+            - ab(without)[:, 195:206, 295:306].mean((1, 2))
+        assert torch.cosine_similarity(near, wanted, 0) > 0.8 and near.norm() > 0.3 * wanted.norm()
+        assert change.norm(dim=0)[distance > 120].mean() < 0.5  # ab units, far from the point: little change
