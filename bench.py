@@ -33,7 +33,7 @@ from colorize_gan.images import read_image
 from colorize_gan.metrics import color_distribution_consistency, color_histograms, warping_error
 from colorize_gan.models import Discriminator, Generator, fold_batchnorm, gan_step, update_ema
 from colorize_gan.photo import colorize
-from colorize_gan.utils import autocast_for, configure, resolve_device
+from colorize_gan.utils import UserError, autocast_for, configure, resolve_device
 from tools.make_clips import CLIPS, clip_frames, flow_between, gray, write_clip
 
 # -----------------------------------------------------------------------------
@@ -52,11 +52,16 @@ ddp_images = 2048  # training images for the 1 vs 2 processes comparison (train.
 as_json = False  # also print one JSON object
 # videos: tools/make_clips.py's pan/zoom clips, colorized per frame and stabilized (video.py)
 video_seconds = 5.0  # length of each test clip for the flicker and MAE figures (speed: up to 2 s); 0 = no video
+video_clips = ''  # comma-separated names of tools/make_clips.py's clips for those figures; '' = all of them
 video_memory = False  # peak RssAnon of colorize.py on a 5 s and a 60 s 1280x720 clip (slow: minutes)
 only_video = False  # measure the video figures alone
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], flags=('as_json', 'video_memory', 'only_video'))
 dev = resolve_device(device)
+clips = [c.strip() for c in video_clips.split(',') if c.strip()] or list(CLIPS)
+if set(clips) - set(CLIPS):
+    raise UserError(f"--video_clips: {', '.join(sorted(set(clips) - set(CLIPS)))} is not a clip; choose among "
+                    f"{', '.join(CLIPS)}")
 cuda = dev.type == 'cuda'
 if cuda:
     torch.backends.cudnn.benchmark = True
@@ -409,7 +414,7 @@ def bench_video_quality(G):
     encoded at the same CRF (video.QUALITY); plus their mean over the clips."""
     scores = {}
     with tempfile.TemporaryDirectory() as folder:
-        for name in CLIPS:
+        for name in clips:
             truth = list(clip_frames(name, 640, 360, video_seconds))
             real, gray_in = os.path.join(folder, f'{name}.mp4'), os.path.join(folder, f'{name}_gray.mp4')
             write_clip(real, (rgb for rgb, _ in truth), crf=video.QUALITY)
@@ -420,7 +425,7 @@ def bench_video_quality(G):
                 video.colorize_video(G, gray_in, out, device=dev, temporal=strength)
                 scores[name][label] = video_scores(out, truth)
     kinds = scores[next(iter(scores))]
-    scores['mean'] = {kind: {k: float(np.mean([scores[c][kind][k] for c in CLIPS])) for k in kinds[kind]}
+    scores['mean'] = {kind: {k: float(np.mean([scores[c][kind][k] for c in clips])) for k in kinds[kind]}
                       for kind in kinds}
     return scores
 
