@@ -15,6 +15,12 @@ from PIL import Image
 from colorize_gan.utils import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# pytest.ini runs the tests in one worker process per core (pytest-xdist): each worker, and each script it starts,
+# then computes on one thread, so the workers do not fight over the cores
+WORKER_THREADS = '1' if os.environ.get('PYTEST_XDIST_WORKER') else '2'
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    import torch
+    torch.set_num_threads(1)
 
 
 def make_images(folder, n, size=(40, 36), seed=0, gray=False):
@@ -86,7 +92,7 @@ def run(script, *args, check=True, cwd=None):
 
 def run_script(script, *args, check=True, cwd=REPO, timeout=300):
     """Run a top-level script in a subprocess on the CPU; returns the CompletedProcess with text output."""
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='2')
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS=WORKER_THREADS)
     proc = subprocess.run([sys.executable, os.path.join(REPO, script), *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
