@@ -38,13 +38,17 @@ def rgb_to_lab(rgb):
     return torch.cat([116 * f[:, 1:2] - 16, 500 * (f[:, 0:1] - f[:, 1:2]), 200 * (f[:, 1:2] - f[:, 2:3])], 1)
 
 
-def lab_to_rgb(lab, clip=True):
-    """Lab [N,3,H,W] -> sRGB [N,3,H,W], clipped to [0,1] like scikit-image's lab2rgb (or unclipped)."""
+def lab_to_rgb(lab, clip=True, linear=False):
+    """Lab [N,3,H,W] -> sRGB [N,3,H,W], clipped to [0,1] like scikit-image's lab2rgb (or unclipped); linear=True
+    stops before the sRGB transfer curve (linear light, unclipped), which is inside [0,1] exactly where sRGB is."""
     lab = lab.float()
     fy = (lab[:, 0:1] + 16) / 116
     f = torch.cat([fy + lab[:, 1:2] / 500, fy, (fy - lab[:, 2:3] / 200).clamp_min(0)], 1)
     t = torch.where(f > 0.2068966, f.pow(3), (f - 16 / 116) / 7.787)
-    rgb = linear_to_srgb(_mix(t * torch.tensor(WHITE_D65, device=lab.device).view(1, 3, 1, 1), XYZ_TO_RGB))
+    rgb = _mix(t * torch.tensor(WHITE_D65, device=lab.device).view(1, 3, 1, 1), XYZ_TO_RGB)
+    if linear:
+        return rgb
+    rgb = linear_to_srgb(rgb)
     return rgb.clamp(0, 1) if clip else rgb
 
 
@@ -109,7 +113,8 @@ def lab_to_rgb_keep_L(L, ab, steps=7):
     """L [H,W] and ab [2,H,W] -> sRGB [3,H,W] in [0,1]. Out-of-gamut colours lose chroma, never lightness.
 
     Clipping R, G, B separately would shift L; instead each such pixel's ab is scaled towards gray (which is
-    always in gamut) by bisection until its colour fits."""
+    always in gamut) by bisection until its colour fits (tested in linear light: the same test without the transfer
+    curve's powers)."""
     rgb = lab_to_rgb(torch.cat([L[None], ab])[None], clip=False)[0]
     outside = ((rgb < 0) | (rgb > 1)).any(0)  # [H,W]
     if outside.any():
@@ -117,7 +122,7 @@ def lab_to_rgb_keep_L(L, ab, steps=7):
         lo, hi = torch.zeros_like(L_out), torch.ones_like(L_out)  # chroma scales known to fit / not to fit
         for _ in range(steps):
             mid = (lo + hi) / 2
-            trial = lab_to_rgb(torch.cat([L_out[None], ab_out * mid])[None, :, None], clip=False)[0, :, 0]
+            trial = lab_to_rgb(torch.cat([L_out[None], ab_out * mid])[None, :, None], linear=True)[0, :, 0]
             fits = ((trial >= 0) & (trial <= 1)).all(0)
             lo, hi = torch.where(fits, mid, lo), torch.where(fits, hi, mid)
         rgb[:, outside] = lab_to_rgb(torch.cat([L_out[None], ab_out * lo])[None, :, None])[0, :, 0]

@@ -86,12 +86,14 @@ def luminance(image):
     return 116 * _lab_f(Y) - 16
 
 
-def _lab_to_rgb(L, ab):
-    """L [...] and ab [2,...] (Lab units) -> unclipped sRGB [3,...] (float32): color.lab_to_rgb(clip=False)."""
+def _lab_to_rgb(L, ab, linear=False):
+    """L [...] and ab [2,...] (Lab units) -> unclipped sRGB [3,...] (float32): color.lab_to_rgb(clip=False), or
+    with linear=True its linear light (color.lab_to_rgb(linear=True))."""
     fy = (L + 16) / 116
     f = np.stack([fy + ab[0] / 500, fy, np.maximum(fy - ab[1] / 200, 0)])
     t = np.where(f > 0.2068966, f * f * f, (f - 16 / 116) / 7.787) * WHITE_D65.reshape((3,) + (1,) * L.ndim)
-    return _linear_to_srgb((XYZ_TO_RGB @ t.reshape(3, -1)).reshape(t.shape))
+    rgb = (XYZ_TO_RGB @ t.reshape(3, -1)).reshape(t.shape)
+    return rgb if linear else _linear_to_srgb(rgb)
 
 
 def lab_to_rgb_keep_L(L, ab, steps=7):
@@ -104,7 +106,7 @@ def lab_to_rgb_keep_L(L, ab, steps=7):
         lo, hi = np.zeros_like(L_out), np.ones_like(L_out)  # chroma scales known to fit / not to fit
         for _ in range(steps):
             mid = (lo + hi) / 2
-            trial = _lab_to_rgb(L_out, ab_out * mid)
+            trial = _lab_to_rgb(L_out, ab_out * mid, linear=True)
             fits = ((trial >= 0) & (trial <= 1)).all(0)
             lo, hi = np.where(fits, mid, lo), np.where(fits, hi, mid)
         rgb[:, outside] = _lab_to_rgb(L_out, ab_out * lo)

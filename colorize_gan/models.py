@@ -345,13 +345,21 @@ def init_weights(module):
 def fold_batchnorm(G):
     """For inference only: fold each BatchNorm2d that follows a convolution in an nn.Sequential into that convolution
     (torch.nn.utils.fuse_conv_bn_eval), in place; returns G. Outputs stay the same to float rounding, and each block
-    makes one pass over memory less. timm's encoder blocks (BatchNorm fused with its activation) are left as is."""
+    makes one pass over memory less. timm's encoder blocks are folded too: there a convolution is followed by a
+    BatchNormAct2d (BatchNorm, then dropout and activation), registered in the order the block's forward calls them
+    (conv_pw, bn1, conv_dw, bn2, ...), so the BatchNorm goes into the convolution and the activation stays."""
     for module in list(G.modules()):
-        if not isinstance(module, nn.Sequential):
+        if isinstance(module, nn.Sequential):
+            for i in range(1, len(module)):
+                conv, bn = module[i - 1], module[i]
+                if type(bn) is nn.BatchNorm2d and type(conv) in (nn.Conv2d, nn.ConvTranspose2d):
+                    module[i - 1] = fuse_conv_bn_eval(conv.eval(), bn.eval(),
+                                                      transpose=type(conv) is nn.ConvTranspose2d)
+                    module[i] = nn.Identity()
             continue
-        for i in range(1, len(module)):
-            conv, bn = module[i - 1], module[i]
-            if type(bn) is nn.BatchNorm2d and type(conv) in (nn.Conv2d, nn.ConvTranspose2d):
-                module[i - 1] = fuse_conv_bn_eval(conv.eval(), bn.eval(), transpose=type(conv) is nn.ConvTranspose2d)
-                module[i] = nn.Identity()
+        children = list(module.named_children())
+        for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
+            if type(bn).__name__ == 'BatchNormAct2d' and isinstance(conv, nn.Conv2d):
+                setattr(module, conv_name, fuse_conv_bn_eval(conv.eval(), bn.eval()))
+                setattr(module, bn_name, nn.Sequential(bn.drop, bn.act))
     return G

@@ -111,6 +111,7 @@ def test_fold_export_and_load_keep_the_outputs(tmp_path):
         want = G(L, hints)
         folded = models.fold_batchnorm(copy.deepcopy(G))
         assert (folded(L, hints) - want).abs().max() < 1e-4
+        assert not [m for m in folded.modules() if 'BatchNorm' in type(m).__name__]  # timm's blocks folded too
     checkpoint.export_generator(str(tmp_path / 'g.safetensors'), G, precision='int8')
     G2, what = checkpoint.load_generator(str(tmp_path / 'g.safetensors'))
     assert G2.config == G.config and 'tf_efficientnet_lite0 U-Net' in what and 'hints' in what
