@@ -31,7 +31,7 @@ from colorize_gan.dataset import ImageSplit, batches
 from colorize_gan.evaluation import evaluate
 from colorize_gan.images import read_image
 from colorize_gan.metrics import color_distribution_consistency, color_histograms, warping_error
-from colorize_gan.models import Discriminator, Generator, fold_batchnorm, gan_step, update_ema
+from colorize_gan.models import Discriminator, EncoderUNet, Generator, fold_batchnorm, gan_step, update_ema
 from colorize_gan.photo import colorize
 from colorize_gan.utils import UserError, autocast_for, configure, resolve_device
 from tools.make_clips import CLIPS, clip_frames, flow_between, gray, write_clip
@@ -55,6 +55,8 @@ video_seconds = 5.0  # length of each test clip for the flicker and MAE figures 
 video_clips = ''  # comma-separated names of tools/make_clips.py's clips for those figures; '' = all of them
 video_memory = False  # peak RssAnon of colorize.py on a 5 s and a 60 s 1280x720 clip (slow: minutes)
 only_video = False  # measure the video figures alone
+# the photo model's encoder (issue 30): what a bigger EfficientNet-Lite costs on this machine, then exit
+encoders = ''  # e.g. tf_efficientnet_lite0,tf_efficientnet_lite1,tf_efficientnet_lite2; '' = skip
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], flags=('as_json', 'video_memory', 'only_video'))
 dev = resolve_device(device)
@@ -477,6 +479,39 @@ def video_section(G):
     rows += [(f'colorize.py peak RssAnon, 720p clip of {k.rsplit("_", 1)[1]}, MB', v, '.0f') for k, v in found.items()
              if k.startswith('video_rss_anon_mb_')]
     return found, rows
+
+
+def bench_encoder(encoder):
+    """The photo model (models.EncoderUNet on timm's `encoder`, width 32, 128 px, hint input; PatchGAN width 32) with
+    random weights: (training img/s of models.gan_step at batch 16, 128 px; ms of the folded generator on one 128x224
+    input, a 16:9 frame's working size; generator parameters, M)."""
+    G = EncoderUNet(encoder, 32, 128, hints=True).to(dev, memory_format=memory_format)
+    D = Discriminator(32).to(dev, memory_format=memory_format)
+    opt_G, opt_D = (torch.optim.Adam(m.parameters(), 2e-4, betas=(0.5, 0.999)) for m in (G, D))
+    L, ab = torch.rand(16, 1, 128, 128, device=dev) * 2 - 1, torch.rand(16, 2, 128, 128, device=dev) - 0.5
+    hints = torch.zeros(16, 3, 128, 128, device=dev)
+    step = lambda: gan_step(G, D, opt_G, opt_D, L, ab, autocast=autocast, hints=hints)  # noqa: E731
+    step(), step()
+    img_s = 16 * train_steps / timed(lambda: [step() for _ in range(train_steps)])
+    G_eval = fold_batchnorm(G.eval())
+    x = torch.rand(1, 1, 128, 224, device=dev) * 2 - 1
+    with torch.inference_mode():
+        G_eval(x, None)
+        ms = min(timed(lambda: [G_eval(x, None) for _ in range(5)]) for _ in range(2)) / 5 * 1000
+    return img_s, ms, sum(p.numel() for p in G.parameters()) / 1e6
+
+
+if encoders:
+    print(f"device {dev} ({torch.get_num_threads()} threads)")
+    print(f"| {'encoder':<24} | {'train img/s':>11} | {'G ms, 128x224':>13} | {'G params, M':>11} |")
+    found = {}
+    for name in encoders.split(','):
+        found[name] = dict(zip(('train_img_s', 'generator_ms_128x224', 'params_m'), bench_encoder(name.strip())))
+        print(f"| {name:<24} | {found[name]['train_img_s']:>11.1f} | {found[name]['generator_ms_128x224']:>13.1f} "
+              f"| {found[name]['params_m']:>11.2f} |")
+    if as_json:
+        print(json.dumps({'device': f'cpu ({torch.get_num_threads()} threads)', 'encoders': found}), flush=True)
+    sys.exit(0)
 
 
 if only_video:

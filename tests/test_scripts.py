@@ -73,6 +73,16 @@ def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
     assert _gflop_by_hand(64) == pytest.approx(0.674, abs=1e-3)  # the paper-width figure the README quotes
 
 
+@pytest.mark.slow
+def test_bench_compares_photo_model_encoders():
+    proc = run('bench.py', '--device=cpu', '--encoders=tf_efficientnet_lite0,tf_efficientnet_lite1',
+               '--train_steps=1', '--as_json')
+    found = json.loads(proc.stdout.strip().splitlines()[-1])['encoders']
+    assert list(found) == ['tf_efficientnet_lite0', 'tf_efficientnet_lite1']
+    assert all(v['train_img_s'] > 0 and v['generator_ms_128x224'] > 0 for v in found.values())
+    assert 5.1 < found['tf_efficientnet_lite0']['params_m'] < found['tf_efficientnet_lite1']['params_m']
+
+
 SHIPPED = {'generator.safetensors': {'width': 64, 'image_size': 32},
            'photo_generator.safetensors': {'arch': 'encoder_unet', 'encoder': 'tf_efficientnet_lite0', 'width': 32,
                                            'image_size': 128, 'hints': True}}
