@@ -21,6 +21,7 @@ WORKER_THREADS = '1' if os.environ.get('PYTEST_XDIST_WORKER') else '2'
 if os.environ.get('PYTEST_XDIST_WORKER'):
     import torch
     torch.set_num_threads(1)
+    os.environ['OMP_NUM_THREADS'] = '1'  # and every process a test starts
 
 
 def make_images(folder, n, size=(40, 36), seed=0, gray=False):

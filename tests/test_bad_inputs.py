@@ -387,7 +387,7 @@ def test_ctrl_c_stops_after_the_photo_in_hand_and_a_rerun_continues(tmp_path, mo
     for wait_for_output in (True, False):
         proc = subprocess.Popen(args[:-3] + [f'--out_dir={tmp_path / "o2"}', *args[-2:], '--overwrite'], cwd=REPO,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=dict(os.environ, OMP_NUM_THREADS='1'))
+                                env=dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1'))  # lines as printed
         line = proc.stdout.readline()  # 'override: ...': the settings are read; the model loads next
         while wait_for_output and ' -> ' not in line:  # a photo is written: the next is in hand
             line = proc.stdout.readline()

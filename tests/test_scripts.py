@@ -75,12 +75,12 @@ def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
 
 @pytest.mark.slow
 def test_bench_compares_photo_model_encoders():
-    proc = run('bench.py', '--device=cpu', '--encoders=tf_efficientnet_lite0,tf_efficientnet_lite1',
-               '--train_steps=1', '--as_json')
+    proc = run('bench.py', '--device=cpu', '--encoders=tf_efficientnet_lite0', '--train_steps=1', '--as_json')
     found = json.loads(proc.stdout.strip().splitlines()[-1])['encoders']
-    assert list(found) == ['tf_efficientnet_lite0', 'tf_efficientnet_lite1']
-    assert all(v['train_img_s'] > 0 and v['generator_ms_128x224'] > 0 for v in found.values())
-    assert 5.1 < found['tf_efficientnet_lite0']['params_m'] < found['tf_efficientnet_lite1']['params_m']
+    assert list(found) == ['tf_efficientnet_lite0']
+    lite0 = found['tf_efficientnet_lite0']
+    assert lite0['train_img_s'] > 0 and lite0['generator_ms_128x224'] > 0
+    assert 5.1 < lite0['params_m'] < 5.3  # the photo model's generator: 5.18 M
 
 
 SHIPPED = {'generator.safetensors': {'width': 64, 'image_size': 32},
