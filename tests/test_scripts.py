@@ -109,7 +109,7 @@ def test_shipped_generators_beat_grayscale_on_natural_photos(name, tmp_path):
         whole = json.loads(run('eval.py', f'--data_dir={tmp_path / "natural" / "full"}', f'--checkpoint={path}',
                                '--full_resolution', '--out_dir=', '--as_json').stdout.strip().splitlines()[-1])
         assert whole['mae'] < 0.9 * whole['gray']['mae'] and whole['ciede2000'] < whole['gray']['ciede2000']
-        assert whole['better_than_gray'] >= 0.8  # measured: MAE 0.79x, CIEDE2000 0.83x, all 6 better than gray
+        assert whole['better_than_gray'] >= 0.8  # measured: MAE 0.77x, CIEDE2000 0.79x, all 6 better than gray
 
 
 def test_tracked_files_fit_the_size_budget():
