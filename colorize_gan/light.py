@@ -43,7 +43,7 @@ RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423],
 XYZ_TO_RGB = np.linalg.inv(RGB_TO_XYZ).astype(np.float32)
 WHITE_D65 = np.array([0.95047, 1.0, 1.08883], np.float32)
 L_SCALE, AB_SCALE = 50.0, 110.0  # the networks see L/50 - 1 and ab/110
-ROWS_PER_CHUNK = 64  # full-resolution work in bands of rows, as photo.py
+PIXELS_PER_CHUNK = 1 << 18  # full-resolution work in bands of rows of about this many pixels, as photo.py
 MAX_ASPECT = 8  # photo.py's cap on the working resolution's aspect ratio
 
 
@@ -224,8 +224,9 @@ def colorize(G, image, size=0, saturation=1.0):
     cols = ab_small @ _bicubic_matrix(w, W).T  # [2,h,W]
     rows = _bicubic_matrix(h, H)  # [H,h]
     out = np.empty((H, W, 3), np.uint8)
-    for top in range(0, H, ROWS_PER_CHUNK):
-        bottom = min(H, top + ROWS_PER_CHUNK)
+    rows_per_chunk = max(1, PIXELS_PER_CHUNK // W)
+    for top in range(0, H, rows_per_chunk):
+        bottom = min(H, top + rows_per_chunk)
         rgb = lab_to_rgb_keep_L(L[top:bottom], rows[top:bottom] @ cols)  # [3,band,W]
         out[top:bottom] = (rgb * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
     return out

@@ -5,7 +5,8 @@ import torch.nn.functional as F
 from .color import denormalize_lab, lab_to_rgb_keep_L, luminance, normalize_lab
 from .hints import hint_map
 
-ROWS_PER_CHUNK = 64  # full-resolution work runs in bands of rows: bounded memory, and each band stays in cache
+PIXELS_PER_CHUNK = 1 << 18  # full-resolution work runs in bands of rows of about this many pixels: bounded memory,
+# each band stays in cache, and a video frame (640x360) is one band, not six (fewer small calls)
 
 
 MAX_ASPECT = 8  # the working resolution's long side is at most this many times the model's size
@@ -75,8 +76,9 @@ def colorize(G, image, size=0, device='cpu', saturation=1.0, hints=None, upsampl
     cols = small @ _bicubic_matrix(w, W, small.device).T  # [C,h,W]: columns already at full width
     rows = _bicubic_matrix(h, H, small.device)  # [H,h]
     out = torch.empty(H, W, 3, dtype=torch.uint8)
-    for top in range(0, H, ROWS_PER_CHUNK):
-        bottom = min(H, top + ROWS_PER_CHUNK)
+    rows_per_chunk = max(1, PIXELS_PER_CHUNK // W)
+    for top in range(0, H, rows_per_chunk):
+        bottom = min(H, top + rows_per_chunk)
         band = rows[top:bottom] @ cols  # [C,band,W]
         ab = band[:2] * (L[top:bottom].to(device) / 100) + band[2:] if guided else band  # [2,band,W]
         rgb = lab_to_rgb_keep_L(L[top:bottom].to(device), ab)  # [3,band,W]

@@ -114,7 +114,7 @@ def test_onnx_generator_refuses_what_the_network_cannot_take(tmp_path):
 def test_the_numpy_maths_equals_the_torch_maths():
     assert np.array_equal(light.RGB_TO_XYZ, color.RGB_TO_XYZ.numpy()) and (light.L_SCALE, light.AB_SCALE) == \
         (color.L_SCALE, color.AB_SCALE) and np.allclose(light.WHITE_D65, color.WHITE_D65)
-    assert (light.ROWS_PER_CHUNK, light.MAX_ASPECT) == (photo.ROWS_PER_CHUNK, photo.MAX_ASPECT)
+    assert (light.PIXELS_PER_CHUNK, light.MAX_ASPECT) == (photo.PIXELS_PER_CHUNK, photo.MAX_ASPECT)
     for H in (1, 7, 64, 300, 4000):
         for W in (1, 33, 64, 517, 3000):
             for size, multiple in ((64, 32), (32, 16), (128, 32), (100, 32)):
