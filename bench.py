@@ -502,6 +502,11 @@ def bench_encoder(encoder):
 
 
 if encoders:
+    import timm
+    unknown = [name for name in encoders.split(',') if not timm.is_model(name.strip())]
+    if unknown:
+        raise UserError(f"--encoders: {', '.join(repr(n) for n in unknown)} is not a timm model; e.g. "
+                        "--encoders=tf_efficientnet_lite0,tf_efficientnet_lite1")
     print(f"device {dev} ({torch.get_num_threads()} threads)")
     print(f"| {'encoder':<24} | {'train img/s':>11} | {'G ms, 128x224':>13} | {'G params, M':>11} |")
     found = {}

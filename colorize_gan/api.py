@@ -26,9 +26,10 @@ class Colorizer:
         """checkpoint: a run folder, checkpoint or export ('' = the shipped photo model, colorize.py's default);
         device: cpu | cuda | auto; the other settings as colorize.py's --saturation (0-10), --size (px, 0 = the
         model's own) and --upsample (bicubic | guided), each overridable per call."""
+        checkpoint = '' if checkpoint is None else checkpoint  # None, as '', is the shipped photo model
         if not isinstance(checkpoint, (str, os.PathLike)):
             raise ValueError(f"checkpoint={checkpoint!r} must be a path (str or os.PathLike) to a run folder, "
-                             "checkpoint or export, or '' for the shipped photo model")
+                             "checkpoint or export, or '' (None) for the shipped photo model")
         try:
             self.device = resolve_device(str(device))
         except UserError:

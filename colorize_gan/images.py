@@ -63,11 +63,22 @@ def recorded_source(path):
             value = im.getexif().get(0x010D)
     except Exception:
         return None
-    return unquote(value, errors='surrogateescape') if isinstance(value, str) and '#' in value else None
+    return decode_source(value) if isinstance(value, str) and '#' in value else None
 
 
-# EXIF text is ASCII: a file name's other characters are stored percent-encoded (UTF-8), as in URLs
-_EXIF_SAFE = ''.join(chr(c) for c in range(32, 127) if chr(c) != '%')
+# EXIF text is ASCII, and an mp4's metadata UTF-8: a file name's other characters and undecodable bytes are stored
+# percent-encoded (UTF-8, or the raw bytes), as in URLs
+_PRINTABLE_ASCII = ''.join(chr(c) for c in range(32, 127) if chr(c) != '%')
+
+
+def encode_source(value):
+    """source_id(...) as printable ASCII (percent-encoding), for metadata that takes no other text."""
+    return quote(value, safe=_PRINTABLE_ASCII, errors='surrogateescape')
+
+
+def decode_source(value):
+    """The inverse of encode_source."""
+    return unquote(value, errors='surrogateescape')
 
 
 def write_colorized(path, rgb, source, model_name, image_format='png', quality=95):
@@ -79,8 +90,7 @@ def write_colorized(path, rgb, source, model_name, image_format='png', quality=9
     meta = read_metadata(source)
     meta['exif'][0x0131] = f"colorize-gan, {model_name}"  # Software
     meta['exif'][0x010E] = "colorized from its lightness by a conditional GAN"  # ImageDescription
-    meta['exif'][0x010D] = quote(source_id(source), safe=_EXIF_SAFE, errors='surrogateescape')  # DocumentName:
-    # which input this came from (a rerun checks it)
+    meta['exif'][0x010D] = encode_source(source_id(source))  # DocumentName: which input (a rerun checks it)
     options = {'format': 'JPEG', 'quality': quality} if image_format == 'jpg' else {'format': 'PNG'}
     options.update(exif=meta['exif'].tobytes(), icc_profile=SRGB_BYTES, **({'dpi': meta['dpi']} if meta['dpi'] else {}))
     pil = Image.fromarray(rgb)

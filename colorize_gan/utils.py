@@ -40,7 +40,10 @@ def atomic_write(path, write_fn, mode='wb'):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp')
+    name = os.path.basename(path)
+    if len(os.fsencode(name)) > 200:  # the temp name adds 14 bytes, and names may take at most 255
+        name = os.fsdecode(os.fsencode(name)[:200])
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + name + '.', suffix='.tmp')
     try:
         with os.fdopen(fd, mode) as f:
             write_fn(f)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .color import AB_SCALE, luminance, normalize_lab
-from .images import source_id
+from .images import decode_source, encode_source, source_id
 from .photo import colorize, working_size
 from .utils import UserError, atomic_write
 
@@ -182,7 +182,7 @@ def recorded_source(path):
             value = container.metadata.get('comment', '')
     except Exception:
         return None
-    return value if '#' in value else None
+    return decode_source(value) if '#' in value else None
 
 
 def probe(path):
@@ -240,7 +240,7 @@ class _Writer:
     def __init__(self, file, width, height, rate, time_base, quality, audio=None, comment=''):
         self.out = av.open(file, 'w', format='mp4')
         if comment:
-            self.out.metadata['comment'] = comment
+            self.out.metadata['comment'] = encode_source(comment)  # UTF-8 only: any file name's bytes, encoded
         self.video = self.out.add_stream('libx264', rate=rate)
         self.video.width, self.video.height, self.video.pix_fmt = width, height, 'yuv420p'
         self.time_base = self.video.time_base = self.video.codec_context.time_base = time_base  # pts kept as they are

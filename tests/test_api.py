@@ -82,6 +82,10 @@ def test_what_a_programmer_may_pass_by_mistake_is_a_value_error(hint_model):
     ours = colorizer(_gray(), hints=[parse_hint('30,20,red,8')])  # the library's own hint objects, (r, g, b) colours
     assert np.array_equal(ours, colorizer(_gray(), hints=[{'x': 30, 'y': 20, 'color': (255, 0, 0), 'radius': 8}]))
     assert np.array_equal(colorizer(_gray(), hints=None), colorizer(_gray()))
+    assert Colorizer(None).description == Colorizer().description  # None is the shipped photo model, as '' is
+    for wrong in (123, b'model.safetensors'):
+        with pytest.raises(ValueError, match='must be a path'):
+            Colorizer(wrong)
     for kwargs, message in (({'hints': {'x': 1, 'y': 1, 'color': 'red'}}, 'must be a list'),
                             ({'hints': [{'x': 1, 'y': 1}]}, r'hints\[0\] needs x, y and color'),
                             ({'hints': ['30,20,red']}, r'hints\[0\] needs x, y and color'),

@@ -81,6 +81,8 @@ def test_bench_compares_photo_model_encoders():
     lite0 = found['tf_efficientnet_lite0']
     assert lite0['train_img_s'] > 0 and lite0['generator_ms_128x224'] > 0
     assert 5.1 < lite0['params_m'] < 5.3  # the photo model's generator: 5.18 M
+    bad = run('bench.py', '--device=cpu', '--encoders=nope,tf_efficientnet_lite0', check=False)
+    assert bad.returncode == 1 and "'nope' is not a timm model" in bad.stderr and 'train img/s' not in bad.stdout
 
 
 SHIPPED = {'generator.safetensors': {'width': 64, 'image_size': 32},

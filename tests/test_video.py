@@ -1,6 +1,7 @@
 """Videos: what colorize.py keeps (size, frames, timestamps, audio, lightness, rotation), the colour stabilizer, the
 flicker metrics, and bad inputs, each a line and never a traceback. Clips are made here, a few dozen small frames."""
 import json
+import os
 
 import av
 import numpy as np
@@ -271,3 +272,13 @@ def test_a_video_output_made_from_another_input_is_not_taken_as_done(tmp_path, t
     other = run('colorize.py', tmp_path / 'basic.mov', *args, check=False)
     assert other.returncode == 1 and "was made from another input ('basic.mp4')" in other.stderr
     assert 'already done 1' in run('colorize.py', tmp_path / 'basic.mp4', *args).stdout
+
+
+def test_a_video_whose_name_is_not_utf8_is_colorized_and_then_taken_as_done(tmp_path, tiny_generator):
+    # old archives carry Latin-1 names; the mp4's metadata takes UTF-8 only, so the recorded source is encoded
+    name = os.fsdecode(b'latin\xe9.mp4')
+    write_clip(os.path.join(str(tmp_path), name), pan(3))
+    args = (os.path.join(str(tmp_path), name), f'--out_dir={tmp_path / "o"}', f'--checkpoint={tiny_generator}',
+            '--device=cpu')
+    assert 'wrote 1, failed 0' in run('colorize.py', *args).stdout
+    assert 'already done 1' in run('colorize.py', *args).stdout
