@@ -41,6 +41,7 @@ device = 'auto'  # auto | cpu | cuda
 width = 64  # generator/discriminator base width; 64 is the paper's
 batch_size = 128  # training batch
 train_steps = 6  # timed training steps per variant (after 2 warm-up steps)
+matmul_max = 3072  # largest n of the n x n float32 products that measure the CPU's peak GFLOP/s (1024-3072)
 eval_images = 2000  # images per timed evaluation
 torch_compile = False  # torch.compile the fast path's models (CUDA only)
 colorize_mp = 12.0  # megapixels of the synthetic 4:3 photo for the colorize timing
@@ -118,7 +119,8 @@ def matmul_gflops(dtype, reps=3):
     """Peak dense matrix-multiply rate in GFLOP/s on this device: the best over sizes and repeats, so the
     efficiency it anchors is not flattered by one slow measurement."""
     best = 0.0
-    for n in (1024, 2048, 3072) if dev.type == 'cpu' else (4096, 8192):
+    sizes = [n for n in (1024, 2048, 3072) if n <= matmul_max] or [matmul_max]
+    for n in sizes if dev.type == 'cpu' else (4096, 8192):
         a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
         a @ b
         seconds = min(timed(lambda: [a @ b for _ in range(reps)]) for _ in range(3))

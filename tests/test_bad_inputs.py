@@ -381,7 +381,7 @@ def test_ctrl_c_stops_after_the_photo_in_hand_and_a_rerun_continues(tmp_path, mo
     assert 0 < len(done) < 40 and not [f for f in _pngs(tmp_path / 'o') if f.endswith('.tmp')]
     for f in done:
         assert Image.open(tmp_path / 'o' / f).size == (300, 200)  # every output written is whole
-    again = run_script('colorize.py', str(tmp_path), f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    again = run('colorize.py', str(tmp_path), f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
     assert f'wrote {40 - len(done)}, failed 0, already done {len(done)}' in again.stdout
     # Ctrl-C twice (the second stops at once) and Ctrl-C while the model loads: one line each, never a traceback
     for wait_for_output in (True, False):

@@ -34,13 +34,22 @@ def _train(args, nproc=1, check=True, **popen):
     return proc
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The runs made in this process compute on one thread, as the ones _train starts: results compare bit for bit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _latest(out):
     return checkpoint.load_checkpoint(os.path.join(out, 'state.pt'))
 
 
-def test_two_processes_train_like_one_at_the_same_global_batch(tiny_data, tmp_path):
+def test_two_processes_train_like_one_at_the_same_global_batch(tiny_data, tmp_path, monkeypatch):
     common = (f'--data_dir={tiny_data}', '--batch_size=16', '--epochs=2', '--l1_warmup_epochs=1', *TINY)
-    _train([*common, f'--out_dir={tmp_path / "one"}'])
+    run('train.py', *common, f'--out_dir={tmp_path / "one"}')  # one process: this one (on one thread, as torchrun's)
     two = _train([*common, f'--out_dir={tmp_path / "two"}'], nproc=2)
     assert 'distributed: 2 processes (gloo), global batch 16 = 2 x 8' in two.stdout
     assert two.stdout.count('epoch 2/2 |') == 1  # one process prints
@@ -50,15 +59,18 @@ def test_two_processes_train_like_one_at_the_same_global_batch(tiny_data, tmp_pa
         for name, value in a[key].items():  # one L1 epoch and one adversarial epoch, BatchNorm statistics included
             assert torch.allclose(value.float(), b[key][name].float(), rtol=1e-4, atol=1e-5), f'{key}.{name}'
     assert sorted(f for f in os.listdir(tmp_path / 'two') if f[0] != '.') == ['config.json', 'images', 'state.pt']
-    bad = _train([*common, '--batch_size=15', f'--out_dir={tmp_path / "bad"}'], nproc=2, check=False)
+    for name, value in (('RANK', '0'), ('WORLD_SIZE', '2'), ('LOCAL_RANK', '0')):  # as torchrun sets them
+        monkeypatch.setenv(name, value)
+    bad = run('train.py', *common, '--batch_size=15', f'--out_dir={tmp_path / "bad"}', check=False)
     assert bad.returncode != 0 and 'does not split evenly over 2 processes' in bad.stderr
+    assert not (tmp_path / 'bad').exists()  # refused before any process group or file
 
 
 def test_sigterm_mid_epoch_checkpoints_and_resume_is_bit_identical(tiny_data, tmp_path):
     # 48 images (16 held out) at batch 2: 16 steps an epoch; every step checkpoints, so SIGTERM finds one mid-epoch
     common = (f'--data_dir={tiny_data}', '--batch_size=2', '--epochs=2', '--l1_warmup_epochs=1', '--dropout=0.5',
               '--checkpoint_minutes=0', *TINY[:-2])
-    _train([*common, f'--out_dir={tmp_path / "whole"}'])
+    run('train.py', *common, f'--out_dir={tmp_path / "whole"}')
     out = tmp_path / 'stopped'
     proc = _train([*common, f'--out_dir={out}'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -79,7 +91,7 @@ def test_sigterm_mid_epoch_checkpoints_and_resume_is_bit_identical(tiny_data, tm
     stopped = _latest(out)
     assert stopped['epoch'] == 1 and 0 < stopped['batch'] < 16
     assert not (out / '.lock.owner').exists()  # a clean stop leaves no stale lock
-    again = _train([*common, f'--out_dir={out}', '--init_from=resume'])
+    again = run('train.py', *common, f'--out_dir={out}', '--init_from=resume')
     assert 'taking over the lock' not in again.stdout
     assert f"resumed from {os.path.join(out, 'state.pt')} in epoch 2, after batch {stopped['batch']}" in again.stdout
     a, b = _latest(tmp_path / 'whole'), _latest(out)

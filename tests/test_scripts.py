@@ -32,13 +32,13 @@ def test_sigkill_then_rerun_resumes_and_finishes(tiny_data, tmp_path):
     proc.wait()
     done = checkpoint.load_checkpoint(_ckpt(out))['epoch']  # the file on disk is always whole
     assert done >= 1
-    again = run_script('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', f'--epochs={done + 1}', *TRAIN_TINY,
-                       '--init_from=resume')
+    again = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', f'--epochs={done + 1}', *TRAIN_TINY,
+                '--init_from=resume')
     assert f'resumed from {_ckpt(out)} after epoch {done}' in again.stdout
     assert checkpoint.load_checkpoint(_ckpt(out))['epoch'] == done + 1
     assert f'epoch {done + 1}/{done + 1}' in again.stdout
-    ev = run_script('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={out}', f'--out_dir={tmp_path / "e"}',
-                    '--as_json', '--device=cpu')
+    ev = run('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={out}', f'--out_dir={tmp_path / "e"}', '--as_json',
+             '--device=cpu')
     assert json.loads(ev.stdout.strip().splitlines()[-1])['images'] == 24
 
 
@@ -59,9 +59,9 @@ def _gflop_by_hand(w):
 
 @pytest.mark.slow
 def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
-    proc = run('bench.py', '--device=cpu', '--width=4', '--batch_size=16', '--train_steps=1', '--eval_images=64',
-               '--colorize_mp=0.05', '--memory_images=300', '--ddp_images=0', '--strip_memory=False',
-               '--scan_megapixels=0.05', '--video_seconds=0', '--as_json')
+    proc = run('bench.py', '--device=cpu', '--width=4', '--batch_size=16', '--train_steps=1', '--matmul_max=512',
+               '--eval_images=64', '--colorize_mp=0.05', '--memory_images=300', '--ddp_images=0',
+               '--strip_memory=False', '--scan_megapixels=0.05', '--video_seconds=0', '--as_json')
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ('train_img_s', 'train_img_s_baseline', 'eval_img_s', 'eval_img_s_baseline', 'gflop_per_image',
                 'matmul_gflops', 'eval_efficiency', 'lab_img_s', 'colorize_12mp_s', 'colorize_12mp_io_s',
