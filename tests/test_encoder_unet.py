@@ -8,8 +8,6 @@ import torch.nn.functional as F
 
 from colorize_gan import checkpoint, models, photo
 
-timm = pytest.importorskip('timm')
-
 
 @pytest.fixture(scope='module')
 def imagenet():
@@ -27,6 +25,7 @@ def _classify(classifier, image):
 
 def test_the_imagenet_weights_arrived(imagenet):
     # the mapped weights make a working ImageNet classifier: a cat is a cat, an espresso is an espresso
+    import timm  # imported by the tests that need it: seconds of every worker's collection otherwise
     from skimage import data
     classifier = timm.create_model('tf_efficientnet_lite0', pretrained=False).eval()
     classifier.load_state_dict(imagenet)
@@ -39,6 +38,7 @@ def test_the_encoder_sees_L_as_the_pretrained_network_sees_gray_rgb(imagenet):
     # one L channel with the RGB stem weights summed == the pretrained stem on L repeated three times; the hint
     # channels start at zero, so a hint model's encoder starts exactly as the pretrained one
     torch.manual_seed(0)
+    import timm
     reference = timm.create_model('tf_efficientnet_lite0', pretrained=False, features_only=True).eval()
     reference.load_state_dict({k: imagenet[k] for k in reference.state_dict()})
     G = models.EncoderUNet(width=8, image_size=64, hints=True).load_imagenet().eval()

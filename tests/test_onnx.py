@@ -1,5 +1,6 @@
 """ONNX export (onnx_export.py, export.py --format=onnx) and the torch-free colorize path (light.py): the exported
 generator equals PyTorch's through onnxruntime, and light.colorize equals photo.colorize within 1 level of 8 bits."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -14,12 +15,13 @@ from PIL import Image
 from colorize_gan import color, light, photo
 from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
 from colorize_gan.models import EncoderUNet, Generator, fold_batchnorm
+from colorize_gan.onnx_export import export_onnx  # imports onnx when it exports, not here
 from colorize_gan.utils import UserError
 from conftest import REPO, run
 
-ort = pytest.importorskip('onnxruntime')
-pytest.importorskip('onnx')
-from colorize_gan.onnx_export import export_onnx  # noqa: E402  (after the skip: it needs onnx)
+# onnx and onnxruntime are looked up, not imported, at collection: importing onnx costs every worker a second
+pytestmark = pytest.mark.skipif(not (importlib.util.find_spec('onnx') and importlib.util.find_spec('onnxruntime')),
+                                reason='needs onnx and onnxruntime (requirements-onnx.txt)')
 
 AB_TOLERANCE = 1e-3  # max |ab| difference on the network scale ([-1,1]; x110 in CIE ab units)
 
@@ -54,6 +56,7 @@ def test_onnx_output_equals_pytorch_at_other_sizes_and_batch_2(arch, hints, tmp_
     model = export_onnx(G, path)
     meta = {p.key: p.value for p in model.metadata_props}
     assert json.loads(meta['config']) == G.config and int(meta['multiple']) == G.multiple
+    import onnxruntime as ort
     session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
     assert [i.name for i in session.get_inputs()] == ['L', 'hints'][:1 + hints]
     m = G.multiple
