@@ -41,7 +41,7 @@ device = 'auto'  # auto | cpu | cuda
 width = 64  # generator/discriminator base width; 64 is the paper's
 batch_size = 128  # training batch
 train_steps = 6  # timed training steps per variant (after 2 warm-up steps)
-matmul_max = 3072  # largest n of the n x n float32 products that measure the CPU's peak GFLOP/s (1024-3072)
+matmul_max = 3072  # largest n of the n x n float32 products that measure the CPU's peak GFLOP/s (from 1024)
 eval_images = 2000  # images per timed evaluation
 torch_compile = False  # torch.compile the fast path's models (CUDA only)
 colorize_mp = 12.0  # megapixels of the synthetic 4:3 photo for the colorize timing
@@ -62,6 +62,9 @@ encoders = ''  # e.g. tf_efficientnet_lite0,tf_efficientnet_lite1,tf_efficientne
 configure(globals(), sys.argv[1:], flags=('as_json', 'video_memory', 'only_video'))
 dev = resolve_device(device)
 clips = [c.strip() for c in video_clips.split(',') if c.strip()] or list(CLIPS)
+if video_clips.strip() and not [c for c in video_clips.split(',') if c.strip()]:
+    raise UserError(f"--video_clips={video_clips!r} names no clip; pass names among {', '.join(CLIPS)}, or nothing "
+                    "for all of them")
 if set(clips) - set(CLIPS):
     raise UserError(f"--video_clips: {', '.join(sorted(set(clips) - set(CLIPS)))} is not a clip; choose among "
                     f"{', '.join(CLIPS)}")

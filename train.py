@@ -269,8 +269,10 @@ if fine_tune_from:  # a new run that starts from a generator's weights (and a ru
         try:
             D.load_state_dict(init_ckpt['D'])
         except RuntimeError:
-            raise UserError(f"--init_from={init_from} holds a discriminator of another size than --width_d="
-                            f"{width_d or width}; pass the run's --width_d") from None
+            source = init_ckpt.get('config', {})
+            source_width = source.get('width_d') or source.get('width')
+            raise UserError(f"--init_from={init_from} holds a discriminator of width {source_width}, not "
+                            f"{width_d or width}; pass --width_d={source_width}") from None
         log(f"D starts from {init_file}'s discriminator")
 if distributed:  # BatchNorm statistics over the global batch, so N processes train exactly like one
     G, D = global_batchnorm(G), global_batchnorm(D)

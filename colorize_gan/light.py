@@ -241,7 +241,7 @@ def main(argv):
     from .images import describe_failure, read_image, write_colorized
     from .utils import config_defaults, configure
     settings = {**config_defaults(globals()), '__file__': __file__}  # this call's own copy, not the module's
-    _, photos = configure(settings, argv, positional=True, flags=('overwrite',))
+    _, photos = configure(settings, argv, excepthook=False, positional=True, flags=('overwrite',))
     model, out_dir, size, saturation, image_format, quality, threads, overwrite = (settings[k] for k in (
         'model', 'out_dir', 'size', 'saturation', 'image_format', 'quality', 'threads', 'overwrite'))
     if not model or not photos:
@@ -277,4 +277,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
+    from .utils import one_line_errors
+    one_line_errors()  # here, not in main(): a program that calls main() keeps its own sys.excepthook
     sys.exit(main(sys.argv[1:]))

@@ -225,10 +225,18 @@ def config_defaults(namespace):
             if k.islower() and not k.startswith('_') and type(v) in (bool, int, float, str)}
 
 
-def configure(namespace, argv, **kwargs):
+def one_line_errors():
+    """From here on, an uncaught UserError ends the program with `error: <message>` (status 1) and Ctrl-C with one
+    line (status 130), never a traceback: what a script's entry does (configure calls it)."""
+    sys.excepthook = _excepthook
+
+
+def configure(namespace, argv, excepthook=True, **kwargs):
     """Apply --name=value overrides to a script's config globals (its lowercase bool/int/float/str names), printing
-    each override as it is applied; returns the config (and the bare arguments with positional=True)."""
-    sys.excepthook = _excepthook  # from here on, a UserError anywhere ends the script with one line
+    each override as it is applied; returns the config (and the bare arguments with positional=True). A script's
+    errors become one line (one_line_errors) unless excepthook=False (a function a program may call)."""
+    if excepthook:
+        one_line_errors()
     names = list(config_defaults(namespace))
     result = parse_overrides(argv, {k: namespace[k] for k in names}, script=namespace.get('__file__'), **kwargs)
     overrides, extra = result if kwargs.get('positional') else (result, None)

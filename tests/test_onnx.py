@@ -192,6 +192,10 @@ def test_the_light_path_runs_without_torch(tmp_path):
                            f"--out_dir={tmp_path / 'out'}"], cwd=REPO, capture_output=True, text=True,
                           env=dict(os.environ, OMP_NUM_THREADS='1'), timeout=120)
     assert proc.returncode == 0, proc.stderr
+    missing = subprocess.run([sys.executable, '-m', 'colorize_gan.light', str(tmp_path / 'gray.png'),
+                              f"--model={tmp_path / 'nope.onnx'}"], cwd=REPO, capture_output=True, text=True,
+                             timeout=120)  # as the README runs it: a user's mistake is one line, not a traceback
+    assert missing.returncode == 1 and missing.stderr.startswith('error: model') and 'Traceback' not in missing.stderr
     out = np.asarray(Image.open(tmp_path / 'out' / 'gray.png'))
     G_onnx = light.load_generator(str(tmp_path / 'g.onnx'))
     assert np.array_equal(out, light.colorize(G_onnx, _photos()['coffee_gray'][:100, :150]))
@@ -233,4 +237,6 @@ def test_the_light_path_checks_what_it_is_given(tmp_path):
     assert light.size == 0 and light.out_dir == 'colorized'  # nor is any setting: the module keeps its defaults
     with pytest.raises(UserError, match='exists; pass --overwrite'):
         light.main([str(tmp_path / 'p.png'), *args])
+    hook = sys.excepthook
     assert light.main([str(tmp_path / 'p.png'), *args, '--overwrite']) == 0
+    assert sys.excepthook is hook  # a program that calls main() keeps its own error handling
