@@ -6,6 +6,12 @@
 The file loads with no flags in eval.py, colorize.py and compare.py (--checkpoint=PATH); the EMA weights are
 exported when the checkpoint has them.
 
+    python3 export.py --checkpoint=runs/photo_v2b/epoch002.pt --interpolate_with=runs/photo_v2/epoch002.pt \
+        --interpolation=0.15 --out_name=soup.safetensors
+
+exports a weighted mean of two generators of one architecture (a model soup: 0.85 x the checkpoint + 0.15 x the
+other); choose the share on held-out training images (eval.py --split=val), never on a test set.
+
     python3 export.py --format=onnx --checkpoint=pretrained/photo_generator.safetensors --out_dir=runs/onnx
 
 --format=onnx writes the generator for onnxruntime (and light.py, which colorizes without PyTorch): fp32, BatchNorm
@@ -19,6 +25,7 @@ import os
 import sys
 
 from colorize_gan.checkpoint import checkpoint_file, export_generator, load_checkpoint, load_generator
+from colorize_gan.checkpoint import interpolate_weights as interpolate
 from colorize_gan.utils import UserError, configure
 
 # -----------------------------------------------------------------------------
@@ -28,6 +35,8 @@ out_name = ''  # the export's file name; '' = generator.safetensors (generator.o
 precision = 'fp16'  # fp16 | int8 (convolution weights as int8 with a scale per output channel: half the size)
 format = 'safetensors'  # safetensors | onnx (fp32, BatchNorm folded, for onnxruntime: see above)
 overwrite = False  # replace an existing file of that name (else it is refused)
+interpolate_with = ''  # another generator file of the same config (e.g. an earlier run this one continued)
+interpolation = 0.0  # with interpolate_with: export (1 - x) * checkpoint's weights + x * interpolate_with's
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], flags=('overwrite',))
 if not checkpoint:
@@ -40,6 +49,9 @@ out = os.path.join(folder, out_name or f'generator.{format}')
 if not out.endswith(f'.{format}'):
     raise UserError(f"--out_name={out_name} does not end in .{format}, the file's format (--format={format}); the "
                     "scripts tell exports apart by it")
+if not 0.0 <= interpolation <= 1.0 or bool(interpolate_with) != (interpolation > 0):
+    raise UserError(f"--interpolation={interpolation} must be in (0, 1] and comes with --interpolate_with=<generator "
+                    "file> (one without the other does nothing)")
 if os.path.exists(out) and not overwrite:
     raise UserError(f"'{out}' exists; pass --overwrite to replace it, or another --out_name/--out_dir")
 try:
@@ -58,8 +70,14 @@ if path.endswith('.safetensors'):
 ckpt = load_checkpoint(path)
 G, description = load_generator(path, 'cpu', fold=False, ckpt=ckpt)  # the trainable structure, EMA weights if any
 last = ckpt['history'][-1] if ckpt.get('history') else {}
+extra = {}
+if interpolate_with:  # weight averaging (checkpoint.interpolate_weights); the file records both and the share
+    other, other_description = load_generator(interpolate_with, 'cpu', fold=False)
+    interpolate(G, other, interpolation)
+    description = f"{1 - interpolation:g} x {description} + {interpolation:g} x {other_description}"
+    extra = {'interpolated_with': other_description, 'interpolation': interpolation}
 info = {'epochs': ckpt['epoch'], 'steps': ckpt['step'], 'train_seconds': round(ckpt['elapsed_s']),
         'ema': ckpt.get('G_ema') is not None, 'train_config': ckpt['config'], 'val_mae': last.get('val_mae'),
-        'history': ckpt.get('history')}  # the validation curve travels with the weights (compare.py plots it)
+        'history': ckpt.get('history'), **extra}  # the validation curve travels with the weights (compare.py plots it)
 export_generator(out, G, info, precision)
 print(f"exported {description} -> {out} ({os.path.getsize(out) / 1e6:.1f} MB)")

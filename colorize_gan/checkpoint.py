@@ -168,6 +168,25 @@ def load_generator(path, device='cpu', fold=True, ckpt=None):
     return G, f"{path} ({what}, {describe_generator(config)})"
 
 
+def interpolate_weights(G, other, t):
+    """Set G's weights to (1 - t) x its own + t x `other`'s (a generator of the same config), in place; integer
+    buffers (BatchNorm's batch counts) stay G's. Weight averaging of two points of one fine-tuning path, as in model
+    soups (Wortsman et al. 2022, arXiv 2203.05482): the mean of an L1-trained generator and its adversarially
+    fine-tuned continuation can have less error than the first and more colour than it. t is a float in [0, 1];
+    raises UserError for another t or a generator of another config."""
+    if not 0.0 <= t <= 1.0:
+        raise UserError(f"the interpolation {t} is not in [0, 1] (0 = the first generator, 1 = the other)")
+    if other.config != G.config:
+        raise UserError(f"cannot interpolate a {describe_generator(G.config)} generator with a "
+                        f"{describe_generator(other.config)} one; both must have one architecture, width and size")
+    theirs = other.state_dict()
+    with torch.no_grad():
+        for name, value in G.state_dict().items():
+            if value.is_floating_point():
+                value.mul_(1 - t).add_(theirs[name].to(value), alpha=t)
+    return G
+
+
 def _checkpoint_weights(ckpt, path):
     """(architecture config, the weights to use: EMA G's when present, description) of a train.py file's dict."""
     if not isinstance(ckpt, dict) or 'G' not in ckpt or 'model_config' not in ckpt:

@@ -1,4 +1,5 @@
 """The checkpoint format: atomic round trips, safe loading, --checkpoint resolution, export and load_generator."""
+import copy
 import os
 
 import pytest
@@ -104,3 +105,41 @@ def test_checkpoint_argument_accepts_files_run_folders_old_layouts_and_exports(t
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match=f'relative paths are resolved from {tmp_path}'):
         checkpoint.load_generator('runs/missing.pt')
+
+
+def test_interpolated_export_is_the_weighted_mean_of_two_generators(tmp_path):
+    from conftest import run
+    torch.manual_seed(1)
+    A, B = _trained_generator(), models.Generator(8, 32)
+    for m in B.modules():  # B's BatchNorm statistics differ from A's too
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.num_batches_tracked.fill_(7)
+    files = {}
+    for name, G in (('a', A), ('b', B)):
+        files[name] = tmp_path / f'{name}.pt'
+        checkpoint.save_checkpoint(files[name], {'G': G.state_dict(), 'G_ema': G.state_dict(), 'epoch': 2,
+                                                 'step': 10, 'elapsed_s': 1.0, 'config': {}, 'history': [],
+                                                 'model_config': G.config})
+    mix = copy.deepcopy(A)
+    checkpoint.interpolate_weights(mix, B, 0.25)
+    for name, value in mix.state_dict().items():
+        a, b = A.state_dict()[name], B.state_dict()[name]
+        want = 0.75 * a + 0.25 * b if value.is_floating_point() else a  # integer buffers stay the first one's
+        assert torch.allclose(value, want, atol=1e-6), name
+    assert any(not torch.equal(A.state_dict()[k], B.state_dict()[k]) for k in A.state_dict())
+    proc = run('export.py', f'--checkpoint={files["a"]}', f'--interpolate_with={files["b"]}', '--interpolation=0.25',
+               f'--out_dir={tmp_path}', '--out_name=soup.safetensors')
+    assert '0.75 x' in proc.stdout and '0.25 x' in proc.stdout
+    G, _ = checkpoint.load_generator(str(tmp_path / 'soup.safetensors'), fold=False)
+    for name, value in G.state_dict().items():
+        assert torch.allclose(value.float(), mix.state_dict()[name].float(), atol=2e-3, rtol=2e-3), name  # fp16
+    info = checkpoint._export_info(str(tmp_path / 'soup.safetensors'))[1]
+    assert info['interpolation'] == 0.25 and str(files['b']) in info['interpolated_with']
+    with pytest.raises(UserError, match='not in'):
+        checkpoint.interpolate_weights(copy.deepcopy(A), B, 1.5)
+    with pytest.raises(UserError, match='one architecture'):
+        checkpoint.interpolate_weights(copy.deepcopy(A), models.Generator(16, 32), 0.5)
+    for args in (['--interpolation=0.5'], [f'--interpolate_with={files["b"]}']):  # one without the other
+        bad = run('export.py', f'--checkpoint={files["a"]}', *args, f'--out_dir={tmp_path / "x"}', check=False)
+        assert bad.returncode == 1 and 'comes with --interpolate_with' in bad.stderr and not (tmp_path / 'x').exists()
