@@ -1,7 +1,7 @@
 """Measure training, evaluation, Lab conversion and full-resolution colorization speed, each beside a baseline.
 
     python3 bench.py                 # CPU or GPU, whichever --device=auto finds
-    python3 bench.py --json
+    python3 bench.py --as_json
 
 The baseline is the straightforward pipeline: a torch DataLoader whose dataset converts each image to Lab
 with scikit-image in __getitem__, fp32, no compile. Baseline and fast path run in this one process, one
@@ -41,7 +41,7 @@ device = 'auto'  # auto | cpu | cuda
 width = 64  # generator/discriminator base width; 64 is the paper's
 batch_size = 128  # training batch
 train_steps = 6  # timed training steps per variant (after 2 warm-up steps)
-matmul_max = 3072  # largest n of the n x n float32 products that measure the CPU's peak GFLOP/s (from 1024)
+matmul_max = 3072  # largest n (>= 64) of the n x n float32 products timed for the CPU's peak GFLOP/s
 eval_images = 2000  # images per timed evaluation
 torch_compile = False  # torch.compile the fast path's models (CUDA only)
 colorize_mp = 12.0  # megapixels of the synthetic 4:3 photo for the colorize timing
@@ -62,6 +62,12 @@ encoders = ''  # e.g. tf_efficientnet_lite0,tf_efficientnet_lite1,tf_efficientne
 configure(globals(), sys.argv[1:], flags=('as_json', 'video_memory', 'only_video'))
 dev = resolve_device(device)
 clips = [c.strip() for c in video_clips.split(',') if c.strip()] or list(CLIPS)
+if matmul_max < 64:
+    raise UserError(f"--matmul_max={matmul_max} is too small to measure a matrix-multiply rate; pass at least 64 "
+                    "(default 3072)")
+if video_seconds < 0 or 0 < video_seconds < 0.2 or (only_video and not video_seconds):
+    raise UserError(f"--video_seconds={video_seconds}: pass at least 0.2 (5 frames at 25 frames/s), or 0 for no video "
+                    "figures (then without --only_video)")
 if video_clips.strip() and not [c for c in video_clips.split(',') if c.strip()]:
     raise UserError(f"--video_clips={video_clips!r} names no clip; pass names among {', '.join(CLIPS)}, or nothing "
                     "for all of them")

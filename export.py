@@ -6,11 +6,13 @@
 The file loads with no flags in eval.py, colorize.py and compare.py (--checkpoint=PATH); the EMA weights are
 exported when the checkpoint has them.
 
-    python3 export.py --checkpoint=runs/photo_v2b/epoch002.pt --interpolate_with=runs/photo_v2/epoch002.pt \
+    python3 export.py --checkpoint=runs/photo_v2b/epoch002.pt --interpolate_with=runs/photo_v2/epoch002.pt \\
         --interpolation=0.15 --out_name=soup.safetensors
 
 exports a weighted mean of two generators of one architecture (a model soup: 0.85 x the checkpoint + 0.15 x the
-other); choose the share on held-out training images (eval.py --split=val), never on a test set.
+other; with --format=onnx too); choose the share on held-out training images (eval.py --split=val), never on a
+test set. The soup's file keeps the checkpoint's training record (its history) and names the other and the share;
+its own validation MAE is not known, so the file gives none.
 
     python3 export.py --format=onnx --checkpoint=pretrained/photo_generator.safetensors --out_dir=runs/onnx
 
@@ -36,7 +38,7 @@ precision = 'fp16'  # fp16 | int8 (convolution weights as int8 with a scale per 
 format = 'safetensors'  # safetensors | onnx (fp32, BatchNorm folded, for onnxruntime: see above)
 overwrite = False  # replace an existing file of that name (else it is refused)
 interpolate_with = ''  # another generator file of the same config (e.g. an earlier run this one continued)
-interpolation = 0.0  # with interpolate_with: export (1 - x) * checkpoint's weights + x * interpolate_with's
+interpolation = 0.0  # with interpolate_with: export (1 - x) * checkpoint's weights + x * interpolate_with's (0-1)
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], flags=('overwrite',))
 if not checkpoint:
@@ -49,33 +51,50 @@ out = os.path.join(folder, out_name or f'generator.{format}')
 if not out.endswith(f'.{format}'):
     raise UserError(f"--out_name={out_name} does not end in .{format}, the file's format (--format={format}); the "
                     "scripts tell exports apart by it")
-if not 0.0 <= interpolation <= 1.0 or bool(interpolate_with) != (interpolation > 0):
-    raise UserError(f"--interpolation={interpolation} must be in (0, 1] and comes with --interpolate_with=<generator "
-                    "file> (one without the other does nothing)")
+if interpolate_with:
+    if not 0.0 <= interpolation <= 1.0:  # NaN fails this too
+        raise UserError(f"--interpolation={interpolation} is not in [0, 1] (the share of --interpolate_with's weights)")
+    interpolate_with = checkpoint_file(interpolate_with)
+    if not os.path.exists(interpolate_with):
+        raise UserError(f"--interpolate_with={interpolate_with} does not exist; pass a generator file (a train.py "
+                        "checkpoint, a run folder or a .safetensors export) of the same architecture")
+    if interpolate_with.endswith('.onnx'):
+        raise UserError(f"--interpolate_with={interpolate_with} is an ONNX model; pass the train.py checkpoint or the "
+                        ".safetensors export it was made from")
+elif interpolation:
+    raise UserError(f"--interpolation={interpolation} needs --interpolate_with=<generator file>, the generator to "
+                    "mix with; alone it would do nothing")
 if os.path.exists(out) and not overwrite:
     raise UserError(f"'{out}' exists; pass --overwrite to replace it, or another --out_name/--out_dir")
 try:
     os.makedirs(folder, exist_ok=True)
 except OSError as e:
     raise UserError(f"cannot write to --out_dir={folder} ({e.strerror}); choose a folder you can write to") from None
+
+def mix(G, description):
+    """G interpolated with --interpolate_with when asked (checkpoint.interpolate_weights), and its description."""
+    if not interpolate_with:
+        return G, description, {}
+    other, other_description = load_generator(interpolate_with, 'cpu', fold=False)
+    interpolate(G, other, interpolation)
+    return G, f"{1 - interpolation:g} x {description} + {interpolation:g} x {other_description}", \
+        {'interpolated_with': other_description, 'interpolation': interpolation}
+
+
 if format == 'onnx':  # any generator file, export included: the inference structure (BatchNorm folded), fp32
+    from colorize_gan.models import fold_batchnorm
     from colorize_gan.onnx_export import OPSET, export_onnx
-    G, description = load_generator(path, 'cpu', fold=True)
-    export_onnx(G, out)
+    G, description, _ = mix(*load_generator(path, 'cpu', fold=False))
+    export_onnx(fold_batchnorm(G), out)
     print(f"exported {description} -> {out} ({os.path.getsize(out) / 1e6:.1f} MB, ONNX opset {OPSET}, height and "
           f"width multiples of {G.multiple})")
     sys.exit(0)
 if path.endswith('.safetensors'):
     sys.exit(f"error: '{path}' is already an export; pass a train.py checkpoint (.pt)")
 ckpt = load_checkpoint(path)
-G, description = load_generator(path, 'cpu', fold=False, ckpt=ckpt)  # the trainable structure, EMA weights if any
-last = ckpt['history'][-1] if ckpt.get('history') else {}
-extra = {}
-if interpolate_with:  # weight averaging (checkpoint.interpolate_weights); the file records both and the share
-    other, other_description = load_generator(interpolate_with, 'cpu', fold=False)
-    interpolate(G, other, interpolation)
-    description = f"{1 - interpolation:g} x {description} + {interpolation:g} x {other_description}"
-    extra = {'interpolated_with': other_description, 'interpolation': interpolation}
+# the trainable structure, EMA weights if any
+G, description, extra = mix(*load_generator(path, 'cpu', fold=False, ckpt=ckpt))
+last = ckpt['history'][-1] if ckpt.get('history') and not extra else {}  # a soup was never validated as a whole
 info = {'epochs': ckpt['epoch'], 'steps': ckpt['step'], 'train_seconds': round(ckpt['elapsed_s']),
         'ema': ckpt.get('G_ema') is not None, 'train_config': ckpt['config'], 'val_mae': last.get('val_mae'),
         'history': ckpt.get('history'), **extra}  # the validation curve travels with the weights (compare.py plots it)

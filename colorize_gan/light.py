@@ -3,7 +3,7 @@ photo.colorize's pipeline redone in numpy (the light install, requirements-light
 
     python3 -m colorize_gan.light old_photo.jpg --model=generator.onnx --out_dir=colorized
 
-    from .light import load_generator, colorize
+    from colorize_gan.light import load_generator, colorize
     G = load_generator('generator.onnx')                 # once
     rgb = colorize(G, gray_uint8_array)                  # HxW or HxWx3 -> HxWx3 uint8, the input's size and L
 
@@ -244,9 +244,18 @@ def main(argv):
     _, photos = configure(settings, argv, excepthook=False, positional=True, flags=('overwrite',))
     model, out_dir, size, saturation, image_format, quality, threads, overwrite = (settings[k] for k in (
         'model', 'out_dir', 'size', 'saturation', 'image_format', 'quality', 'threads', 'overwrite'))
+    if photos and not model:
+        raise UserError("no --model: pass --model=generator.onnx, a generator written by python3 export.py "
+                        "--format=onnx --checkpoint=RUN_OR_EXPORT")
     if not model or not photos:
         raise UserError("usage: python3 -m colorize_gan.light PHOTO [...] --model=generator.onnx [--out_dir=colorized] "
                         "[--saturation=1.0] [--size=0] [--image_format=png|jpg]")
+    if not 1 <= quality <= 100:
+        raise UserError(f"--quality={quality} must be between 1 and 100")
+    if not 0 <= threads <= 4 * (os.cpu_count() or 1):
+        raise UserError(f"--threads={threads} must be between 0 (one per core) and {4 * (os.cpu_count() or 1)}")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UserError(f"--out_dir={out_dir} is a file; pass a folder")
     if image_format not in ('png', 'jpg'):
         raise UserError(f"--image_format={image_format} is not supported; use png or jpg")
     try:

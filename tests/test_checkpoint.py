@@ -1,5 +1,6 @@
 """The checkpoint format: atomic round trips, safe loading, --checkpoint resolution, export and load_generator."""
 import copy
+import importlib.util
 import os
 
 import pytest
@@ -140,6 +141,15 @@ def test_interpolated_export_is_the_weighted_mean_of_two_generators(tmp_path):
         checkpoint.interpolate_weights(copy.deepcopy(A), B, 1.5)
     with pytest.raises(UserError, match='one architecture'):
         checkpoint.interpolate_weights(copy.deepcopy(A), models.Generator(16, 32), 0.5)
-    for args in (['--interpolation=0.5'], [f'--interpolate_with={files["b"]}']):  # one without the other
+    for args, message in ((['--interpolation=0.5'], 'needs --interpolate_with'),
+                          ([f'--interpolate_with={tmp_path / "nope.pt"}', '--interpolation=0.5'],
+                           'nope.pt does not exist'),
+                          ([f'--interpolate_with={files["b"]}', '--interpolation=1.5'], 'is not in [0, 1]')):
         bad = run('export.py', f'--checkpoint={files["a"]}', *args, f'--out_dir={tmp_path / "x"}', check=False)
-        assert bad.returncode == 1 and 'comes with --interpolate_with' in bad.stderr and not (tmp_path / 'x').exists()
+        assert bad.returncode == 1 and message in bad.stderr and not (tmp_path / 'x').exists(), args
+    if importlib.util.find_spec('onnx'):  # the ONNX export of a soup is the soup too
+        for name, args in (('plain', []), ('soup', [f'--interpolate_with={files["b"]}', '--interpolation=0.25'])):
+            proc = run('export.py', '--format=onnx', f'--checkpoint={files["a"]}', *args, f'--out_dir={tmp_path}',
+                       f'--out_name={name}.onnx')
+        assert '0.25 x' in proc.stdout
+        assert (tmp_path / 'plain.onnx').read_bytes() != (tmp_path / 'soup.onnx').read_bytes()

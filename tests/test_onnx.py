@@ -237,6 +237,12 @@ def test_the_light_path_checks_what_it_is_given(tmp_path):
     assert light.size == 0 and light.out_dir == 'colorized'  # nor is any setting: the module keeps its defaults
     with pytest.raises(UserError, match='exists; pass --overwrite'):
         light.main([str(tmp_path / 'p.png'), *args])
+    for bad, message in (('--threads=-1', '--threads=-1 must be between'), ('--quality=500', 'between 1 and 100'),
+                         (f'--out_dir={tmp_path / "p.png"}', 'is a file; pass a folder')):
+        with pytest.raises(UserError, match=message):
+            light.main([str(tmp_path / 'p.jpg'), *args, bad])
+    with pytest.raises(UserError, match='no --model'):
+        light.main([str(tmp_path / 'p.png')])
     hook = sys.excepthook
     assert light.main([str(tmp_path / 'p.png'), *args, '--overwrite']) == 0
     assert sys.excepthook is hook  # a program that calls main() keeps its own error handling

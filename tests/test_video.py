@@ -219,9 +219,12 @@ def test_bench_reports_flicker_mae_and_speed_of_videos():
         assert mean[kind]['warp'] >= 0 and mean[kind]['mae'] > 0 and mean[kind]['cdc'] >= 0, kind
     assert mean['gray']['warp'] < 0.5 < mean['per_frame']['warp']  # gray has no colour to flicker
     assert result['video_fps_640x360'] > result['video_fps_1280x720'] > 0
-    for clips, message in ((',', "--video_clips=',' names no clip"), ('pan_astronaut,nope', 'nope is not a clip')):
-        bad = run('bench.py', '--only_video', f'--video_clips={clips}', '--device=cpu', check=False)
-        assert bad.returncode == 1 and message in bad.stderr and 'frames/s' not in bad.stdout, clips
+    for args, message in ((['--video_clips=,'], "--video_clips=',' names no clip"),
+                          (['--video_clips=pan_astronaut,nope'], 'nope is not a clip'),
+                          (['--video_seconds=0'], 'or 0 for no video figures (then without --only_video)'),
+                          (['--video_seconds=0.01'], 'pass at least 0.2'), (['--matmul_max=0'], 'at least 64')):
+        bad = run('bench.py', '--only_video', *args, '--device=cpu', check=False)
+        assert bad.returncode == 1 and message in bad.stderr and 'frames/s' not in bad.stdout, args
 
 
 def test_black_leader_pcm_audio_in_avi_and_transport_streams_go_through(tmp_path, tiny_generator):
