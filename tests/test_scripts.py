@@ -105,13 +105,13 @@ def test_shipped_generators_beat_grayscale_on_natural_photos(name, tmp_path):
     result = json.loads(run('eval.py', f'--data_dir={tmp_path / "natural"}', f'--checkpoint={path}', '--out_dir=',
                             '--as_json').stdout.strip().splitlines()[-1])
     assert result['images'] == 50 and result['image_size'] == SHIPPED[name]['image_size']
-    assert result['mae'] < 0.97 * result['gray']['mae']  # measured on these 50 crops: 0.90x and 0.75x
+    assert result['mae'] < 0.97 * result['gray']['mae']  # measured on these 50 crops: 0.90x and 0.65x
     assert result['colorfulness'] > 0.3 * result['colorfulness_real']  # the GAN's point: less sepia
     if name == 'photo_generator.safetensors':  # colorize.py's default, on the packages' whole photos at full size
         whole = json.loads(run('eval.py', f'--data_dir={tmp_path / "natural" / "full"}', f'--checkpoint={path}',
                                '--full_resolution', '--out_dir=', '--as_json').stdout.strip().splitlines()[-1])
         assert whole['mae'] < 0.9 * whole['gray']['mae'] and whole['ciede2000'] < whole['gray']['ciede2000']
-        assert whole['better_than_gray'] >= 0.8  # measured: MAE 0.77x, CIEDE2000 0.79x, all 6 better than gray
+        assert whole['better_than_gray'] >= 0.8  # measured: MAE 0.63x, CIEDE2000 0.65x, all 6 better than gray
 
 
 def test_tracked_files_fit_the_size_budget():
