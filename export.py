@@ -71,6 +71,7 @@ try:
 except OSError as e:
     raise UserError(f"cannot write to --out_dir={folder} ({e.strerror}); choose a folder you can write to") from None
 
+
 def mix(G, description):
     """G interpolated with --interpolate_with when asked (checkpoint.interpolate_weights), and its description."""
     if not interpolate_with:
