@@ -61,14 +61,15 @@ encoders = ''  # e.g. tf_efficientnet_lite0,tf_efficientnet_lite1,tf_efficientne
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], flags=('as_json', 'video_memory', 'only_video'))
 dev = resolve_device(device)
-clips = [c.strip() for c in video_clips.split(',') if c.strip()] or list(CLIPS)
+named_clips = [c.strip() for c in video_clips.split(',') if c.strip()]
+clips = named_clips or list(CLIPS)
 if matmul_max < 64:
     raise UserError(f"--matmul_max={matmul_max} is too small to measure a matrix-multiply rate; pass at least 64 "
                     "(default 3072)")
 if video_seconds < 0 or 0 < video_seconds < 0.2 or (only_video and not video_seconds):
     raise UserError(f"--video_seconds={video_seconds}: pass at least 0.2 (5 frames at 25 frames/s), or 0 for no video "
                     "figures (then without --only_video)")
-if video_clips.strip() and not [c for c in video_clips.split(',') if c.strip()]:
+if video_clips.strip() and not named_clips:
     raise UserError(f"--video_clips={video_clips!r} names no clip; pass names among {', '.join(CLIPS)}, or nothing "
                     "for all of them")
 if set(clips) - set(CLIPS):

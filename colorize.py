@@ -61,14 +61,12 @@ config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('sid
 if image_format not in ('png', 'jpg'):
     raise UserError(f"--image_format={image_format} is not supported; use --image_format=png or --image_format=jpg")
 try:
-    check_colorize_settings(size, saturation, upsample, UPSAMPLING)
+    check_colorize_settings(size, saturation, upsample, UPSAMPLING, quality)
 except ValueError as e:
     raise UserError(f"--{e}") from None
 if not 0 < max_megapixels <= 100000:
     raise UserError(f"--max_megapixels={max_megapixels} must be above 0 (and at most 100000)")
 Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's decompression-bomb guard, with a clear message
-if not 1 <= quality <= 100:
-    raise UserError(f"--quality={quality} must be between 1 and 100 (JPEG quality)")
 if not 0 <= temporal <= MAX_TEMPORAL:
     raise UserError(f"--temporal={temporal} must be between 0 (each frame colorized alone) and {MAX_TEMPORAL}")
 if not 0 <= video_quality <= 51:

@@ -250,8 +250,6 @@ def main(argv):
     if not model or not photos:
         raise UserError("usage: python3 -m colorize_gan.light PHOTO [...] --model=generator.onnx [--out_dir=colorized] "
                         "[--saturation=1.0] [--size=0] [--image_format=png|jpg]")
-    if not 1 <= quality <= 100:
-        raise UserError(f"--quality={quality} must be between 1 and 100")
     if not 0 <= threads <= 4 * (os.cpu_count() or 1):
         raise UserError(f"--threads={threads} must be between 0 (one per core) and {4 * (os.cpu_count() or 1)}")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
@@ -259,7 +257,7 @@ def main(argv):
     if image_format not in ('png', 'jpg'):
         raise UserError(f"--image_format={image_format} is not supported; use png or jpg")
     try:
-        check_colorize_settings(size, saturation)
+        check_colorize_settings(size, saturation, quality=quality)
     except ValueError as e:
         raise UserError(f"--{e}") from None
     outputs = {}

@@ -203,10 +203,10 @@ def parse_overrides(argv, config, positional=False, flags=(), script=None, repea
     return (out, extra) if positional else out
 
 
-def check_colorize_settings(size, saturation, upsample=None, upsampling=()):
+def check_colorize_settings(size, saturation, upsample=None, upsampling=(), quality=95):
     """The colorize settings that colorize.py, the API and light.py share, checked once for all three: ValueError
     naming the setting unless size is 0 (the model's own) or a whole number of px up to 4096, saturation a number in
-    [0, 10], and upsample (when given) one of `upsampling`."""
+    [0, 10], upsample (when given) one of `upsampling`, and the JPEG quality 1-100."""
     for name, value in (('size', size), ('saturation', saturation)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"{name}={value!r} must be a number")
@@ -217,6 +217,8 @@ def check_colorize_settings(size, saturation, upsample=None, upsampling=()):
                          "more vivid)")
     if upsample is not None and upsample not in upsampling:
         raise ValueError(f"upsample={upsample!r} is not one of {', '.join(upsampling)}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality={quality} must be between 1 and 100 (JPEG quality)")
 
 
 def config_defaults(namespace):
