@@ -177,6 +177,36 @@ for _sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
     signal.signal(_sig, on_startup_interrupt)
 
 # -----------------------------------------------------------------------------
+# models: built before any data is read, so a generator to start from that cannot start this run is refused at
+# once, not after minutes of decoding
+if arch == 'encoder_unet':
+    G = EncoderUNet(encoder, width, image_size, hints)
+else:
+    G = Generator(width, image_size, hints)
+D = Discriminator(width_d or width)
+for m in G.modules():
+    if isinstance(m, torch.nn.Dropout):
+        m.p = dropout
+if fine_tune_from:  # a new run that starts from a generator's weights (and a run state's D: no fresh critic)
+    init_file = checkpoint_file(fine_tune_from)
+    init_ckpt = None if init_file.endswith(('.safetensors', '.onnx')) else load_checkpoint(init_file)
+    G_init, description = load_generator(init_file, 'cpu', fold=False, ckpt=init_ckpt)
+    if G_init.config != G.config:
+        raise UserError(f"--init_from={init_from} holds a model with {G_init.config} but this run asks for "
+                        f"{G.config}; pass the same --arch/--width/--image_size/--hints")
+    G.load_state_dict(G_init.state_dict())
+    log(f"G starts from {description}")
+    if isinstance(init_ckpt, dict) and init_ckpt.get('D') is not None:
+        try:
+            D.load_state_dict(init_ckpt['D'])
+        except RuntimeError:
+            source = init_ckpt.get('config', {})
+            source_width = source.get('width_d') or source.get('width')
+            raise UserError(f"--init_from={init_from} holds a discriminator of width {source_width}, not "
+                            f"{width_d or width}; pass --width_d={source_width}") from None
+        log(f"D starts from {init_file}'s discriminator")
+
+# -----------------------------------------------------------------------------
 # data: uint8 RGB, memory-mapped from the cache (or moved to the GPU when it fits); batches are index slices of a
 # permutation, turned into Lab on the device. Validation comes from held-out training images, so choosing a schedule
 # by it never looks at the test split. The master builds the cache; the others wait, then map the same file.
@@ -242,38 +272,12 @@ if state is not None:
             f"(the old folders can be deleted once it has written one)")
 
 # -----------------------------------------------------------------------------
-# models and optimizers
-if arch == 'encoder_unet':
-    G = EncoderUNet(encoder, width, image_size, hints)
-    if encoder_weights == 'imagenet' and state is None and not fine_tune_from:
-        try:
-            G.load_imagenet()
-        except (ModuleNotFoundError, ValueError) as e:
-            raise UserError(str(e)) from None
-else:
-    G = Generator(width, image_size, hints)
-D = Discriminator(width_d or width)
-for m in G.modules():
-    if isinstance(m, torch.nn.Dropout):
-        m.p = dropout
-if fine_tune_from:  # a new run that starts from a generator's weights (and a run state's D: no fresh critic)
-    init_file = checkpoint_file(fine_tune_from)
-    init_ckpt = None if init_file.endswith(('.safetensors', '.onnx')) else load_checkpoint(init_file)
-    G_init, description = load_generator(init_file, 'cpu', fold=False, ckpt=init_ckpt)
-    if G_init.config != G.config:
-        raise UserError(f"--init_from={init_from} holds a model with {G_init.config} but this run asks for "
-                        f"{G.config}; pass the same --arch/--width/--image_size/--hints")
-    G.load_state_dict(G_init.state_dict())
-    log(f"G starts from {description}")
-    if isinstance(init_ckpt, dict) and init_ckpt.get('D') is not None:
-        try:
-            D.load_state_dict(init_ckpt['D'])
-        except RuntimeError:
-            source = init_ckpt.get('config', {})
-            source_width = source.get('width_d') or source.get('width')
-            raise UserError(f"--init_from={init_from} holds a discriminator of width {source_width}, not "
-                            f"{width_d or width}; pass --width_d={source_width}") from None
-        log(f"D starts from {init_file}'s discriminator")
+# optimizers, and the weights a fresh run starts from
+if arch == 'encoder_unet' and encoder_weights == 'imagenet' and state is None and not fine_tune_from:
+    try:
+        G.load_imagenet()
+    except (ModuleNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
 if distributed:  # BatchNorm statistics over the global batch, so N processes train exactly like one
     G, D = global_batchnorm(G), global_batchnorm(D)
 G, D = G.to(dev, memory_format=memory_format), D.to(dev, memory_format=memory_format)
@@ -367,10 +371,10 @@ def resume_command():
     return f"{launcher} {shlex.join(args + ['--init_from=resume'])}"
 
 
-def finish(message=None, code=0):
+def finish(message=None, code=0, stream=None):
     """Leave the run: the one exit sequence (lock released, processes torn down together)."""
     if message and master:
-        print(message, file=sys.stderr if code else sys.stdout, flush=True)
+        print(message, file=stream or (sys.stderr if code else sys.stdout), flush=True)
     if lock is not None:
         lock.release()
     if distributed:
@@ -394,6 +398,12 @@ def on_stop(signum, frame):
         raise SystemExit(f"{signal.Signals(signum).name} again: exiting now, without a new checkpoint; "
                          f"resume from the last one with: {resume_command()}")
     stop_requested.append(signal.Signals(signum).name)
+
+
+def stopped_code():
+    """The exit status of a run stopped by a signal, 128 + its number as a shell gives (130 Ctrl-C, 143 SIGTERM):
+    not 0, so `train.py && export.py` does not go on with an unfinished run, and schedulers see it was cut short."""
+    return 128 + signal.Signals[stop_requested[0] if stop_requested else 'SIGTERM'].value
 
 
 def validate(model, grid=False):
@@ -518,7 +528,7 @@ for epoch in range(start_epoch, epochs):
                 bar.close()
                 finish(f"stopped by {stop_requested[0] if stop_requested else 'a signal to another process'} in "
                        f"epoch {epoch + 1}, after batch {done}/{steps_per_epoch} (step {step}); checkpoint: "
-                       f"{paths['state']}. Resume with: {resume_command()}")
+                       f"{paths['state']}. Resume with: {resume_command()}", stopped_code(), stream=sys.stdout)
     bar.close()
     train_s = time.time() - t0
     elapsed_s += train_s
@@ -527,7 +537,7 @@ for epoch in range(start_epoch, epochs):
     stop, = agree(bool(stop_requested))
     if stop and epoch + 1 < epochs:  # arrived during validation: the epoch's checkpoint is written, so stop here
         finish(f"stopped by {stop_requested[0] if stop_requested else 'a signal'} after epoch {epoch + 1}; "
-               f"checkpoint: {paths['state']}. Resume with: {resume_command()}")
+               f"checkpoint: {paths['state']}. Resume with: {resume_command()}", stopped_code(), stream=sys.stdout)
 
 if master:
     if start_epoch >= epochs:

@@ -190,10 +190,12 @@ def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
     assert d_convs and all(torch.equal(tuned['D'][k], source['D'][k]) for k in d_convs)
     g_convs = [k for k, v in source['G_ema'].items() if v.dim() == 4]
     assert all(torch.equal(tuned['G'][k], source['G_ema'][k]) for k in g_convs)
-    wrong = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "w"}', f'--init_from={export}',
+    # refused before any data is read: the data folder is empty, and the error is still the generator's
+    (tmp_path / 'empty').mkdir()
+    wrong = run('train.py', f'--data_dir={tmp_path / "empty"}', f'--out_dir={tmp_path / "w"}', f'--init_from={export}',
                 '--width=16', '--batch_size=16', '--device=cpu', '--val_size=16', check=False)
     assert wrong.returncode != 0 and "pass the same --arch/--width/--image_size/--hints" in wrong.stderr
-    other_d = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "d"}', f'--init_from={out}',
+    other_d = run('train.py', f'--data_dir={tmp_path / "empty"}', f'--out_dir={tmp_path / "d"}', f'--init_from={out}',
                   '--width_d=16', *TRAIN_TINY, check=False)  # the run's D is width 8 (TRAIN_TINY's --width)
     assert other_d.returncode != 0 and 'a discriminator of width 8, not 16; pass --width_d=8' in other_d.stderr
 
