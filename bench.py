@@ -581,11 +581,6 @@ results.update(video_found)
 
 rows = [('training step, img/s', 'train_img_s', 'train_img_s_baseline', '.0f'),
         ('evaluation, img/s', 'eval_img_s', 'eval_img_s_baseline', '.0f')]
-print(f"| {'measure':<44} | {'fast path':>10} | {'baseline':>10} | {'ratio':>6} |")
-print(f"|{'-' * 46}|{'-' * 12}|{'-' * 12}|{'-' * 8}|")
-for label, fast, base, fmt in rows:
-    ratio = results[fast] / results[base]
-    print(f"| {label:<44} | {results[fast]:>10{fmt}} | {results[base]:>10{fmt}} | {ratio:>5.1f}x |")
 other = [('generator forward alone, img/s', results['generator_img_s'], '.0f'),
          ('generator cost, GFLOP/image', results['gflop_per_image'], '.3f'),
          ('fp32 matmul, GFLOP/s', results['matmul_gflops'], '.0f'),
@@ -609,7 +604,13 @@ if 'train_img_s_2_processes' in results:
     other += [('train.py, 1 process, img/s', results['train_img_s_1_process'], '.0f'),
               ('train.py, 2 gloo processes (torchrun), img/s', results['train_img_s_2_processes'], '.0f')]
 other += video_rows
+wide = max(len(label) for label, *_ in rows + other)  # the measure column fits its longest label
+print(f"| {'measure':<{wide}} | {'fast path':>10} | {'baseline':>10} | {'ratio':>6} |")
+print(f"|{'-' * (wide + 2)}|{'-' * 12}|{'-' * 12}|{'-' * 8}|")
+for label, fast, base, fmt in rows:
+    ratio = results[fast] / results[base]
+    print(f"| {label:<{wide}} | {results[fast]:>10{fmt}} | {results[base]:>10{fmt}} | {ratio:>5.1f}x |")
 for label, value, fmt in other:
-    print(f"| {label:<44} | {value:>10{fmt}} | {'':>10} | {'':>6} |")
+    print(f"| {label:<{wide}} | {value:>10{fmt}} | {'':>10} | {'':>6} |")
 if as_json:
     print(json.dumps(results), flush=True)

@@ -63,6 +63,8 @@ def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
                '--eval_images=64', '--colorize_mp=0.05', '--memory_images=300', '--ddp_images=0',
                '--strip_memory=False', '--scan_megapixels=0.05', '--video_seconds=0', '--as_json')
     result = json.loads(proc.stdout.strip().splitlines()[-1])
+    table = [line for line in proc.stdout.splitlines() if line.startswith('|')]
+    assert len(table) > 10 and len({len(line) for line in table}) == 1  # the columns line up, the longest label too
     for key in ('train_img_s', 'train_img_s_baseline', 'eval_img_s', 'eval_img_s_baseline', 'gflop_per_image',
                 'matmul_gflops', 'eval_efficiency', 'lab_img_s', 'colorize_12mp_s', 'colorize_12mp_io_s',
                 'peak_rss_anon_mb_300', 'scan_s', 'scan_rss_anon_mb'):
