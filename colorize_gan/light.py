@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from .utils import UserError, check_colorize_settings
+from .utils import PIXELS_PER_CHUNK, UserError, check_colorize_settings, working_size
 
 # -----------------------------------------------------------------------------
 # the command line's settings (python3 -m colorize_gan.light PHOTO [...] --name=value); library functions take arguments
@@ -43,8 +43,6 @@ RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423],
 XYZ_TO_RGB = np.linalg.inv(RGB_TO_XYZ).astype(np.float32)
 WHITE_D65 = np.array([0.95047, 1.0, 1.08883], np.float32)
 L_SCALE, AB_SCALE = 50.0, 110.0  # the networks see L/50 - 1 and ab/110
-PIXELS_PER_CHUNK = 1 << 18  # full-resolution work in bands of rows of about this many pixels, as photo.py
-MAX_ASPECT = 8  # photo.py's cap on the working resolution's aspect ratio
 
 
 # -----------------------------------------------------------------------------
@@ -116,14 +114,6 @@ def lab_to_rgb_keep_L(L, ab, steps=7):
 # -----------------------------------------------------------------------------
 # resampling: photo.py's F.interpolate calls as matrices
 
-def working_size(height, width, size, multiple):
-    """photo.working_size: the model's input (h, w) for a height x width photo, short side `size`, the aspect ratio
-    kept up to MAX_ASPECT, both multiples of `multiple`."""
-    scale = size / min(height, width)
-    snap = lambda v: max(multiple, int(round(min(v * scale, MAX_ASPECT * size) / multiple)) * multiple)  # noqa: E731
-    return snap(height), snap(width)
-
-
 def _area_matrix(n_in, n_out):
     """[n_out, n_in] float32 matrix averaging as F.interpolate(mode='area') (adaptive average pooling): output i is
     the mean of inputs floor(i * n_in / n_out) to ceil((i + 1) * n_in / n_out) - 1."""
@@ -173,6 +163,9 @@ class OnnxGenerator:
             self.session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
             meta = self.session.get_modelmeta().custom_metadata_map
             self.config, self.multiple = json.loads(meta['config']), int(meta['multiple'])
+            if self.multiple < 1 or not isinstance(self.config, dict) or \
+                    not isinstance(self.config.get('width'), int) or not isinstance(self.config.get('image_size'), int):
+                raise ValueError("its metadata needs 'multiple' >= 1 and a 'config' with width and image_size")
         except Exception as e:
             raise UserError(f"cannot load '{path}' as an exported generator ({type(e).__name__}: "
                             f"{(str(e).splitlines() or ['unreadable'])[0][:100]}); export it again with "

@@ -4,22 +4,7 @@ import torch.nn.functional as F
 
 from .color import denormalize_lab, lab_to_rgb_keep_L, luminance, normalize_lab
 from .hints import hint_map
-
-PIXELS_PER_CHUNK = 1 << 18  # full-resolution work runs in bands of rows of about this many pixels: bounded memory,
-# each band stays in cache, and a video frame (640x360) is one band, not six (fewer small calls)
-
-
-MAX_ASPECT = 8  # the working resolution's long side is at most this many times the model's size
-
-
-def working_size(height, width, size, multiple):
-    """The model's input size (h, w) for a photo of height x width px: short side `size`, long side keeping the
-    aspect ratio up to MAX_ASPECT x size (a thin strip is squeezed along its length, so the work depends on the
-    pixel count, never on the aspect ratio), both rounded to multiples of `multiple` (at least one multiple)."""
-    scale = size / min(height, width)
-    limit = MAX_ASPECT * size
-    snap = lambda v: max(multiple, int(round(min(v * scale, limit) / multiple)) * multiple)  # noqa: E731
-    return snap(height), snap(width)
+from .utils import PIXELS_PER_CHUNK, working_size  # shared with light.py, which runs without PyTorch
 
 
 def _bicubic_matrix(n_in, n_out, device):

@@ -203,6 +203,22 @@ def parse_overrides(argv, config, positional=False, flags=(), script=None, repea
     return (out, extra) if positional else out
 
 
+PIXELS_PER_CHUNK = 1 << 18  # full-resolution work runs in bands of rows of about this many pixels: bounded memory,
+# each band stays in cache, and a video frame (640x360) is one band, not six (fewer small calls)
+MAX_ASPECT = 8  # the working resolution's long side is at most this many times the model's size
+
+
+def working_size(height, width, size, multiple):
+    """The model's input size (h, w) for a photo of height x width px: short side `size`, long side keeping the
+    aspect ratio up to MAX_ASPECT x size (a thin strip is squeezed along its length, so the work depends on the
+    pixel count, never on the aspect ratio), both rounded to multiples of `multiple` (at least one multiple; a
+    positive int). Used by photo.py and light.py alike."""
+    scale = size / min(height, width)
+    limit = MAX_ASPECT * size
+    snap = lambda v: max(multiple, int(round(min(v * scale, limit) / multiple)) * multiple)  # noqa: E731
+    return snap(height), snap(width)
+
+
 def check_colorize_settings(size, saturation, upsample=None, upsampling=(), quality=95):
     """The colorize settings that colorize.py, the API and light.py share, checked once for all three: ValueError
     naming the setting unless size is 0 (the model's own) or a whole number of px up to 4096, saturation a number in
