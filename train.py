@@ -169,8 +169,9 @@ memory_format = torch.channels_last  # faster convolutions with cuDNN and with o
 
 
 def on_startup_interrupt(signum, frame):
-    """Ctrl-C or SIGTERM before training starts: nothing to save yet."""
-    raise SystemExit(f"stopped by {signal.Signals(signum).name} before training started; nothing was trained")
+    """Ctrl-C or SIGTERM before training starts: nothing to save yet; exit status 128 + the signal's number."""
+    print(f"stopped by {signal.Signals(signum).name} before training started; nothing was trained", file=sys.stderr)
+    raise SystemExit(128 + signum)
 
 
 for _sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
@@ -199,12 +200,14 @@ if fine_tune_from:  # a new run that starts from a generator's weights (and a ru
     if isinstance(init_ckpt, dict) and init_ckpt.get('D') is not None:
         try:
             D.load_state_dict(init_ckpt['D'])
+            log(f"D starts from {init_file}'s discriminator")
         except RuntimeError:
             source = init_ckpt.get('config', {})
             source_width = source.get('width_d') or source.get('width')
-            raise UserError(f"--init_from={init_from} holds a discriminator of width {source_width}, not "
-                            f"{width_d or width}; pass --width_d={source_width}") from None
-        log(f"D starts from {init_file}'s discriminator")
+            if lambda_adv > 0:
+                raise UserError(f"--init_from={init_from} holds a discriminator of width {source_width}, not "
+                                f"{width_d or width}; pass --width_d={source_width}") from None
+            log(f"note: {init_file}'s discriminator (width {source_width}) is not used: --lambda_adv=0 trains none")
 
 # -----------------------------------------------------------------------------
 # data: uint8 RGB, memory-mapped from the cache (or moved to the GPU when it fits); batches are index slices of a
@@ -360,7 +363,9 @@ def checkpoint(epoch, elapsed, batch=0, sums=None, epoch_rng=None, snapshot=Fals
 
 def resume_command():
     """The command that continues this run (its arguments, --init_from replaced, quoted for a shell)."""
-    launcher = 'torchrun ... train.py' if distributed else 'python3 train.py'
+    script = os.path.relpath(os.path.abspath(sys.argv[0]))  # as run: from here, or from another folder
+    script = shlex.quote(os.path.abspath(sys.argv[0]) if script.startswith('..') else script)
+    launcher = f'torchrun ... {script}' if distributed else f'python3 {script}'
     args, rest = [], list(sys.argv[1:])
     while rest:
         arg = rest.pop(0)
@@ -394,9 +399,11 @@ stop_requested = []  # the names of the signals received during training
 
 def on_stop(signum, frame):
     """SIGTERM / SIGUSR1 (Slurm, Kubernetes, spot instances) or Ctrl-C: finish the step, checkpoint, exit."""
-    if stop_requested:
-        raise SystemExit(f"{signal.Signals(signum).name} again: exiting now, without a new checkpoint; "
-                         f"resume from the last one with: {resume_command()}")
+    if stop_requested:  # a second signal: leave now, the checkpoint in progress (if any) is not waited for
+        last = (f"resume from the last checkpoint with: {resume_command()}" if os.path.exists(paths['state']) else
+                "no checkpoint had been written yet; start the run again with the same command")
+        print(f"{signal.Signals(signum).name} again: exiting now, without a new checkpoint; {last}", file=sys.stderr)
+        raise SystemExit(128 + signum)
     stop_requested.append(signal.Signals(signum).name)
 
 
@@ -559,5 +566,6 @@ if master:
               "were not kept (--keep_snapshots=True keeps every epoch)")
     else:
         print(f"best.pt: epoch {best} ({rule}): {paths['best']}")
-    print(f"evaluate it: python3 eval.py --data_dir={data_dir} --checkpoint={paths['best'] if best else out_dir}")
+    print("evaluate it: python3 " + shlex.join(['eval.py', f'--data_dir={data_dir}',
+                                                f"--checkpoint={paths['best'] if best else out_dir}"]))
 finish()

@@ -198,6 +198,9 @@ def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
     other_d = run('train.py', f'--data_dir={tmp_path / "empty"}', f'--out_dir={tmp_path / "d"}', f'--init_from={out}',
                   '--width_d=16', *TRAIN_TINY, check=False)  # the run's D is width 8 (TRAIN_TINY's --width)
     assert other_d.returncode != 0 and 'a discriminator of width 8, not 16; pass --width_d=8' in other_d.stderr
+    no_d = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "no_d"}', f'--init_from={out}',
+               '--width_d=16', '--lambda_adv=0', '--epochs=1', *TRAIN_TINY).stdout  # L1 only: no D to match
+    assert "discriminator (width 8) is not used: --lambda_adv=0 trains none" in no_d
 
 
 @pytest.mark.slow
@@ -328,3 +331,29 @@ def test_an_old_layout_run_is_found_when_its_data_folder_was_renamed(tiny_data, 
     log = run('train.py', f'--data_dir={renamed}', f'--out_dir={out}', '--epochs=2', '--train_limit=16', *TRAIN_TINY,
               '--init_from=resume').stdout
     assert f'resumed from {g} after epoch 1' in log
+
+
+def test_a_signal_before_training_or_a_second_one_exits_128_plus_its_number(tiny_data, tmp_path, monkeypatch):
+    import signal
+
+    from colorize_gan import dataset
+    load = dataset.load_train_val
+
+    def interrupted_load(*args, **kwargs):  # Ctrl-C while the data loads
+        os.kill(os.getpid(), signal.SIGINT)
+        return load(*args, **kwargs)
+    monkeypatch.setattr(dataset, 'load_train_val', interrupted_load)
+    early = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "a"}', *TRAIN_TINY, check=False)
+    assert early.returncode == 130 and 'stopped by SIGINT before training started' in early.stderr
+    monkeypatch.setattr(dataset, 'load_train_val', load)
+
+    step = models.gan_step
+
+    def twice_stopped_step(*args, **kwargs):  # SIGTERM, and another before the first's checkpoint: leave at once
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return step(*args, **kwargs)
+    monkeypatch.setattr(models, 'gan_step', twice_stopped_step)
+    twice = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "b"}', *TRAIN_TINY, check=False)
+    assert twice.returncode == 143 and 'SIGTERM again: exiting now' in twice.stderr
+    assert 'no checkpoint had been written yet' in twice.stderr  # no resume command for a run that has none
