@@ -520,11 +520,14 @@ if encoders:
         raise UserError(f"--encoders: {', '.join(repr(n) for n in unknown)} is not a timm model; e.g. "
                         "--encoders=tf_efficientnet_lite0,tf_efficientnet_lite1")
     print(f"device {dev} ({torch.get_num_threads()} threads)")
-    print(f"| {'encoder':<24} | {'train img/s':>11} | {'G ms, 128x224':>13} | {'G params, M':>11} |")
+    names = [name.strip() for name in encoders.split(',')]
+    wide = max(len('encoder'), *map(len, names))  # the name column fits the longest name
+    print(f"| {'encoder':<{wide}} | {'train img/s':>11} | {'G ms, 128x224':>13} | {'G params, M':>11} |")
+    print(f"|{'-' * (wide + 2)}|{'-' * 13}|{'-' * 15}|{'-' * 13}|")
     found = {}
-    for name in encoders.split(','):
-        found[name] = dict(zip(('train_img_s', 'generator_ms_128x224', 'params_m'), bench_encoder(name.strip())))
-        print(f"| {name:<24} | {found[name]['train_img_s']:>11.1f} | {found[name]['generator_ms_128x224']:>13.1f} "
+    for name in names:
+        found[name] = dict(zip(('train_img_s', 'generator_ms_128x224', 'params_m'), bench_encoder(name)))
+        print(f"| {name:<{wide}} | {found[name]['train_img_s']:>11.1f} | {found[name]['generator_ms_128x224']:>13.1f} "
               f"| {found[name]['params_m']:>11.2f} |")
     if as_json:
         print(json.dumps({'device': f'cpu ({torch.get_num_threads()} threads)', 'encoders': found}), flush=True)

@@ -141,6 +141,21 @@ def _bicubic_matrix(n_in, n_out, A=-0.75):
 # -----------------------------------------------------------------------------
 # the exported generator, and a photo colorized with it
 
+def _check_metadata(config, multiple):
+    """ValueError naming what is wrong unless `config` (a dict) has a positive int width, an int image_size of
+    1-4096 px, hints true/false, and `multiple` is 1-1024 px (what colorize sizes its input by)."""
+    if not isinstance(config, dict):
+        raise ValueError(f"its metadata 'config' is {type(config).__name__}, not an object")
+    width, size = config.get('width'), config.get('image_size')
+    if not (type(width) is int and width >= 1 and type(size) is int and 1 <= size <= 4096):
+        raise ValueError(f"its metadata 'config' needs width >= 1 and image_size 1-4096 (integers), not width "
+                         f"{width!r} and image_size {size!r}")
+    if not isinstance(config.get('hints', False), bool):
+        raise ValueError(f"its metadata 'config' has hints {config['hints']!r}, not true or false")
+    if not 1 <= multiple <= 1024:
+        raise ValueError(f"its metadata 'multiple' is {multiple}, not 1-1024")
+
+
 class OnnxGenerator:
     """A generator exported by export.py --format=onnx, run by onnxruntime on the CPU: G(L) -> ab, both network
     scale. `config` (its training config), `multiple` (input sides must be multiples of it), `hints` and
@@ -159,16 +174,34 @@ class OnnxGenerator:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.log_severity_level = 4  # a failure reaches the user as one line of ours, not onnxruntime's log too
+        if os.path.isdir(path):
+            raise UserError(f"model '{path}' is a folder; pass the .onnx file export.py --format=onnx wrote")
         try:
             self.session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
             meta = self.session.get_modelmeta().custom_metadata_map
+            if 'config' not in meta or 'multiple' not in meta:
+                raise ValueError("no 'config' and 'multiple' in its metadata: not a generator export.py wrote")
             self.config, self.multiple = json.loads(meta['config']), int(meta['multiple'])
-            if self.multiple < 1 or not isinstance(self.config, dict) or \
-                    not isinstance(self.config.get('width'), int) or not isinstance(self.config.get('image_size'), int):
-                raise ValueError("its metadata needs 'multiple' >= 1 and a 'config' with width and image_size")
+            _check_metadata(self.config, self.multiple)
+            # one small run at load: the inputs, the output and the stated multiple must all be what colorize feeds
+            m = self.multiple
+            feed = {'L': np.zeros((1, 1, m, m), np.float32)}
+            if self.config.get('hints'):
+                feed['hints'] = np.zeros((1, 3, m, m), np.float32)
+            if sorted(i.name for i in self.session.get_inputs()) != sorted(feed):
+                raise ValueError(f"its inputs are {[i.name for i in self.session.get_inputs()]}, not {list(feed)} as "
+                                 "its metadata says")
+            try:
+                ab = self.session.run(['ab'], feed)[0]
+            except Exception:
+                raise ValueError(f"it fails on an input of {m}x{m} px, a size its metadata 'multiple' ({m}) "
+                                 "allows") from None
+            if ab.shape != (1, 2, m, m):
+                raise ValueError(f"it maps L [1,1,{m},{m}] to {list(ab.shape)}, not ab [1,2,{m},{m}]")
         except Exception as e:
             raise UserError(f"cannot load '{path}' as an exported generator ({type(e).__name__}: "
-                            f"{(str(e).splitlines() or ['unreadable'])[0][:100]}); export it again with "
+                            f"{(str(e).splitlines() or ['unreadable'])[0][:160]}); export it again with "
                             "python3 export.py --format=onnx") from None
         self.hints = bool(self.config.get('hints'))
         arch = f"{self.config['encoder']} U-Net, " if self.config.get('arch') == 'encoder_unet' else ''

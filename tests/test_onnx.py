@@ -3,6 +3,7 @@ generator equals PyTorch's through onnxruntime, and light.colorize equals photo.
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -110,11 +111,19 @@ def test_onnx_generator_refuses_what_the_network_cannot_take(tmp_path):
     with pytest.raises(ValueError, match='no hint input'):
         G(np.zeros((1, 1, 16, 32), np.float32), np.zeros((1, 3, 16, 32), np.float32))
     import onnx
-    for key, value in (('multiple', '0'), ('config', '{"width": 4}')):  # another tool's ONNX file, or a hand edit
+    config = json.loads({p.key: p.value for p in onnx.load(str(tmp_path / 'g.onnx')).metadata_props}['config'])
+    for key, value, problem in (  # another tool's ONNX file, or a hand edit: one line at load, never a traceback later
+            ('multiple', '0', "'multiple' is 0, not 1-1024"),
+            ('multiple', '1000000000', "'multiple' is 1000000000, not 1-1024"),
+            ('multiple', '7', 'fails on an input of 7x7 px'),  # positive, not what the network takes: the probe fails
+            ('config', '{"width": 4}', 'needs width >= 1 and image_size 1-4096'),
+            ('config', json.dumps({**config, 'image_size': 10 ** 9}), 'image_size 1-4096'),
+            ('config', '[1, 2]', "'config' is list"),
+            ('config', json.dumps({**config, 'hints': True}), "inputs are ['L'], not ['L', 'hints']")):
         model = onnx.load(str(tmp_path / 'g.onnx'))
         onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, key: value})
         onnx.save(model, str(tmp_path / 'edited.onnx'))
-        with pytest.raises(UserError, match="cannot load .* needs 'multiple' >= 1 and a 'config' with width"):
+        with pytest.raises(UserError, match=f"cannot load .*{re.escape(problem)}"):
             light.load_generator(str(tmp_path / 'edited.onnx'))
 
 

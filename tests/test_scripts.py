@@ -80,6 +80,8 @@ def test_bench_compares_photo_model_encoders():
     proc = run('bench.py', '--device=cpu', '--encoders=tf_efficientnet_lite0', '--train_steps=1', '--as_json')
     found = json.loads(proc.stdout.strip().splitlines()[-1])['encoders']
     assert list(found) == ['tf_efficientnet_lite0']
+    table = [line for line in proc.stdout.splitlines() if line.startswith('|')]
+    assert len(table) == 3 and len({len(line) for line in table}) == 1  # header, rule, one row: aligned
     lite0 = found['tf_efficientnet_lite0']
     assert lite0['train_img_s'] > 0 and lite0['generator_ms_128x224'] > 0
     assert 5.1 < lite0['params_m'] < 5.3  # the photo model's generator: 5.18 M
