@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from colorize_gan.checkpoint import checkpoint_file, load_checkpoint, load_generator
 from colorize_gan.color import colorized_rgb, rgb_uint8_to_network
-from colorize_gan.dataset import batches, dataset_name, load_train_val
+from colorize_gan.dataset import batches, check_data_dir, dataset_name, load_train_val
 from colorize_gan.evaluation import evaluate
 from colorize_gan.hints import sample_hints
 from colorize_gan.metrics import colorfulness, mae_rgb
@@ -210,6 +210,24 @@ if fine_tune_from:  # a new run that starts from a generator's weights (and a ru
             log(f"note: {init_file}'s discriminator (width {source_width}) is not used: --lambda_adv=0 trains none")
 
 # -----------------------------------------------------------------------------
+# the run folder: one live run at a time, and what it already holds decides how this one starts (checked
+# before any data is read: a refusal comes at once)
+check_data_dir(data_dir)  # a missing data folder is refused before the run folder is made
+lock = RunLock(out_dir) if master else None
+if master:
+    note = lock.acquire()
+    if note:
+        log(note)
+state, state_source = (find_state(out_dir, dataset_name(data_dir)) if init_from != 'scratch' or os.path.isdir(out_dir)
+                       else (None, None))
+if state is not None and init_from == 'scratch' or state is not None and fine_tune_from:
+    raise UserError(f"'{out_dir}' already holds a run (epoch {state['epoch']}); continue it with --init_from=resume, "
+                    "or pass another --out_dir for a new run")
+if state is None and init_from == 'resume':
+    raise UserError(f"there is no run to resume in '{out_dir}'; pass the --out_dir of the run, or "
+                    "--init_from=scratch to start one")
+
+# -----------------------------------------------------------------------------
 # data: uint8 RGB, memory-mapped from the cache (or moved to the GPU when it fits); batches are index slices of a
 # permutation, turned into Lab on the device. Validation comes from held-out training images, so choosing a schedule
 # by it never looks at the test split. The master builds the cache; the others wait, then map the same file.
@@ -235,21 +253,6 @@ steps_per_epoch = n_train // batch_size  # drop the ragged last batch: tiny batc
 log(f"data: {n_train} training images ({train.dropped_gray} grayscale dropped, {train.skipped} unreadable skipped), "
     f"{len(val)} held-out training images for validation, {image_size}px, {name}"
     + (", on the GPU" if train.device.type == 'cuda' else ''))
-
-# -----------------------------------------------------------------------------
-# the run folder: one live run at a time, and what it already holds decides how this one starts
-lock = RunLock(out_dir) if master else None
-if master:
-    note = lock.acquire()
-    if note:
-        log(note)
-state, state_source = find_state(out_dir, name) if init_from != 'scratch' or os.path.isdir(out_dir) else (None, None)
-if state is not None and init_from == 'scratch' or state is not None and fine_tune_from:
-    raise UserError(f"'{out_dir}' already holds a run (epoch {state['epoch']}); continue it with --init_from=resume, "
-                    "or pass another --out_dir for a new run")
-if state is None and init_from == 'resume':
-    raise UserError(f"there is no run to resume in '{out_dir}'; pass the --out_dir of the run, or "
-                    "--init_from=scratch to start one")
 
 
 def lr_factor(settings, epoch):

@@ -192,6 +192,13 @@ def is_torchvision_source(data_dir):
     return not has_split and os.path.normpath(data_dir) == os.path.normpath(DEFAULT_DATA_DIR)
 
 
+def check_data_dir(data_dir, split='train'):
+    """DatasetError (one line naming the fix) unless data_dir is torchvision's CIFAR-10 location or holds `split`/:
+    what a script checks before it takes a run folder, without reading any image."""
+    if not is_torchvision_source(data_dir):
+        _check_folder(data_dir, split)
+
+
 def _check_folder(data_dir, split):
     """Fail with one clear line if data_dir/split is not there."""
     hint = "point --data_dir at a folder holding train/ and test/ subfolders of images (e.g. --data_dir=data/cifar10)"

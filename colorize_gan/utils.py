@@ -70,17 +70,21 @@ class RunLock:
 
     def __init__(self, folder):
         from filelock import FileLock
-        self.folder = folder
-        self.lock = FileLock(os.path.join(folder, '.lock'))
-        self.owner = os.path.join(folder, '.lock.owner')
+        self.folder, self.path = folder, os.path.abspath(folder)  # as given (for messages), and absolute (for files)
+        self.lock = FileLock(os.path.join(self.path, '.lock'))
+        self.owner = os.path.join(self.path, '.lock.owner')
 
     def acquire(self):
         """Take the lock; returns the note to print when a run that died left its owner file behind (else None).
         Raises UserError when another live process holds it."""
         from filelock import Timeout
-        self.created = not os.path.exists(self.folder)
+        self.created = []  # the folders acquire makes (out_dir and any missing parents), innermost first
+        folder = self.path
+        while not os.path.exists(folder):
+            self.created.append(folder)
+            folder = os.path.dirname(folder)
         try:
-            os.makedirs(self.folder, exist_ok=True)
+            os.makedirs(self.path, exist_ok=True)
             previous = open(self.owner).read().strip() if os.path.exists(self.owner) else ''
             self.lock.acquire(timeout=0)
         except Timeout:
@@ -97,15 +101,19 @@ class RunLock:
         self.release()
 
     def release(self):
-        """Let it go (removing the owner file, and the folder if acquire made it and nothing else was written);
+        """Let it go (removing the owner file, and the folders acquire made if nothing else was written there);
         safe to call twice."""
         if getattr(self, 'lock', None) is not None and self.lock.is_locked:
             if os.path.exists(self.owner):
                 os.remove(self.owner)
             self.lock.release()
-            if getattr(self, 'created', False) and os.listdir(self.folder) == ['.lock']:
-                os.remove(os.path.join(self.folder, '.lock'))
-                os.rmdir(self.folder)
+            created = getattr(self, 'created', [])
+            if created and os.listdir(self.path) == ['.lock']:  # nothing was written: leave no empty folders
+                os.remove(os.path.join(self.path, '.lock'))
+                for folder in created:
+                    if os.listdir(folder):
+                        break
+                    os.rmdir(folder)
 
 
 def _coerce(name, text, default):

@@ -46,7 +46,9 @@ def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path):
     common = (f'--data_dir={tiny_data}', '--train_limit=32', '--l1_warmup_epochs=1', *TRAIN_TINY)
     run('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2', '--keep_snapshots=True')
     run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=1')
-    again = run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2', check=False)  # resume is explicit
+    (tmp_path / 'no_images' / 'train').mkdir(parents=True)  # refused before any data is read: no "no images" error
+    again = run('train.py', *TRAIN_TINY, f'--data_dir={tmp_path / "no_images"}', f'--out_dir={tmp_path / "b"}',
+                '--epochs=2', check=False)  # resume is explicit
     assert again.returncode == 1 and 'holds a run (epoch 1); continue it with --init_from=resume' in again.stderr
     second = run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=2', '--init_from=resume')
     assert 'resumed from' in second.stdout and 'after epoch 1' in second.stdout
