@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from colorize_gan.checkpoint import checkpoint_file, load_checkpoint, load_generator
+from colorize_gan.checkpoint import checkpoint_file, describe_generator, load_checkpoint, load_generator
 from colorize_gan.color import colorized_rgb, rgb_uint8_to_network
 from colorize_gan.dataset import batches, check_data_dir, dataset_name, load_train_val
 from colorize_gan.evaluation import evaluate
@@ -192,9 +192,11 @@ if fine_tune_from:  # a new run that starts from a generator's weights (and a ru
     init_file = checkpoint_file(fine_tune_from)
     init_ckpt = None if init_file.endswith(('.safetensors', '.onnx')) else load_checkpoint(init_file)
     G_init, description = load_generator(init_file, 'cpu', fold=False, ckpt=init_ckpt)
-    if G_init.config != G.config:
-        raise UserError(f"--init_from={init_from} holds a model with {G_init.config} but this run asks for "
-                        f"{G.config}; pass the same --arch/--width/--image_size/--hints")
+    if G_init.config != G.config:  # name the settings that would match it (unset keys are the defaults)
+        theirs, ours = ({'arch': 'unet', 'hints': False, **c} for c in (G_init.config, G.config))
+        fix = ' '.join(f"--{k}={v}" for k, v in theirs.items() if ours.get(k) != v)
+        raise UserError(f"--init_from={init_from} holds a {describe_generator(G_init.config)} generator, but this "
+                        f"run asks for a {describe_generator(G.config)} one; pass {fix} to start from it")
     G.load_state_dict(G_init.state_dict())
     log(f"G starts from {description}")
     if isinstance(init_ckpt, dict) and init_ckpt.get('D') is not None:

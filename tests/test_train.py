@@ -196,7 +196,8 @@ def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
     (tmp_path / 'empty').mkdir()
     wrong = run('train.py', f'--data_dir={tmp_path / "empty"}', f'--out_dir={tmp_path / "w"}', f'--init_from={export}',
                 '--width=16', '--batch_size=16', '--device=cpu', '--val_size=16', check=False)
-    assert wrong.returncode != 0 and "pass the same --arch/--width/--image_size/--hints" in wrong.stderr
+    assert wrong.returncode != 0 and "holds a width 8, 32px generator, but this run asks for a width 16, 32px one; " \
+        "pass --width=8 to start from it" in wrong.stderr
     other_d = run('train.py', f'--data_dir={tmp_path / "empty"}', f'--out_dir={tmp_path / "d"}', f'--init_from={out}',
                   '--width_d=16', *TRAIN_TINY, check=False)  # the run's D is width 8 (TRAIN_TINY's --width)
     assert other_d.returncode != 0 and 'a discriminator of width 8, not 16; pass --width_d=8' in other_d.stderr
