@@ -195,6 +195,10 @@ if fine_tune_from:  # a new run that starts from a generator's weights (and a ru
     if G_init.config != G.config:  # name the settings that would match it (unset keys are the defaults)
         theirs, ours = ({'arch': 'unet', 'hints': False, **c} for c in (G_init.config, G.config))
         fix = ' '.join(f"--{k}={v}" for k, v in theirs.items() if ours.get(k) != v)
+        source = init_ckpt.get('config', {}) if isinstance(init_ckpt, dict) and init_ckpt.get('D') is not None else {}
+        source_width_d = source.get('width_d') or source.get('width')
+        if lambda_adv > 0 and source_width_d and source_width_d != (width_d or theirs['width']):
+            fix += f" --width_d={source_width_d}"  # its discriminator must match too
         raise UserError(f"--init_from={init_from} holds a {describe_generator(G_init.config)} generator, but this "
                         f"run asks for a {describe_generator(G.config)} one; pass {fix} to start from it")
     G.load_state_dict(G_init.state_dict())
@@ -366,10 +370,16 @@ def checkpoint(epoch, elapsed, batch=0, sums=None, epoch_rng=None, snapshot=Fals
                                                         + '\n'), 'w')
 
 
+def script_as_run(name):
+    """The path of the top-level script `name` (beside this one) as a command run from here would name it."""
+    path = os.path.join(os.path.dirname(os.path.abspath(sys.argv[0])), name)
+    relative = os.path.relpath(path)
+    return path if relative.startswith('..') else relative
+
+
 def resume_command():
     """The command that continues this run (its arguments, --init_from replaced, quoted for a shell)."""
-    script = os.path.relpath(os.path.abspath(sys.argv[0]))  # as run: from here, or from another folder
-    script = shlex.quote(os.path.abspath(sys.argv[0]) if script.startswith('..') else script)
+    script = shlex.quote(script_as_run('train.py'))
     launcher = f'torchrun ... {script}' if distributed else f'python3 {script}'
     args, rest = [], list(sys.argv[1:])
     while rest:
@@ -571,6 +581,6 @@ if master:
               "were not kept (--keep_snapshots=True keeps every epoch)")
     else:
         print(f"best.pt: epoch {best} ({rule}): {paths['best']}")
-    print("evaluate it: python3 " + shlex.join(['eval.py', f'--data_dir={data_dir}',
+    print("evaluate it: python3 " + shlex.join([script_as_run('eval.py'), f'--data_dir={data_dir}',
                                                 f"--checkpoint={paths['best'] if best else out_dir}"]))
 finish()

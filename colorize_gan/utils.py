@@ -79,6 +79,7 @@ class RunLock:
         Raises UserError when another live process holds it."""
         from filelock import Timeout
         self.created = []  # the folders acquire makes (out_dir and any missing parents), innermost first
+        self.made_lock_file = not os.path.exists(os.path.join(self.path, '.lock'))
         folder = self.path
         while not os.path.exists(folder):
             self.created.append(folder)
@@ -88,6 +89,9 @@ class RunLock:
             previous = open(self.owner).read().strip() if os.path.exists(self.owner) else ''
             self.lock.acquire(timeout=0)
         except Timeout:
+            if not os.path.exists(os.path.join(self.path, '.lock')):  # filelock could not create it: not a live run
+                raise UserError(f"cannot use the run folder '{self.folder}' (no file can be created there); pass an "
+                                "--out_dir you can write to") from None
             raise UserError(f"another train.py ({previous or 'unknown process'}) is training in '{self.folder}'; "
                             "wait for it, stop it, or pass another --out_dir") from None
         except OSError as e:
@@ -108,8 +112,8 @@ class RunLock:
                 os.remove(self.owner)
             self.lock.release()
             created = getattr(self, 'created', [])
-            if created and os.listdir(self.path) == ['.lock']:  # nothing was written: leave no empty folders
-                os.remove(os.path.join(self.path, '.lock'))
+            if getattr(self, 'made_lock_file', False) and os.listdir(self.path) == ['.lock']:  # nothing was written:
+                os.remove(os.path.join(self.path, '.lock'))  # leave no lock file, and no empty folders acquire made
                 for folder in created:
                     if os.listdir(folder):
                         break

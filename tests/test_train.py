@@ -94,8 +94,12 @@ def test_resume_refuses_settings_that_change_the_run_and_records_the_ones_it_all
     assert state['config']['lr_decay_epochs'] == 2 and state['changes'][0]['changed'] == {
         'epochs': [1, 3], 'lr_decay_epochs': [0, 2], 'keep_snapshots': [False, True]}
     assert json.load(open(out / 'config.json'))['changes'] == state['changes']
-    nothing = run('train.py', *common, '--init_from=resume', f'--out_dir={tmp_path / "empty"}', check=False)
+    nothing = run('train.py', *common, '--init_from=resume', f'--out_dir={tmp_path / "new" / "empty"}', check=False)
     assert nothing.returncode == 1 and "there is no run to resume in" in nothing.stderr
+    assert not (tmp_path / 'new').exists()  # the folders the refused run made are gone
+    (tmp_path / 'mine').mkdir()  # a folder of the user's: left as it was, with no lock file in it
+    nothing = run('train.py', *common, '--init_from=resume', f'--out_dir={tmp_path / "mine"}', check=False)
+    assert nothing.returncode == 1 and os.listdir(tmp_path / 'mine') == []
 
 
 @pytest.mark.slow
