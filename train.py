@@ -192,28 +192,27 @@ if fine_tune_from:  # a new run that starts from a generator's weights (and a ru
     init_file = checkpoint_file(fine_tune_from)
     init_ckpt = None if init_file.endswith(('.safetensors', '.onnx')) else load_checkpoint(init_file)
     G_init, description = load_generator(init_file, 'cpu', fold=False, ckpt=init_ckpt)
+    init_D = init_ckpt.get('D') if isinstance(init_ckpt, dict) else None  # a run state's discriminator, if any
+    source = init_ckpt.get('config', {}) if init_D is not None else {}
+    source_width_d = source.get('width_d') or source.get('width')
     if G_init.config != G.config:  # name the settings that would match it (unset keys are the defaults)
         theirs, ours = ({'arch': 'unet', 'hints': False, **c} for c in (G_init.config, G.config))
         fix = ' '.join(f"--{k}={v}" for k, v in theirs.items() if ours.get(k) != v)
-        source = init_ckpt.get('config', {}) if isinstance(init_ckpt, dict) and init_ckpt.get('D') is not None else {}
-        source_width_d = source.get('width_d') or source.get('width')
         if lambda_adv > 0 and source_width_d and source_width_d != (width_d or theirs['width']):
             fix += f" --width_d={source_width_d}"  # its discriminator must match too
         raise UserError(f"--init_from={init_from} holds a {describe_generator(G_init.config)} generator, but this "
                         f"run asks for a {describe_generator(G.config)} one; pass {fix} to start from it")
     G.load_state_dict(G_init.state_dict())
     log(f"G starts from {description}")
-    if isinstance(init_ckpt, dict) and init_ckpt.get('D') is not None:
+    if init_D is not None:
         try:
-            D.load_state_dict(init_ckpt['D'])
+            D.load_state_dict(init_D)
             log(f"D starts from {init_file}'s discriminator")
         except RuntimeError:
-            source = init_ckpt.get('config', {})
-            source_width = source.get('width_d') or source.get('width')
             if lambda_adv > 0:
-                raise UserError(f"--init_from={init_from} holds a discriminator of width {source_width}, not "
-                                f"{width_d or width}; pass --width_d={source_width}") from None
-            log(f"note: {init_file}'s discriminator (width {source_width}) is not used: --lambda_adv=0 trains none")
+                raise UserError(f"--init_from={init_from} holds a discriminator of width {source_width_d}, not "
+                                f"{width_d or width}; pass --width_d={source_width_d}") from None
+            log(f"note: {init_file}'s discriminator (width {source_width_d}) is not used: --lambda_adv=0 trains none")
 
 # -----------------------------------------------------------------------------
 # the run folder: one live run at a time, and what it already holds decides how this one starts (checked
