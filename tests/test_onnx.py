@@ -32,7 +32,10 @@ def _random_generator(arch, hints, seed=0):
     (so folding matters and ab is far from 0), in eval mode."""
     torch.manual_seed(seed)
     G = Generator(width=4, image_size=32, hints=hints) if arch == 'unet' else \
-        EncoderUNet(width=8, image_size=64, hints=hints)  # random init: no ImageNet weights needed
+        EncoderUNet(width=8, image_size=64, hints=hints, hint_decoder=arch == 'encoder_unet_hint_decoder')
+    if getattr(G, 'hint_decoder', False):  # its decoder's hint weights start at zero: make them count
+        for block in G.up:
+            torch.nn.init.normal_(block.conv[0].weight[:, -3:].detach(), 0, 0.3)
     for m in G.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.normal_(0, 0.1)
@@ -41,16 +44,17 @@ def _random_generator(arch, hints, seed=0):
     torch.nn.init.normal_(G.out[0].weight)
     seen = []  # the output layer's pre-tanh std on a random input, to scale it to about 0.5
     hook = G.out[0].register_forward_hook(lambda module, inputs, output: seen.append(output.std()))
-    x = torch.rand(1, 1 + 3 * hints, 2 * G.multiple, 2 * G.multiple) * 2 - 1
+    x = torch.rand(1, 4, 2 * G.multiple, 2 * G.multiple) * 2 - 1
+    x[:, 3] = x[:, 3] > 0.6  # a hint mask is 0 or 1
     with torch.no_grad():
-        G(x[:, :1], x[:, 1:] if hints else None)
+        G(x[:, :1], x[:, 1:] * x[:, 3:] if hints else None)
         G.out[0].weight *= 0.5 / seen[0]
     hook.remove()
     return G
 
 
 @pytest.mark.parametrize('arch,hints', [('unet', False), ('encoder_unet', False), ('encoder_unet', True),
-                                        ('unet', True)])
+                                        ('unet', True), ('encoder_unet_hint_decoder', True)])
 def test_onnx_output_equals_pytorch_at_other_sizes_and_batch_2(arch, hints, tmp_path):
     G = _random_generator(arch, hints)
     path = tmp_path / 'g.onnx'

@@ -259,6 +259,7 @@ def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
 @pytest.mark.parametrize('script,args,message', [
     ('train.py', ['--epochz=3'], 'unknown option --epochz; did you mean --epochs?'),
     ('train.py', ['--epochs=three'], "--epochs='three' is not a valid int"),
+    ('train.py', ['--hint_decoder=True'], '--hint_decoder=True feeds the hints to the encoder U-Net'),
     ('train.py', ['--data_dir=/no/such/folder'], "data folder '/no/such/folder' does not exist"),
     ('train.py', ['--data_dir=/no/such/folder', '--device=cuda'], 'no CUDA device is available'),
     ('eval.py', ['--data_dir=/no/such/folder', '--checkpoint=/no/such.pt'], "checkpoint '/no/such.pt' does not exist"),
