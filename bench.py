@@ -58,11 +58,14 @@ video_memory = False  # peak RssAnon of colorize.py on a 5 s and a 60 s 1280x720
 only_video = False  # measure the video figures alone
 # the photo model's encoder (issue 30): what a bigger EfficientNet-Lite costs on this machine, then exit
 encoders = ''  # e.g. tf_efficientnet_lite0,tf_efficientnet_lite1,tf_efficientnet_lite2; '' = skip
+encoder_batch = 16  # --encoders: the training batch timed (16 is the photo model's recipe)
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], flags=('as_json', 'video_memory', 'only_video'))
 dev = resolve_device(device)
 named_clips = [c.strip() for c in video_clips.split(',') if c.strip()]
 clips = named_clips or list(CLIPS)
+if encoder_batch < 2:
+    raise UserError(f"--encoder_batch={encoder_batch}: pass at least 2 (BatchNorm needs two images to train)")
 if matmul_max < 64:
     raise UserError(f"--matmul_max={matmul_max} is too small to measure a matrix-multiply rate; pass at least 64 "
                     "(default 3072)")
@@ -495,16 +498,17 @@ def video_section(G):
 
 def bench_encoder(encoder):
     """The photo model (models.EncoderUNet on timm's `encoder`, width 32, 128 px, hint input; PatchGAN width 32) with
-    random weights: (training img/s of models.gan_step at batch 16, 128 px; ms of the folded generator on one 128x224
-    input, a 16:9 frame's working size; generator parameters, M)."""
+    random weights: (training img/s of models.gan_step at 128 px; ms of the folded generator on one 128x224
+    input, a 16:9 frame's working size; generator parameters, M); the batch is encoder_batch."""
     G = EncoderUNet(encoder, 32, 128, hints=True).to(dev, memory_format=memory_format)
     D = Discriminator(32).to(dev, memory_format=memory_format)
     opt_G, opt_D = (torch.optim.Adam(m.parameters(), 2e-4, betas=(0.5, 0.999)) for m in (G, D))
-    L, ab = torch.rand(16, 1, 128, 128, device=dev) * 2 - 1, torch.rand(16, 2, 128, 128, device=dev) - 0.5
-    hints = torch.zeros(16, 3, 128, 128, device=dev)
+    n = encoder_batch
+    L, ab = torch.rand(n, 1, 128, 128, device=dev) * 2 - 1, torch.rand(n, 2, 128, 128, device=dev) - 0.5
+    hints = torch.zeros(n, 3, 128, 128, device=dev)
     step = lambda: gan_step(G, D, opt_G, opt_D, L, ab, autocast=autocast, hints=hints)  # noqa: E731
     step(), step()
-    img_s = 16 * train_steps / timed(lambda: [step() for _ in range(train_steps)])
+    img_s = n * train_steps / timed(lambda: [step() for _ in range(train_steps)])
     G_eval = fold_batchnorm(G.eval())
     x = torch.rand(1, 1, 128, 224, device=dev) * 2 - 1
     with torch.inference_mode():

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from colorize_gan import video
@@ -49,7 +50,7 @@ def test_pip_install_gives_the_colorize_command_the_api_and_the_weights(tmp_path
     work = tmp_path / 'elsewhere'  # not the clone: what runs is the installed package
     work.mkdir()
     _photo(work / 'old photo.png')
-    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))  # this process's threads: the same sums
     env.pop('PYTHONPATH', None)
     proc = subprocess.run([str(tmp_path / 'venv' / 'bin' / 'colorize'), 'old photo.png', '--out_dir=out'], cwd=work,
                           env=env, capture_output=True, text=True, timeout=300)

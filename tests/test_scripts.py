@@ -77,7 +77,8 @@ def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
 
 @pytest.mark.slow
 def test_bench_compares_photo_model_encoders():
-    proc = run('bench.py', '--device=cpu', '--encoders=tf_efficientnet_lite0', '--train_steps=1', '--as_json')
+    proc = run('bench.py', '--device=cpu', '--encoders=tf_efficientnet_lite0', '--train_steps=1', '--encoder_batch=2',
+               '--as_json')
     found = json.loads(proc.stdout.strip().splitlines()[-1])['encoders']
     assert list(found) == ['tf_efficientnet_lite0']
     table = [line for line in proc.stdout.splitlines() if line.startswith('|')]
