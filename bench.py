@@ -56,7 +56,7 @@ video_seconds = 5.0  # length of each test clip for the flicker and MAE figures 
 video_clips = ''  # comma-separated names of tools/make_clips.py's clips for those figures; '' = all of them
 video_memory = False  # peak RssAnon of colorize.py on a 5 s and a 60 s 1280x720 clip (slow: minutes)
 only_video = False  # measure the video figures alone
-# the photo model's encoder (issue 30): what a bigger EfficientNet-Lite costs on this machine, then exit
+# the photo model's encoder: what another timm CNN (a bigger EfficientNet-Lite) costs on this machine, then exit
 encoders = ''  # e.g. tf_efficientnet_lite0,tf_efficientnet_lite1,tf_efficientnet_lite2; '' = skip
 encoder_batch = 16  # --encoders: the training batch timed (16 is the photo model's recipe)
 # -----------------------------------------------------------------------------
@@ -64,8 +64,10 @@ configure(globals(), sys.argv[1:], flags=('as_json', 'video_memory', 'only_video
 dev = resolve_device(device)
 named_clips = [c.strip() for c in video_clips.split(',') if c.strip()]
 clips = named_clips or list(CLIPS)
-if encoder_batch < 2:
+if encoders and encoder_batch < 2:
     raise UserError(f"--encoder_batch={encoder_batch}: pass at least 2 (BatchNorm needs two images to train)")
+if train_steps < 1:
+    raise UserError(f"--train_steps={train_steps}: pass at least 1 (the timed training steps)")
 if matmul_max < 64:
     raise UserError(f"--matmul_max={matmul_max} is too small to measure a matrix-multiply rate; pass at least 64 "
                     "(default 3072)")
@@ -519,12 +521,21 @@ def bench_encoder(encoder):
 
 if encoders:
     import timm
-    unknown = [name for name in encoders.split(',') if not timm.is_model(name.strip())]
-    if unknown:
-        raise UserError(f"--encoders: {', '.join(repr(n) for n in unknown)} is not a timm model; e.g. "
-                        "--encoders=tf_efficientnet_lite0,tf_efficientnet_lite1")
-    print(f"device {dev} ({torch.get_num_threads()} threads)")
-    names = [name.strip() for name in encoders.split(',')]
+    names = [name.strip() for name in encoders.split(',') if name.strip()]
+    unknown = [name for name in names if not timm.is_model(name)]
+    if unknown or not names:
+        raise UserError(f"--encoders: {', '.join(repr(n) for n in unknown) or repr(encoders) + ' names no'} is not a "
+                        "timm model; e.g. --encoders=tf_efficientnet_lite0,tf_efficientnet_lite1")
+    for name in names:  # the U-Net needs a CNN with features at strides 2-32: refuse others before timing any
+        try:
+            with torch.no_grad():
+                EncoderUNet(name, 32, 128, hints=True).eval()(torch.zeros(1, 1, 128, 128))
+        except Exception as e:
+            raise UserError(f"--encoders: {name} does not work as the U-Net's encoder ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:100]}); pass CNNs with features at strides 2-32, e.g. "
+                            "tf_efficientnet_lite1 or resnet18") from None
+    device_name = torch.cuda.get_device_name(dev) if cuda else f'cpu ({torch.get_num_threads()} threads)'
+    print(f"device {device_name}")
     wide = max(len('encoder'), *map(len, names))  # the name column fits the longest name
     print(f"| {'encoder':<{wide}} | {'train img/s':>11} | {'G ms, 128x224':>13} | {'G params, M':>11} |")
     print(f"|{'-' * (wide + 2)}|{'-' * 13}|{'-' * 15}|{'-' * 13}|")
@@ -534,7 +545,7 @@ if encoders:
         print(f"| {name:<{wide}} | {found[name]['train_img_s']:>11.1f} | {found[name]['generator_ms_128x224']:>13.1f} "
               f"| {found[name]['params_m']:>11.2f} |")
     if as_json:
-        print(json.dumps({'device': f'cpu ({torch.get_num_threads()} threads)', 'encoders': found}), flush=True)
+        print(json.dumps({'device': device_name, 'encoders': found}), flush=True)
     sys.exit(0)
 
 
@@ -545,7 +556,8 @@ if only_video:
     for label, value, fmt in rows:
         print(f"| {label:<56} | {value:>10{fmt}} |")
     if as_json:
-        print(json.dumps({'device': f'cpu ({torch.get_num_threads()} threads)', 'model': model, **found}), flush=True)
+        device_name = torch.cuda.get_device_name(dev) if cuda else f'cpu ({torch.get_num_threads()} threads)'
+        print(json.dumps({'device': device_name, 'model': model, **found}), flush=True)
     sys.exit(0)
 
 

@@ -207,9 +207,9 @@ if fine_tune_from:  # a new run that starts from a generator's weights (and a ru
     init_D = init_ckpt.get('D') if isinstance(init_ckpt, dict) else None  # a run state's discriminator, if any
     source = init_ckpt.get('config', {}) if init_D is not None else {}
     source_width_d = source.get('width_d') or source.get('width')
-    grow = {**G_init.config, 'hint_decoder': True} == G.config  # a new run adds decoder hint inputs to it
+    grow = not G_init.config.get('hint_decoder') and {**G_init.config, 'hint_decoder': True} == G.config  # add them
     if G_init.config != G.config and not grow:  # name the settings that would match it (unset keys are the defaults)
-        theirs, ours = ({'arch': 'unet', 'hints': False, **c} for c in (G_init.config, G.config))
+        theirs, ours = ({'arch': 'unet', 'hints': False, 'hint_decoder': False, **c} for c in (G_init.config, G.config))
         fix = ' '.join(f"--{k}={v}" for k, v in theirs.items() if ours.get(k) != v)
         if lambda_adv > 0 and source_width_d and source_width_d != (width_d or theirs['width']):
             fix += f" --width_d={source_width_d}"  # its discriminator must match too

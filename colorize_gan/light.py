@@ -205,8 +205,8 @@ class OnnxGenerator:
                             "python3 export.py --format=onnx") from None
         self.hints = bool(self.config.get('hints'))
         arch = f"{self.config['encoder']} U-Net, " if self.config.get('arch') == 'encoder_unet' else ''
-        self.description = (f"{path} (onnx, {arch}width {self.config['width']}, {self.config['image_size']}px"
-                            + (', hints' if self.hints else '') + ')')
+        hints = ', hints in stem and decoder' if self.config.get('hint_decoder') else ', hints' if self.hints else ''
+        self.description = f"{path} (onnx, {arch}width {self.config['width']}, {self.config['image_size']}px{hints})"
 
     def __call__(self, L, hints=None):
         """L [N,1,h,w] float32 in [-1,1] (h, w multiples of `multiple`), hints [N,3,h,w] or None (no hints)

@@ -88,6 +88,9 @@ def test_bench_compares_photo_model_encoders():
     assert 5.1 < lite0['params_m'] < 5.3  # the photo model's generator: 5.18 M
     bad = run('bench.py', '--device=cpu', '--encoders=nope,tf_efficientnet_lite0', check=False)
     assert bad.returncode == 1 and "'nope' is not a timm model" in bad.stderr and 'train img/s' not in bad.stdout
+    vit = run('bench.py', '--device=cpu', '--encoders=tf_efficientnet_lite0,vit_tiny_patch16_224', check=False)
+    assert vit.returncode == 1 and 'vit_tiny_patch16_224 does not work as the' in vit.stderr  # before any timing
+    assert 'train img/s' not in vit.stdout and len(vit.stderr.strip().splitlines()) == 1
 
 
 SHIPPED = {'generator.safetensors': {'width': 64, 'image_size': 32},

@@ -264,6 +264,7 @@ def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     ('train.py', ['--data_dir=/no/such/folder', '--device=cuda'], 'no CUDA device is available'),
     ('eval.py', ['--data_dir=/no/such/folder', '--checkpoint=/no/such.pt'], "checkpoint '/no/such.pt' does not exist"),
     ('eval.py', ['--split=train'], 'unknown --split=train; use test or val'),
+    ('bench.py', ['--train_steps=0'], '--train_steps=0: pass at least 1'),
     ('export.py', [], 'pass --checkpoint='),
     ('compare.py', ['--checkpoints=a,b', '--names=x'], '2 checkpoints but 1 names'),
 ])
