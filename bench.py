@@ -81,6 +81,7 @@ if set(clips) - set(CLIPS):
     raise UserError(f"--video_clips: {', '.join(sorted(set(clips) - set(CLIPS)))} is not a clip; choose among "
                     f"{', '.join(CLIPS)}")
 cuda = dev.type == 'cuda'
+device_name = torch.cuda.get_device_name(dev) if cuda else f'cpu ({torch.get_num_threads()} threads)'
 if cuda:
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -534,7 +535,6 @@ if encoders:
             raise UserError(f"--encoders: {name} does not work as the U-Net's encoder ({type(e).__name__}: "
                             f"{str(e).splitlines()[0][:100]}); pass CNNs with features at strides 2-32, e.g. "
                             "tf_efficientnet_lite1 or resnet18") from None
-    device_name = torch.cuda.get_device_name(dev) if cuda else f'cpu ({torch.get_num_threads()} threads)'
     print(f"device {device_name}")
     wide = max(len('encoder'), *map(len, names))  # the name column fits the longest name
     print(f"| {'encoder':<{wide}} | {'train img/s':>11} | {'G ms, 128x224':>13} | {'G params, M':>11} |")
@@ -556,7 +556,6 @@ if only_video:
     for label, value, fmt in rows:
         print(f"| {label:<56} | {value:>10{fmt}} |")
     if as_json:
-        device_name = torch.cuda.get_device_name(dev) if cuda else f'cpu ({torch.get_num_threads()} threads)'
         print(json.dumps({'device': device_name, 'model': model, **found}), flush=True)
     sys.exit(0)
 
@@ -567,8 +566,7 @@ print(f"device {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if cuda else f"
 # as load_generator returns it
 G_eval = fold_batchnorm(Generator(width).to(dev, memory_format=torch.channels_last).eval())
 G_plain = Generator(width).to(dev).eval()
-results = {'device': torch.cuda.get_device_name(dev) if cuda else f'cpu ({torch.get_num_threads()} threads)',
-           'width': width}
+results = {'device': device_name, 'width': width}
 results['matmul_gflops'] = matmul_gflops(torch.float32)
 if cuda:
     results['matmul_gflops_bf16'] = matmul_gflops(torch.bfloat16)

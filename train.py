@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from colorize_gan.checkpoint import checkpoint_file, describe_generator, load_checkpoint, load_generator
+from colorize_gan.checkpoint import checkpoint_file, load_checkpoint, load_generator
 from colorize_gan.color import colorized_rgb, rgb_uint8_to_network
 from colorize_gan.dataset import batches, check_data_dir, dataset_name, load_train_val
 from colorize_gan.evaluation import evaluate
@@ -59,6 +59,7 @@ from colorize_gan.utils import (
     autocast_for,
     config_defaults,
     configure,
+    describe_generator,
     resolve_device,
 )
 

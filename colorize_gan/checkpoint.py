@@ -10,7 +10,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from .assets import PRETRAINED_DIR
 from .models import build_generator, fold_batchnorm
-from .utils import UserError, atomic_write
+from .utils import UserError, atomic_write, describe_generator
 
 CIFAR10_GENERATOR = os.path.join(PRETRAINED_DIR, 'generator.safetensors')  # the paper's reproduction: eval.py's default
 PHOTO_GENERATOR = os.path.join(PRETRAINED_DIR, 'photo_generator.safetensors')  # natural photos: colorize.py's
@@ -198,9 +198,3 @@ def _checkpoint_weights(ckpt, path):
     what = f"{'EMA ' if use_ema else ''}weights {when}"
     return ckpt['model_config'], ckpt['G_ema'] if use_ema else ckpt['G'], what
 
-
-def describe_generator(config):
-    """'width 32, 64px' for the paper's U-Net; 'tf_efficientnet_lite0 U-Net, width 32, 128px, hints' for the others."""
-    arch = f"{config['encoder']} U-Net, " if config.get('arch') == 'encoder_unet' else ''
-    hints = ', hints in stem and decoder' if config.get('hint_decoder') else ', hints' if config.get('hints') else ''
-    return f"{arch}width {config['width']}, {config['image_size']}px{hints}"

@@ -22,7 +22,7 @@ import sys
 
 import numpy as np
 
-from .utils import PIXELS_PER_CHUNK, UserError, check_colorize_settings, working_size
+from .utils import PIXELS_PER_CHUNK, UserError, check_colorize_settings, describe_generator, working_size
 
 # -----------------------------------------------------------------------------
 # the command line's settings (python3 -m colorize_gan.light PHOTO [...] --name=value); library functions take arguments
@@ -204,9 +204,7 @@ class OnnxGenerator:
                             f"{(str(e).splitlines() or ['unreadable'])[0][:160]}); export it again with "
                             "python3 export.py --format=onnx") from None
         self.hints = bool(self.config.get('hints'))
-        arch = f"{self.config['encoder']} U-Net, " if self.config.get('arch') == 'encoder_unet' else ''
-        hints = ', hints in stem and decoder' if self.config.get('hint_decoder') else ', hints' if self.hints else ''
-        self.description = f"{path} (onnx, {arch}width {self.config['width']}, {self.config['image_size']}px{hints})"
+        self.description = f"{path} (onnx, {describe_generator(self.config)})"
 
     def __call__(self, L, hints=None):
         """L [N,1,h,w] float32 in [-1,1] (h, w multiples of `multiple`), hints [N,3,h,w] or None (no hints)

