@@ -7,7 +7,9 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from colorize_gan import checkpoint
 from conftest import REPO, TRAIN_TINY, run, run_script
@@ -159,3 +161,15 @@ def test_demo_without_gradio_says_how_to_install_it(monkeypatch):
     proc = run('demo.py', check=False)
     assert proc.returncode != 0 and 'pip install -r requirements-demo.txt' in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_hint_spread_refuses_bad_bands_and_folders_without_colour_photos(tmp_path):
+    gray = tmp_path / 'gray'
+    gray.mkdir()
+    Image.fromarray(np.full((40, 60), 128, np.uint8)).save(gray / 'g.png')
+    for args, message in ((['--bands=abc'], "--bands='abc': pass comma-separated numbers"),
+                          (['--bands=2,0'], "--bands='2,0' must rise from 0"),
+                          (['--hints=0'], '--hints=0: pass at least 1'),
+                          ([f'--folders={gray}'], 'no colour photos in --folders=')):
+        proc = run('tools/hint_spread.py', *args, check=False)
+        assert proc.returncode == 1 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, args

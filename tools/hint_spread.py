@@ -35,28 +35,33 @@ seed = 0
 as_json = False  # also print one JSON object
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], flags=('as_json',))
-edges = [float(b) for b in bands.split(',')] + [float('inf')]
-if hints < 1 or limit < 0 or edges[0] != 0 or edges != sorted(set(edges)):
-    raise UserError(f"--hints={hints} must be >= 1, --limit={limit} >= 0 and --bands={bands!r} increasing from 0")
-G, description = load_generator(checkpoint or PHOTO_GENERATOR)
-if not G.hints:
-    raise UserError(f"{description} has no hint input; pass a model trained with --hints=True")
-files = []
+try:
+    edges = [float(b) for b in bands.split(',')] + [float('inf')]
+except ValueError:
+    raise UserError(f"--bands={bands!r}: pass comma-separated numbers of cells, e.g. 0,2,8,16,32") from None
+if edges[0] != 0 or any(b <= a for a, b in zip(edges, edges[1:])):
+    raise UserError(f"--bands={bands!r} must rise from 0, e.g. 0,2,8,16,32")
+if hints < 1:
+    raise UserError(f"--hints={hints}: pass at least 1 hint per photo")
+if limit < 0:
+    raise UserError(f"--limit={limit}: pass 0 (all) or a number of photos per folder")
+photos = []  # (path, uint8 HxWx3): colour photos only, the first `limit` of each folder
 for folder in (f.strip() for f in folders.split(',') if f.strip()):
     if not os.path.isdir(folder):
         raise UserError(f"--folders: '{folder}' is not a folder")
-    found = list_images(folder)[0]
-    files += found[:limit] if limit else found
-if not files:
-    raise UserError(f"no photos in --folders={folders}")
-print(f"{description}: {len(files)} photos, {hints} hints each")
+    found = [(path, read_image(path)) for path in list_images(folder)[0]]
+    colour = [(path, rgb) for path, rgb in found if rgb.ndim == 3 and rgb.dtype == np.uint8]  # gray has no truth
+    photos += colour[:limit] if limit else colour
+if not photos:
+    raise UserError(f"no colour photos in --folders={folders}: the measure needs each photo's real colours")
+G, description = load_generator(checkpoint or PHOTO_GENERATOR)
+if not G.hints:
+    raise UserError(f"{description} has no hint input; pass a model trained with --hints=True")
+print(f"{description}: {len(photos)} colour photos, {hints} hints each")
 
 rng = np.random.default_rng(seed)
 removed, before, count = (np.zeros(len(edges) - 1) for _ in range(3))
-for path in files:
-    rgb = read_image(path)
-    if rgb.ndim != 3:
-        continue  # a gray photo has no real colour to measure against
+for path, rgb in photos:
     H, W = rgb.shape[:2]
     cell = min(H, W) / G.config['image_size']
     ab_real = rgb2lab(rgb)[..., 1:]
@@ -81,4 +86,4 @@ for i in range(len(edges) - 1):
         result[name] = {'ab_error': before[i] / count[i], 'share_removed': removed[i] / before[i]}
         print(f"| {name} | {before[i] / count[i]:.2f} | {removed[i] / before[i]:.1%} |")
 if as_json:
-    print(json.dumps({'model': description, 'photos': len(files), 'hints_per_photo': hints, 'bands': result}))
+    print(json.dumps({'model': description, 'photos': len(photos), 'hints_per_photo': hints, 'bands': result}))
