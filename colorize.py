@@ -34,7 +34,13 @@ from colorize_gan.images import (
 )
 from colorize_gan.images import recorded_source as image_source
 from colorize_gan.photo import UPSAMPLING, colorize
-from colorize_gan.utils import UserError, check_colorize_settings, configure, resolve_device
+from colorize_gan.utils import (
+    UserError,
+    check_colorize_settings,
+    configure,
+    exit_at_once_on_signals,
+    resolve_device,
+)
 from colorize_gan.video import MAX_TEMPORAL, VIDEO_EXTENSIONS, colorize_video, is_video
 from colorize_gan.video import recorded_source as video_source
 
@@ -416,6 +422,7 @@ print(f"wrote {written}, failed {len(failed)}" + (f" ({', '.join(shown(f) for f 
       + (f" ({len(partial)} partial: {', '.join(shown(f) for f in partial)})" if partial else '')
       + (f"; outputs in {shown(out_dir)}/; {t_model:.1f}s colorizing, {t_io:.1f}s decode+encode" if written else '')
       + (f", {t_video:.1f}s on videos" if t_video else ''))
+exit_at_once_on_signals()  # all is written: a Ctrl-C from here on ends the process at once, without a traceback
 if stop_requested:
     left = len(jobs) - written - done_before - len(failed)
     print(f"interrupted: {written + done_before} of {len(jobs)} outputs are written, {left} left; rerun the same "

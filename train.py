@@ -60,6 +60,7 @@ from colorize_gan.utils import (
     config_defaults,
     configure,
     describe_generator,
+    exit_at_once_on_signals,
     resolve_device,
 )
 
@@ -413,6 +414,7 @@ def finish(message=None, code=0, stream=None):
         print(message, file=stream or (sys.stderr if code else sys.stdout), flush=True)
     if lock is not None:
         lock.release()
+    exit_at_once_on_signals((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1))  # a signal now ends it quietly
     if distributed:
         dist.barrier()  # tear down together: a process leaving while another still talks to it makes gloo abort
         dist.destroy_process_group()

@@ -7,6 +7,7 @@ import difflib
 import math
 import os
 import re
+import signal
 import socket
 import sys
 import tempfile
@@ -55,6 +56,21 @@ def atomic_write(path, write_fn, mode='wb'):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def exit_at_once_on_signals(signals=(signal.SIGINT, signal.SIGTERM)):
+    """From now to the process's end (the work done and written, the interpreter shutting down), Ctrl-C or SIGTERM
+    leaves at once with status 128 + the signal's number and no output: a handler that raised would print a
+    traceback from whatever shutdown code (an atexit callback, a finalizer) it interrupted."""
+    def leave(signum, frame):
+        for stream in (sys.stdout, sys.stderr):  # what was printed still arrives (os._exit flushes nothing)
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(128 + signum)
+    for s in signals:
+        signal.signal(s, leave)
 
 
 def _release_at_exit(ref):

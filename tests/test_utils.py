@@ -1,4 +1,7 @@
-"""The --name=value command line, device resolution and the autocast factory."""
+"""The --name=value command line, device resolution, the autocast factory and quiet exits on signals."""
+import signal
+import subprocess
+import sys
 from contextlib import nullcontext
 
 import pytest
@@ -6,7 +9,7 @@ import torch
 
 from colorize_gan import utils
 from colorize_gan.utils import UserError
-from conftest import run
+from conftest import REPO, run
 
 
 def test_overrides_types_and_unknown_names():
@@ -65,3 +68,14 @@ def test_a_repeatable_option_collects_every_value_and_others_keep_the_last():
     got = utils.parse_overrides(['--hint=1,2,red', '--out_dir=a', '--hint', '3,4,#00ff00', '--out_dir=b'], cfg,
                                 repeatable=('hint',))
     assert got == {'hint': '1,2,red\n3,4,#00ff00', 'out_dir': 'b'}
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_interpreter_shuts_down_exits_quietly(signum):
+    # what a second Ctrl-C at the very end of colorize.py or train.py meets: the work is written, an atexit callback
+    # runs, the signal arrives; the default handling would print a KeyboardInterrupt traceback from inside it
+    code = ("import atexit, os, signal, sys; from colorize_gan.utils import exit_at_once_on_signals; "
+            "exit_at_once_on_signals(); print('written'); "
+            f"atexit.register(lambda: (os.kill(os.getpid(), {int(signum)}), print('not reached')))")
+    proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 128 + signum and proc.stdout == 'written\n' and proc.stderr == ''
