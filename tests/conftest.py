@@ -85,6 +85,8 @@ def run(script, *args, check=True, cwd=None):
         for s, handler in handlers.items():  # train.py installs its own
             signal.signal(s, handler)
         gc.collect()  # the script's globals (its lock file among them) go now, not at some later collection
+        gc.freeze()  # and what is left is never scanned again: each full collection then costs milliseconds, not the
+        # 0.3 s of walking every object of torch, gradio and the rest (tens of seconds over a suite run)
     proc = subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
     if check and code != 0:
         raise AssertionError(f'{script} failed ({code}):\n{proc.stdout}\n{proc.stderr}')

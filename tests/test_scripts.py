@@ -100,9 +100,17 @@ SHIPPED = {'generator.safetensors': {'width': 64, 'image_size': 32},
                                            'image_size': 128, 'hints': True}}
 
 
+@pytest.fixture(scope='module')
+def natural(tmp_path_factory):
+    """tools/natural_photos.py's folder (10 crops a photo; full/: the whole photos), made once for both models."""
+    folder = tmp_path_factory.mktemp('natural')
+    run('tools/natural_photos.py', f'--out_dir={folder}', '--crops=10')
+    return folder
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize('name', sorted(SHIPPED))
-def test_shipped_generators_beat_grayscale_on_natural_photos(name, tmp_path):
+def test_shipped_generators_beat_grayscale_on_natural_photos(name, natural):
     # the files a fresh clone evaluates and colorizes with: small, rebuilt from their own config, carrying their
     # training curve, and better than gray output on photos that are in neither training set, at their own size
     path = os.path.join(REPO, 'pretrained', name)
@@ -111,14 +119,13 @@ def test_shipped_generators_beat_grayscale_on_natural_photos(name, tmp_path):
     assert G.config == SHIPPED[name]
     history = checkpoint.training_history(path)
     assert history and [h['epoch'] for h in history] == list(range(1, len(history) + 1))
-    run('tools/natural_photos.py', f'--out_dir={tmp_path / "natural"}', '--crops=10')
-    result = json.loads(run('eval.py', f'--data_dir={tmp_path / "natural"}', f'--checkpoint={path}', '--out_dir=',
+    result = json.loads(run('eval.py', f'--data_dir={natural}', f'--checkpoint={path}', '--out_dir=',
                             '--as_json').stdout.strip().splitlines()[-1])
     assert result['images'] == 50 and result['image_size'] == SHIPPED[name]['image_size']
     assert result['mae'] < 0.97 * result['gray']['mae']  # measured on these 50 crops: 0.90x and 0.65x
     assert result['colorfulness'] > 0.3 * result['colorfulness_real']  # the GAN's point: less sepia
     if name == 'photo_generator.safetensors':  # colorize.py's default, on the packages' whole photos at full size
-        whole = json.loads(run('eval.py', f'--data_dir={tmp_path / "natural" / "full"}', f'--checkpoint={path}',
+        whole = json.loads(run('eval.py', f'--data_dir={natural / "full"}', f'--checkpoint={path}',
                                '--full_resolution', '--out_dir=', '--as_json').stdout.strip().splitlines()[-1])
         assert whole['mae'] < 0.9 * whole['gray']['mae'] and whole['ciede2000'] < whole['gray']['ciede2000']
         assert whole['better_than_gray'] >= 0.8  # measured: MAE 0.63x, CIEDE2000 0.65x, all 6 better than gray

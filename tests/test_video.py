@@ -210,7 +210,7 @@ def test_bad_videos_get_one_line_each_and_the_others_go_through(tmp_path, tiny_g
 
 @pytest.mark.slow
 def test_bench_reports_flicker_mae_and_speed_of_videos():
-    proc = run('bench.py', '--only_video', '--video_seconds=0.32', '--video_clips=pan_astronaut', '--device=cpu',
+    proc = run('bench.py', '--only_video', '--video_seconds=0.2', '--video_clips=pan_astronaut', '--device=cpu',
                '--as_json')
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     mean = result['video_scores']['mean']
