@@ -45,7 +45,7 @@ matmul_max = 3072  # largest n (>= 64) of the n x n float32 products timed for t
 eval_images = 2000  # images per timed evaluation
 torch_compile = False  # torch.compile the fast path's models (CUDA only)
 colorize_mp = 12.0  # megapixels of the synthetic 4:3 photo for the colorize timing
-colorize_checkpoint = ''  # generator for the colorize timing; '' = the shipped photo model, colorize.py's default
+colorize_checkpoint = ''  # generator of the colorize and video figures (in child processes too); '' = colorize.py's
 memory_images = '10000,60000'  # dataset sizes (64 px) at which to measure the training process's anonymous memory
 strip_memory = True  # peak RssAnon of colorize.py on a 64x64, a 1x4000 and a 4000x1 gray image
 scan_megapixels = 180.0  # peak RssAnon and seconds of colorize.py on a gray scan of this many MP (13:14); 0 = skip
@@ -342,7 +342,7 @@ def sample():
         peak[0] = max(peak[0], anon())
         time.sleep(0.002)
 threading.Thread(target=sample, daemon=True).start()
-sys.argv = ['colorize.py', sys.argv[1], '--out_dir=' + sys.argv[2], '--device=cpu']
+sys.argv = ['colorize.py', sys.argv[1], '--out_dir=' + sys.argv[2], '--checkpoint=' + sys.argv[3], '--device=cpu']
 try:
     runpy.run_path('colorize.py', run_name='__main__')
 except SystemExit:
@@ -352,11 +352,21 @@ print(json.dumps({'peak_rss_anon_mb': max(peak[0], anon()) / 1024, 'seconds': ti
 """
 
 
+def colorize_in_child(path, out_dir):
+    """STRIP_CHILD's {'peak_rss_anon_mb', 'seconds'} for colorize.py on `path` with --colorize_checkpoint, run in a
+    new process with this one's thread count."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+    out = subprocess.run([sys.executable, '-c', STRIP_CHILD, path, out_dir, colorize_checkpoint], capture_output=True,
+                         text=True, env=env, check=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def bench_colorize_process(height, width, smooth=False):
-    """(peak anonymous memory in MB, RssAnon sampled every 2 ms; wall seconds) of colorize.py, with its default model,
-    on one gray PNG of height x width px, in a child process, from start-up to the written output. Noise pixels by
-    default; smooth=True draws a gentle gradient instead (a scan's paper and tones: a small file for a huge image).
-    A thin strip must cost about what a small square does, and a huge scan a bounded multiple of its own pixels."""
+    """(peak anonymous memory in MB, RssAnon sampled every 2 ms; wall seconds) of colorize.py with
+    --colorize_checkpoint on one gray PNG of height x width px, in a child process, from start-up to the written
+    output. Noise pixels by default; smooth=True draws a gentle gradient instead (a scan's paper and tones: a small
+    file for a huge image). A thin strip must cost about what a small square does, and a huge scan a bounded
+    multiple of its own pixels."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, 'scan.png')
         if smooth:
@@ -366,11 +376,7 @@ def bench_colorize_process(height, width, smooth=False):
             image = np.random.default_rng(0).integers(0, 256, (height, width), dtype=np.uint8)
         Image.fromarray(image).save(path, compress_level=1)
         del image
-        env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
-        out = subprocess.run([sys.executable, '-c', STRIP_CHILD, path, os.path.join(folder, 'out')],
-                             capture_output=True, text=True, env=env, check=True,
-                             cwd=os.path.dirname(os.path.abspath(__file__))).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+        result = colorize_in_child(path, os.path.join(folder, 'out'))
     return result['peak_rss_anon_mb'], result['seconds']
 
 
@@ -459,8 +465,8 @@ def bench_video_fps(G, width, height, seconds):
 
 
 def bench_video_memory(seconds):
-    """Peak anonymous memory (RssAnon, MB, sampled every 2 ms) of colorize.py, default model, on a gray 1280x720
-    25 frames/s clip of `seconds` (a moving pattern with noise), in a child process (STRIP_CHILD)."""
+    """Peak anonymous memory (RssAnon, MB, sampled every 2 ms) of colorize.py with --colorize_checkpoint on a gray
+    1280x720 25 frames/s clip of `seconds` (a moving pattern with noise), in a child process (STRIP_CHILD)."""
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:720, 0:1280]
 
@@ -472,11 +478,7 @@ def bench_video_memory(seconds):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, 'clip.mp4')
         write_clip(path, frames(), crf=23)
-        env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
-        out = subprocess.run([sys.executable, '-c', STRIP_CHILD, path, os.path.join(folder, 'out')],
-                             capture_output=True, text=True, env=env, check=True,
-                             cwd=os.path.dirname(os.path.abspath(__file__))).stdout
-    return json.loads(out.strip().splitlines()[-1])['peak_rss_anon_mb']
+        return colorize_in_child(path, os.path.join(folder, 'out'))['peak_rss_anon_mb']
 
 
 def video_section(G):

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from colorize_gan import checkpoint
+from colorize_gan.models import Generator
 from conftest import REPO, TRAIN_TINY, run, run_script
 
 
@@ -60,10 +61,12 @@ def _gflop_by_hand(w):
 
 
 @pytest.mark.slow
-def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
+def test_bench_runs_the_fast_paths_and_baselines_on_cpu(tmp_path):
+    small = tmp_path / 'small.safetensors'  # the colorize figures' model, in this process and in the scan's child
+    checkpoint.export_generator(str(small), Generator(4, 32).eval())
     proc = run('bench.py', '--device=cpu', '--width=4', '--batch_size=16', '--train_steps=1', '--matmul_max=512',
-               '--eval_images=64', '--colorize_mp=0.05', '--memory_images=300', '--ddp_images=0',
-               '--strip_memory=False', '--scan_megapixels=0.05', '--video_seconds=0', '--as_json')
+               '--eval_images=64', '--colorize_mp=0.05', f'--colorize_checkpoint={small}', '--memory_images=300',
+               '--ddp_images=0', '--strip_memory=False', '--scan_megapixels=0.05', '--video_seconds=0', '--as_json')
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     table = [line for line in proc.stdout.splitlines() if line.startswith('|')]
     assert len(table) > 10 and len({len(line) for line in table}) == 1  # the columns line up, the longest label too
@@ -72,6 +75,7 @@ def test_bench_runs_the_fast_paths_and_baselines_on_cpu():
                 'peak_rss_anon_mb_300', 'scan_s', 'scan_rss_anon_mb'):
         assert result[key] > 0, key
     assert result['scan_size'] == '233x215'  # 0.05 MP at 13:14
+    assert result['colorize_model'].startswith(f'{small} (')  # the model named, with its description
     assert result['width'] == 4 and result['device'].startswith('cpu')
     assert result['gflop_per_image'] == pytest.approx(_gflop_by_hand(4), rel=1e-9)
     assert _gflop_by_hand(64) == pytest.approx(0.674, abs=1e-3)  # the paper-width figure the README quotes
