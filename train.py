@@ -455,6 +455,9 @@ def validate(model, grid=False):
     return metrics, samples
 
 
+curves_drawn = [time.time()]  # when the curves figure was last drawn (a run's first is after a minute or at its end)
+
+
 def end_of_epoch(epoch, sums, train_s, first):
     """Validate G and its EMA, record the epoch, apply the best.pt rule, checkpoint, draw the figures (master)."""
     global best_saved
@@ -484,7 +487,9 @@ def end_of_epoch(epoch, sums, train_s, first):
     checkpoint(epoch + 1, elapsed_s, snapshot=keep_snapshots, best=is_best)
     try:  # the figures are for people; the run state above is what matters
         save_png(os.path.join(paths['images'], f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
-        plot_curves(os.path.join(paths['images'], f'{name}_curves.png'), {name: history})
+        if epoch + 1 == epochs or stop_requested or time.time() - curves_drawn[0] >= 60:  # drawing takes ~0.3 s:
+            plot_curves(os.path.join(paths['images'], f'{name}_curves.png'), {name: history})  # not every tiny epoch
+            curves_drawn[0] = time.time()
     except OSError as e:
         tqdm.write(f"warning: could not write the figures in {paths['images']} ({e.strerror or e}); training goes on")
     tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | "

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from colorize_gan import checkpoint, models, runstate
+from colorize_gan import checkpoint, models, plots, runstate
 from conftest import TRAIN_TINY, run
 
 
@@ -42,9 +42,14 @@ def test_one_training_step_changes_the_weights_and_gives_finite_losses(tiny_data
 
 
 @pytest.mark.slow
-def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path):
+def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path, monkeypatch):
     common = (f'--data_dir={tiny_data}', '--train_limit=32', '--l1_warmup_epochs=1', *TRAIN_TINY)
-    run('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2', '--keep_snapshots=True')
+    drawn = []  # the curves figure: drawn once for these two quick epochs, after the last, with both
+    with monkeypatch.context() as patch:
+        patch.setattr(plots, 'plot_curves', lambda path, histories: drawn.append(
+            (os.path.basename(path), [h['epoch'] for h in histories['tiny']])))
+        run('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2', '--keep_snapshots=True')
+    assert drawn == [('tiny_curves.png', [1, 2])]
     run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=1')
     (tmp_path / 'no_images' / 'train').mkdir(parents=True)  # refused before any data is read: no "no images" error
     again = run('train.py', *TRAIN_TINY, f'--data_dir={tmp_path / "no_images"}', f'--out_dir={tmp_path / "b"}',
