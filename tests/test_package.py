@@ -61,6 +61,13 @@ def _venv(folder, system_site_packages):
     return str(folder / 'bin' / 'python')
 
 
+def _pip_install(python, *args):
+    """This interpreter's pip installing into the venv of `python`; the CompletedProcess. --no-compile: modules are
+    byte-compiled when first imported instead of all at install (seconds of CPU a test)."""
+    return subprocess.run([sys.executable, '-m', 'pip', '--python', python, 'install', '-q', '--no-compile', *args],
+                          capture_output=True, text=True, timeout=600)
+
+
 @pytest.mark.slow  # builds a wheel and installs it into a new venv
 def test_pip_install_gives_the_colorize_command_the_api_and_the_weights(tmp_path):
     source = tmp_path / 'clone'
@@ -69,8 +76,8 @@ def test_pip_install_gives_the_colorize_command_the_api_and_the_weights(tmp_path
                     '-w', str(tmp_path / 'wheel')], check=True, timeout=300)
     wheel, = (tmp_path / 'wheel').glob('colorize_gan-*.whl')
     python = _venv(tmp_path / 'venv', system_site_packages=True)
-    subprocess.run([sys.executable, '-m', 'pip', '--python', python, 'install', '-q', '--no-index', str(wheel)],
-                   check=True, timeout=300)
+    pip = _pip_install(python, '--no-index', str(wheel))
+    assert pip.returncode == 0, pip.stderr
     work = tmp_path / 'elsewhere'  # not the clone: what runs is the installed package
     work.mkdir()
     _photo(work / 'old photo.png')
@@ -95,8 +102,8 @@ def test_pip_install_gives_the_colorize_command_the_api_and_the_weights(tmp_path
     # an editable install (pip install -e .), as developers make one: the commands run the clone's scripts with the
     # clone's models (checked without a colorize run: the installed one above already ran these same scripts)
     python = _venv(tmp_path / 'venv_editable', system_site_packages=True)
-    subprocess.run([sys.executable, '-m', 'pip', '--python', python, 'install', '-q', '--no-index', '--no-deps',
-                    '--no-build-isolation', '-e', str(source)], check=True, timeout=300)
+    pip = _pip_install(python, '--no-index', '--no-deps', '--no-build-isolation', '-e', str(source))
+    assert pip.returncode == 0, pip.stderr
     code = ("from colorize_gan import assets, commands; import importlib.metadata as md; "
             "command, = [e for e in md.entry_points(group='console_scripts') if e.name == 'colorize']; "
             "print(command.load() is commands.colorize, assets.script_path('colorize'), assets.PRETRAINED_DIR)")
@@ -113,8 +120,7 @@ def test_the_light_install_colorizes_without_torch(tmp_path):
     from colorize_gan.checkpoint import PHOTO_GENERATOR, load_generator
     from colorize_gan.onnx_export import export_onnx
     python = _venv(tmp_path / 'venv', system_site_packages=False)  # no pip of its own: this one installs into it
-    proc = subprocess.run([sys.executable, '-m', 'pip', '--python', python, 'install', '-q', '-r',
-                           os.path.join(REPO, 'requirements-light.txt')], capture_output=True, text=True, timeout=600)
+    proc = _pip_install(python, '-r', os.path.join(REPO, 'requirements-light.txt'))
     if proc.returncode != 0 and ('Could not find a version' in proc.stderr or 'NewConnectionError' in proc.stderr):
         pytest.skip(f"no package index reachable for requirements-light.txt: {proc.stderr.strip()[-200:]}")
     assert proc.returncode == 0, proc.stderr
