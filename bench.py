@@ -345,8 +345,9 @@ threading.Thread(target=sample, daemon=True).start()
 sys.argv = ['colorize.py', sys.argv[1], '--out_dir=' + sys.argv[2], '--checkpoint=' + sys.argv[3], '--device=cpu']
 try:
     runpy.run_path('colorize.py', run_name='__main__')
-except SystemExit:
-    pass
+except SystemExit as e:
+    if e.code:  # colorize.py failed (its message is on stderr): no figure
+        raise
 done.append(1)
 print(json.dumps({'peak_rss_anon_mb': max(peak[0], anon()) / 1024, 'seconds': time.time() - t0}))
 """
@@ -356,9 +357,12 @@ def colorize_in_child(path, out_dir):
     """STRIP_CHILD's {'peak_rss_anon_mb', 'seconds'} for colorize.py on `path` with --colorize_checkpoint, run in a
     new process with this one's thread count."""
     env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
-    out = subprocess.run([sys.executable, '-c', STRIP_CHILD, path, out_dir, colorize_checkpoint], capture_output=True,
-                         text=True, env=env, check=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    proc = subprocess.run([sys.executable, '-c', STRIP_CHILD, path, out_dir, colorize_checkpoint], capture_output=True,
+                          text=True, env=env, cwd=os.path.dirname(os.path.abspath(__file__)))
+    if proc.returncode:
+        raise UserError(f"colorize.py failed in its child process (status {proc.returncode}): "
+                        f"{(proc.stderr.strip().splitlines() or ['no message'])[-1]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def bench_colorize_process(height, width, smooth=False):
@@ -551,14 +555,21 @@ if encoders:
     sys.exit(0)
 
 
+# the model of the colorize and video figures, loaded (so checked) before any timing; the colorize.py child processes
+# run from this clone, so they get its absolute path
+colorize_checkpoint = os.path.abspath(os.path.expanduser(colorize_checkpoint)) if colorize_checkpoint else ''
+try:
+    G_photo, colorize_model = load_generator(colorize_checkpoint or PHOTO_GENERATOR, dev)
+except UserError as e:
+    raise UserError(f"--colorize_checkpoint: {e}") from None
+
 if only_video:
-    G_photo, model = load_generator(colorize_checkpoint or PHOTO_GENERATOR, dev)
-    print(f"device {dev} ({torch.get_num_threads()} threads), model {model}")
+    print(f"device {dev} ({torch.get_num_threads()} threads), model {colorize_model}")
     found, rows = video_section(G_photo)
     for label, value, fmt in rows:
         print(f"| {label:<56} | {value:>10{fmt}} |")
     if as_json:
-        print(json.dumps({'device': device_name, 'model': model, **found}), flush=True)
+        print(json.dumps({'device': device_name, 'model': colorize_model, **found}), flush=True)
     sys.exit(0)
 
 
@@ -580,7 +591,7 @@ results['eval_img_s'] = bench_eval_fast(G_eval)
 results['generator_img_s'] = bench_generator_only(G_eval)
 results['eval_efficiency'] = results['eval_img_s'] * results['gflop_per_image'] / results['matmul_gflops']
 results['lab_img_s'] = bench_lab()
-G_photo, results['colorize_model'] = load_generator(colorize_checkpoint or PHOTO_GENERATOR, dev)
+results['colorize_model'] = colorize_model
 results['colorize_12mp_s'], results['colorize_12mp_io_s'] = bench_colorize(G_photo)
 results['colorize_12mp_onnx_s'] = bench_colorize_onnx(G_photo)  # None without onnxruntime
 for n in (int(x) for x in memory_images.split(',') if x):

@@ -279,10 +279,12 @@ stop_requested = []
 def on_interrupt(signum, frame):
     """Ctrl-C or SIGTERM (a service manager, a container stopping): finish the photo in hand, drop the video in hand
     (its temporary file removed), then stop; a second one stops at once (no half-written file either way)."""
-    if stop_requested:
-        raise KeyboardInterrupt
-    stop_requested.append(signum)
     name = 'Ctrl-C' if signum == signal.SIGINT else signal.Signals(signum).name
+    if stop_requested:  # the file being written is removed on the way out; finished outputs are kept
+        print(f"\ninterrupted ({name} again): stopped at once; rerun the same command to continue", file=sys.stderr,
+              flush=True)
+        raise SystemExit(128 + signum)
+    stop_requested.append(signum)
     print(f"\n{name}: stopping after this photo, or now for a video (press Ctrl-C again to stop at once)",
           file=sys.stderr, flush=True)
 
@@ -427,5 +429,5 @@ if stop_requested:
     left = len(jobs) - written - done_before - len(failed)
     print(f"interrupted: {written + done_before} of {len(jobs)} outputs are written, {left} left; rerun the same "
           "command to continue (finished outputs are kept)", file=sys.stderr)
-    sys.exit(130)
+    sys.exit(128 + stop_requested[0])  # as a shell reports the signal: 130 Ctrl-C, 143 SIGTERM
 sys.exit(1 if failed or partial or not (written or done_before) else 0)

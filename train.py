@@ -409,12 +409,13 @@ def resume_command():
 
 
 def finish(message=None, code=0, stream=None):
-    """Leave the run: the one exit sequence (lock released, processes torn down together)."""
-    if message and master:
-        print(message, file=stream or (sys.stderr if code else sys.stdout), flush=True)
+    """Leave the run: the one exit sequence (curves drawn, lock released, processes torn down together)."""
+    draw_curves()
     if lock is not None:
         lock.release()
-    exit_at_once_on_signals((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1))  # a signal now ends it quietly
+    exit_at_once_on_signals((signal.SIGINT, signal.SIGTERM, signal.SIGUSR1))  # all is written: a signal ends it quietly
+    if message and master:
+        print(message, file=stream or (sys.stderr if code else sys.stdout), flush=True)
     if distributed:
         dist.barrier()  # tear down together: a process leaving while another still talks to it makes gloo abort
         dist.destroy_process_group()
@@ -455,7 +456,18 @@ def validate(model, grid=False):
     return metrics, samples
 
 
-curves_drawn = [time.time()]  # when the curves figure was last drawn (a run's first is after a minute or at its end)
+curves_drawn = {'at': time.time(), 'epochs': len(history)}  # the curves figure's last drawing: when, and how many
+
+
+def draw_curves():
+    """The training curves figure, with every epoch so far, unless it holds them already (a drawing takes ~0.3 s)."""
+    if not master or curves_drawn['epochs'] >= len(history):
+        return
+    try:  # the figures are for people; the run state is what matters
+        plot_curves(os.path.join(paths['images'], f'{name}_curves.png'), {name: history})
+    except OSError as e:
+        tqdm.write(f"warning: could not write the curves in {paths['images']} ({e.strerror or e}); training goes on")
+    curves_drawn.update(at=time.time(), epochs=len(history))
 
 
 def end_of_epoch(epoch, sums, train_s, first):
@@ -487,11 +499,10 @@ def end_of_epoch(epoch, sums, train_s, first):
     checkpoint(epoch + 1, elapsed_s, snapshot=keep_snapshots, best=is_best)
     try:  # the figures are for people; the run state above is what matters
         save_png(os.path.join(paths['images'], f'{name}_samples_epoch{epoch + 1:03d}.png'), grid)
-        if epoch + 1 == epochs or stop_requested or time.time() - curves_drawn[0] >= 60:  # drawing takes ~0.3 s:
-            plot_curves(os.path.join(paths['images'], f'{name}_curves.png'), {name: history})  # not every tiny epoch
-            curves_drawn[0] = time.time()
     except OSError as e:
-        tqdm.write(f"warning: could not write the figures in {paths['images']} ({e.strerror or e}); training goes on")
+        tqdm.write(f"warning: could not write the samples in {paths['images']} ({e.strerror or e}); training goes on")
+    if time.time() - curves_drawn['at'] >= 60:  # not after every tiny epoch; finish() draws the rest
+        draw_curves()
     tqdm.write(f"epoch {epoch + 1}/{epochs} | step {step} | loss_D {loss_D_avg:.4f} | "
                f"loss_G_adv {loss_G_adv_avg:.4f} | loss_G_l1 {loss_G_l1_avg:.4f} | "
                f"val_mae {metrics['mae']:.3f} (raw G {metrics_raw['mae']:.3f}, gray {val_mae_gray:.3f}) | "

@@ -3,6 +3,7 @@
 """
 import json
 import os
+import pickle
 
 import torch
 from safetensors import safe_open
@@ -30,9 +31,13 @@ def load_checkpoint(path, map_location='cpu', verb='load checkpoint',
     except FileNotFoundError:
         raise UserError(f"checkpoint '{path}' does not exist{_relative_hint(path)}; "
                         "pass --checkpoint=PATH to a generator checkpoint")
-    except Exception as e:  # truncated, not a checkpoint, or holds pickled objects
-        reason = f"{type(e).__name__}: {(str(e).splitlines() or ['unreadable'])[0][:120]}"
-        raise UserError(f"cannot {verb} '{path}' ({reason}); {fix}")
+    except pickle.UnpicklingError:  # not a pickle at all, or one holding objects other than tensors and plain values
+        raise UserError(f"cannot {verb} '{path}' (not a checkpoint: PyTorch finds no weights-only data in it); "
+                        f"{fix}") from None
+    except Exception as e:  # truncated, or another damage
+        first = (str(e).splitlines() or ['unreadable'])[0]
+        reason = f"{type(e).__name__}: {first if len(first) <= 120 else first[:117].rsplit(' ', 1)[0] + ' ...'}"
+        raise UserError(f"cannot {verb} '{path}' ({reason}); {fix}") from None
 
 
 def _relative_hint(path):

@@ -34,7 +34,8 @@ class Payload:
 def test_load_checkpoint_refuses_pickled_objects(tmp_path):
     path = tmp_path / 'evil.pt'
     torch.save({'obj': Payload()}, path)
-    with pytest.raises(UserError, match='cannot load checkpoint'):
+    with pytest.raises(UserError, match=r"cannot load checkpoint .* \(not a checkpoint: PyTorch finds no weights-only "
+                       r"data in it\); pass a file written by train.py"):
         checkpoint.load_checkpoint(path)
 
 
@@ -71,9 +72,13 @@ def test_checkpoint_and_export_round_trips_give_the_same_outputs(tmp_path):
 def test_load_generator_rejects_wrong_files(tmp_path):
     with pytest.raises(UserError, match='does not exist'):
         checkpoint.load_generator(str(tmp_path / 'nope.pt'))
-    (tmp_path / 'junk.pt').write_text('not a checkpoint')
-    with pytest.raises(UserError, match='cannot load checkpoint'):
+    (tmp_path / 'junk.pt').write_text('not a checkpoint')  # a text file: no words of PyTorch's cut off mid-way
+    with pytest.raises(UserError, match=r"cannot load checkpoint .* \(not a checkpoint: .*\); pass a file") as refused:
         checkpoint.load_generator(str(tmp_path / 'junk.pt'))
+    assert 'weights_only' not in str(refused.value)
+    (tmp_path / 'empty.pt').write_bytes(b'')
+    with pytest.raises(UserError, match=r"cannot load checkpoint .* \(EOFError: .*\); pass a file"):
+        checkpoint.load_generator(str(tmp_path / 'empty.pt'))
     checkpoint.save_checkpoint(tmp_path / 'd.pt', {'D': {}, 'epoch': 1})
     with pytest.raises(UserError, match='not a generator checkpoint'):
         checkpoint.load_generator(str(tmp_path / 'd.pt'))

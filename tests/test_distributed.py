@@ -90,6 +90,7 @@ def test_sigterm_mid_epoch_checkpoints_and_resume_is_bit_identical(tiny_data, tm
     assert 'Traceback' not in stderr
     stopped = _latest(out)
     assert stopped['epoch'] == 1 and 0 < stopped['batch'] < 16
+    assert (out / 'images' / 'tiny_curves.png').exists()  # drawn on the way out: epoch 1 is in it
     assert not (out / '.lock.owner').exists()  # a clean stop leaves no stale lock
     again = run('train.py', *common, f'--out_dir={out}', '--init_from=resume')
     assert 'taking over the lock' not in again.stdout

@@ -266,7 +266,7 @@ def test_sigterm_during_a_video_drops_it_and_leaves_no_temporary_file(tmp_path, 
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and 'Traceback' not in err and 'SIGTERM: stopping' in err, err
+    assert proc.returncode == 143 and 'Traceback' not in err and 'SIGTERM: stopping' in err, err  # 128 + 15
     assert os.listdir(tmp_path / 'o') == []  # neither a half-written video nor its temporary file
 
 
