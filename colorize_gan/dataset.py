@@ -202,6 +202,8 @@ def check_data_dir(data_dir, split='train'):
 def _check_folder(data_dir, split):
     """Fail with one clear line if data_dir/split is not there."""
     hint = "point --data_dir at a folder holding train/ and test/ subfolders of images (e.g. --data_dir=data/cifar10)"
+    if os.path.isfile(data_dir):
+        raise DatasetError(f"'{data_dir}' is a file, not a data folder; {hint}")
     if not os.path.isdir(data_dir):
         raise DatasetError(f"data folder '{data_dir}' does not exist; {hint}")
     if not os.path.isdir(os.path.join(data_dir, split)):

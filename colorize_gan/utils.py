@@ -4,6 +4,7 @@ imported where used), so the torch-free colorize path (light.py, images.py) can 
 import ast
 import atexit
 import difflib
+import glob
 import math
 import os
 import re
@@ -91,8 +92,9 @@ class RunLock:
         self.owner = os.path.join(self.path, '.lock.owner')
 
     def acquire(self):
-        """Take the lock; returns the note to print when a run that died left its owner file behind (else None).
-        Raises UserError when another live process holds it."""
+        """Take the lock, and remove the temp files a killed run left half-written (atomic_write's .<name>.*.tmp);
+        returns the note to print when a run that died left its owner file behind (else None). Raises UserError when
+        another live process holds it."""
         from filelock import Timeout
         self.created = []  # the folders acquire makes (out_dir and any missing parents), innermost first
         self.made_lock_file = not os.path.exists(os.path.join(self.path, '.lock'))
@@ -113,6 +115,9 @@ class RunLock:
         except OSError as e:
             raise UserError(f"cannot use the run folder '{self.folder}' ({e.strerror or e}); pass an --out_dir you "
                             "can write to") from None
+        for folder in (self.path, os.path.join(self.path, 'images')):  # what a killed run's atomic_write left
+            for stale in glob.glob(os.path.join(glob.escape(folder), '.*.tmp')):
+                os.remove(stale)
         atomic_write(self.owner, lambda f: f.write(f"pid {os.getpid()} on {socket.gethostname()}\n"), 'w')
         atexit.register(_release_at_exit, weakref.ref(self))  # a refusal or crash after this leaves no stale lock
         return f"note: taking over the lock of a run that ended without cleaning up ({previous})" if previous else None

@@ -109,13 +109,16 @@ def test_corrupt_and_non_image_files_are_skipped_with_one_warning(tiny_data, cap
 
 @pytest.mark.parametrize('layout,message', [
     ('missing', "does not exist"),
+    ('a_file', "is a file, not a data folder"),
     ('no_split', "has no train/ subfolder"),
     ('empty', "no images found under"),
     ('all_broken', "could be read"),
 ])
 def test_missing_or_empty_dataset_is_one_clear_error(tmp_path, layout, message):
     root = tmp_path / 'data'
-    if layout != 'missing':
+    if layout == 'a_file':
+        root.write_bytes(b'a tar or zip of photos, not yet unpacked')
+    elif layout != 'missing':
         root.mkdir()
     if layout in ('empty', 'all_broken'):
         (root / 'train').mkdir()

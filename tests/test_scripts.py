@@ -35,9 +35,12 @@ def test_sigkill_then_rerun_resumes_and_finishes(tiny_data, tmp_path):
     proc.wait()
     done = checkpoint.load_checkpoint(_ckpt(out))['epoch']  # the file on disk is always whole
     assert done >= 1
+    (out / '.state.pt.k1ll3d.tmp').write_bytes(b'half a checkpoint')  # what a kill in the middle of a write leaves
+    (out / 'images' / '.tiny_curves.png.k1ll3d.tmp').write_bytes(b'half a figure')
     again = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', f'--epochs={done + 1}', *TRAIN_TINY,
                 '--init_from=resume')
     assert f'resumed from {_ckpt(out)} after epoch {done}' in again.stdout
+    assert not [f for folder in (out, out / 'images') for f in os.listdir(folder) if f.endswith('.tmp')]
     assert checkpoint.load_checkpoint(_ckpt(out))['epoch'] == done + 1
     assert f'epoch {done + 1}/{done + 1}' in again.stdout
     ev = run('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={out}', f'--out_dir={tmp_path / "e"}', '--as_json',
