@@ -11,6 +11,8 @@ inputs are never modified, and files already under out_dir are never taken as in
 `colorize` command: `colorize old_photo.jpg --out_dir=colorized`.
 """
 import glob
+import hashlib
+import json
 import os
 import signal
 import sys
@@ -20,7 +22,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from colorize_gan.checkpoint import PHOTO_GENERATOR, load_generator
+from colorize_gan.checkpoint import PHOTO_GENERATOR, checkpoint_file, load_generator
 from colorize_gan.color import is_gray
 from colorize_gan.hints import check_inside, load_hints_file, parse_hint
 from colorize_gan.images import (
@@ -28,6 +30,7 @@ from colorize_gan.images import (
     describe_failure,
     image_size,
     list_images,
+    parse_record,
     read_image,
     source_id,
     write_colorized,
@@ -265,6 +268,34 @@ else:
     G, description = load_generator(checkpoint or PHOTO_GENERATOR, dev) if jobs else (None, '')
 if jobs:
     print(f"model: {description}")
+
+
+def settings_of(path):
+    """The settings the output of `path` is made with, as 'name=value' words its file records: a rerun with other
+    ones does not take the earlier output as done (the model by its file's name and the start of its SHA-1)."""
+    words = {'model': model_id, 'size': size, 'saturation': saturation, 'upsample': upsample,
+             'side_by_side': side_by_side}
+    if is_video(path):
+        words.update(temporal=temporal, video_quality=video_quality)
+    else:
+        words['hints'] = hashlib.sha1(json.dumps(hints_of[path]).encode()).hexdigest()[:8] if hints_of[path] else 'none'
+        if image_format == 'jpg':
+            words['quality'] = quality
+    return ' '.join(f'{name}={value}' for name, value in words.items())
+
+
+def changed_settings(recorded, path):
+    """'saturation=1.0, now 1.3; ...' for the settings that differ between a recorded settings text and this run's."""
+    old = dict(word.split('=', 1) for word in recorded.split() if '=' in word)
+    new = dict(word.split('=', 1) for word in settings_of(path).split())
+    return '; '.join(f"{name}={old.get(name, '(none)')}, now {new.get(name, '(none)')}"
+                     for name in dict.fromkeys([*new, *old]) if old.get(name) != new.get(name))
+
+
+if jobs:
+    model_path = checkpoint if backend == 'onnx' else checkpoint_file(checkpoint or PHOTO_GENERATOR)
+    with open(model_path, 'rb') as f:
+        model_id = f"{os.path.basename(model_path)}@{hashlib.file_digest(f, 'sha1').hexdigest()[:8]}"
 if any(hints_of.values()) and not G.hints:
     raise UserError(f"the model {checkpoint or PHOTO_GENERATOR} has no hint input (it was trained without colour "
                     "hints); drop --hint/--hints, or pass --checkpoint=<a model trained with --hints=True>")
@@ -312,7 +343,7 @@ def colorize_one_video(path, out):
 
     try:
         result = colorize_video(G, path, out, size, dev, saturation, temporal, video_quality, upsample, side_by_side,
-                                progress)
+                                progress, settings_of(path))
     except VideoStopped:
         print(f"stopped in the middle of '{shown(path)}': no output written for it", file=sys.stderr)
         return None
@@ -346,7 +377,7 @@ def colorize_one_video(path, out):
 
 signal.signal(signal.SIGINT, on_interrupt)
 signal.signal(signal.SIGTERM, on_interrupt)
-done_before = 0
+done_before, other_settings = 0, []  # outputs already there: made as this run would, or with other settings
 for path, out in jobs:
     if stop_requested:
         break
@@ -356,12 +387,16 @@ for path, out in jobs:
         failed.append(path)
         continue
     if os.path.exists(out) and not overwrite:  # a rerun continues: what is done stays, nothing is silently replaced
-        made_from = (video_source if is_video(path) else image_source)(out)
+        record = (video_source if is_video(path) else image_source)(out)
+        made_from, made_with = parse_record(record) if record is not None else (None, None)
         if made_from is not None and made_from != source_id(path):
             print(f"error: '{shown(out)}' exists and was made from another input "
                   f"('{shown(made_from.rsplit('#', 1)[0])}'), not from '{shown(path)}'; pass another --out_dir, or "
                   "--overwrite to replace it", file=sys.stderr)
             failed.append(path)
+            continue
+        if made_with is not None and made_with != settings_of(path):  # one line for them all, after the loop
+            other_settings.append((out, changed_settings(made_with, path)))
             continue
         if os.path.getmtime(out) >= os.path.getmtime(path):
             done_before += 1
@@ -404,7 +439,8 @@ for path, out in jobs:
             shown_input = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)
             shown_input = np.repeat(shown_input[..., None], 3, 2) if shown_input.ndim == 2 else shown_input
             result = np.concatenate([shown_input, result], 1)
-        write_colorized(out, result, path, os.path.basename(checkpoint or PHOTO_GENERATOR), image_format, quality)
+        write_colorized(out, result, path, os.path.basename(checkpoint or PHOTO_GENERATOR), image_format, quality,
+                        settings_of(path))
     except KeyboardInterrupt:
         raise
     except Exception as e:  # colorizing or writing this photo failed: say so, and go on with the next one
@@ -419,15 +455,21 @@ for path, out in jobs:
     print(f"{shown(path)} -> {shown(out)} ({image.shape[1]}x{image.shape[0]}, colorize {t2 - t1:.2f}s, "
           f"decode+encode {t1 - t0 + t3 - t2:.2f}s)")
 
+if other_settings:
+    first, change = other_settings[0]
+    print(f"error: {len(other_settings)} output(s) in '{shown(out_dir)}' exist, made with other settings ({change}"
+          f"{'' if len(other_settings) == 1 else f'; first: {shown(first)}'}); pass --overwrite to redo them with "
+          "these, or another --out_dir", file=sys.stderr)
 print(f"wrote {written}, failed {len(failed)}" + (f" ({', '.join(shown(f) for f in failed)})" if failed else '')
       + (f", already done {done_before} (kept; --overwrite redoes them)" if done_before else '')
+      + (f", {len(other_settings)} made with other settings (kept)" if other_settings else '')
       + (f" ({len(partial)} partial: {', '.join(shown(f) for f in partial)})" if partial else '')
       + (f"; outputs in {shown(out_dir)}/; {t_model:.1f}s colorizing, {t_io:.1f}s decode+encode" if written else '')
       + (f", {t_video:.1f}s on videos" if t_video else ''))
 exit_at_once_on_signals()  # all is written: a Ctrl-C from here on ends the process at once, without a traceback
 if stop_requested:
-    left = len(jobs) - written - done_before - len(failed)
+    left = len(jobs) - written - done_before - len(failed) - len(other_settings)
     print(f"interrupted: {written + done_before} of {len(jobs)} outputs are written, {left} left; rerun the same "
           "command to continue (finished outputs are kept)", file=sys.stderr)
     sys.exit(128 + stop_requested[0])  # as a shell reports the signal: 130 Ctrl-C, 143 SIGTERM
-sys.exit(1 if failed or partial or not (written or done_before) else 0)
+sys.exit(1 if failed or partial or other_settings or not (written or done_before) else 0)

@@ -1,6 +1,7 @@
 """Reading pictures: finding the image files in a folder and decoding any of them into a numpy array."""
 import io
 import os
+import re
 from urllib.parse import quote, unquote
 
 import numpy as np
@@ -55,9 +56,22 @@ def source_id(path):
     return f"{os.path.basename(path)}#{digest}"
 
 
+def source_record(source, settings=''):
+    """What an output records of how it was made: source_id(source), then '; ' and `settings` (colorize.py's
+    'name=value ...' words) when given."""
+    return source_id(source) + (f'; {settings}' if settings else '')
+
+
+def parse_record(record):
+    """(source_id, settings or None) of a record source_record made; settings is None for an output that records
+    none (written before settings were recorded)."""
+    match = re.fullmatch(r'(.*#[0-9a-f]{12})(?:; (.*))?', record, flags=re.S)
+    return (match.group(1), match.group(2)) if match else (record, None)
+
+
 def recorded_source(path):
-    """The source_id a colorized photo written by write_colorized records (EXIF DocumentName), or None if it records
-    none (written before this was recorded, or by something else) or cannot be read."""
+    """The record (source_record) a colorized photo written by write_colorized holds (EXIF DocumentName), or None if
+    it holds none (written by something else) or cannot be read."""
     try:
         with Image.open(path) as im:
             value = im.getexif().get(0x010D)
@@ -81,16 +95,16 @@ def decode_source(value):
     return unquote(value, errors='surrogateescape')
 
 
-def write_colorized(path, rgb, source, model_name, image_format='png', quality=95):
+def write_colorized(path, rgb, source, model_name, image_format='png', quality=95, settings=''):
     """Write a colorization (uint8 HxWx3 sRGB) as PNG or JPEG ('png' | 'jpg', JPEG `quality` 1-100), atomically,
     keeping the history of the photo it came from (`source`, a file path): its resolution (dpi) and EXIF less the
     orientation tag, plus EXIF Software/ImageDescription saying it was colorized and by which model and DocumentName
-    holding source_id(source), and an sRGB
-    profile so colour-managed viewers show it as computed. Raises OSError/ValueError if the file cannot be written."""
+    holding source_record(source, settings), and an sRGB profile so colour-managed viewers show it as computed.
+    Raises OSError/ValueError if the file cannot be written."""
     meta = read_metadata(source)
     meta['exif'][0x0131] = f"colorize-gan, {model_name}"  # Software
     meta['exif'][0x010E] = "colorized from its lightness by a conditional GAN"  # ImageDescription
-    meta['exif'][0x010D] = encode_source(source_id(source))  # DocumentName: which input (a rerun checks it)
+    meta['exif'][0x010D] = encode_source(source_record(source, settings))  # DocumentName: a rerun checks it
     options = {'format': 'JPEG', 'quality': quality} if image_format == 'jpg' else {'format': 'PNG'}
     options.update(exif=meta['exif'].tobytes(), icc_profile=SRGB_BYTES, **({'dpi': meta['dpi']} if meta['dpi'] else {}))
     pil = Image.fromarray(rgb)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .color import AB_SCALE, luminance, normalize_lab
-from .images import decode_source, encode_source, source_id
+from .images import decode_source, encode_source, source_record
 from .photo import colorize, working_size
 from .utils import UserError, atomic_write
 
@@ -175,7 +175,8 @@ def _rotation(frame):
 
 
 def recorded_source(path):
-    """The source_id a video written by colorize_video records (the mp4's comment), or None if none or unreadable."""
+    """The record (images.source_record) a video written by colorize_video holds (the mp4's comment), or None if
+    none or unreadable."""
     require_av()
     try:
         with av.open(path) as container:
@@ -343,7 +344,7 @@ class Result:
 
 
 def colorize_video(G, path, out_path, size=0, device='cpu', saturation=1.0, temporal=TEMPORAL, quality=QUALITY,
-                   upsample='bicubic', side_by_side=False, progress=None):
+                   upsample='bicubic', side_by_side=False, progress=None, settings=''):
     """Colorize the video at `path` into an H.264 mp4 at `out_path` (temporary file, then rename); returns a Result.
 
     Frames are decoded, colorized in batches of BATCH (colorize_frames) and encoded as they go, so memory does not
@@ -352,7 +353,8 @@ def colorize_video(G, path, out_path, size=0, device='cpu', saturation=1.0, temp
     stream's packets unchanged. `temporal` is the Stabilizer's strength (0 = per-frame), `quality` x264's CRF,
     `side_by_side` puts the input left of the output. `progress(done, total)` is called after each batch (total 0 if
     unknown); an exception it raises stops the work and leaves no output. A stream that breaks off is colorized up to
-    where it decodes (Result.stopped says where). Raises UserError for a file that is not a video, has no video
+    where it decodes (Result.stopped says where). The mp4's comment holds images.source_record(path, settings).
+    Raises UserError for a file that is not a video, has no video
     stream or no frames, or an unusable setting."""
     if not 0 <= quality <= 51:
         raise UserError(f"video quality (CRF) {quality} must be between 0 (lossless) and 51; 18 is about visually "
@@ -370,7 +372,8 @@ def colorize_video(G, path, out_path, size=0, device='cpu', saturation=1.0, temp
             stream = container.streams.video[0]
             stream.thread_type = 'AUTO'
             audio = container.streams.audio[0] if container.streams.audio else None
-            writer = _Writer(file, width, height, source.rate, stream.time_base, quality, audio, source_id(path))
+            writer = _Writer(file, width, height, source.rate, stream.time_base, quality, audio,
+                             source_record(path, settings))
             result.notes += writer.notes
             step = max(1, round(1 / (source.rate * stream.time_base)))  # one frame, in time-base units
             batch, first_pts, last_pts, last_duration, coded = [], None, None, 0, None

@@ -288,7 +288,8 @@ def test_a_rerun_keeps_what_is_done_and_never_replaces_a_file_silently(tmp_path,
     run('colorize.py', *args)
     again = run('colorize.py', *args)
     assert 'wrote 0, failed 0, already done 2' in again.stdout and again.returncode == 0
-    assert images.recorded_source(str(tmp_path / 'o' / f'{b}.png')) == images.source_id(str(tmp_path / f'{b}.png'))
+    assert images.parse_record(images.recorded_source(str(tmp_path / 'o' / f'{b}.png')))[0] == \
+        images.source_id(str(tmp_path / f'{b}.png'))
     os.utime(tmp_path / 'o' / f'{b}.png', (0, 0))  # an output older than its input: someone else's, or stale
     refused = run('colorize.py', *args, check=False)
     assert refused.returncode == 1 and 'exists and is older than its input' in refused.stderr and '--overwrite' in \
@@ -311,8 +312,38 @@ def test_an_output_made_from_another_input_is_never_taken_as_done_or_replaced_si
     assert (tmp_path / 'o' / 'photo.png').read_bytes() == first and 'already done' not in other.stdout
     assert 'already done 1' in run('colorize.py', tmp_path / 'a' / 'photo.jpg', *args).stdout
     assert 'wrote 1, failed 0' in run('colorize.py', tmp_path / 'b' / 'photo.png', *args, '--overwrite').stdout
-    assert images.recorded_source(str(tmp_path / 'o' / 'photo.png')) == images.source_id(str(tmp_path / 'b' /
-                                                                                             'photo.png'))
+    assert images.parse_record(images.recorded_source(str(tmp_path / 'o' / 'photo.png')))[0] == \
+        images.source_id(str(tmp_path / 'b' / 'photo.png'))
+
+
+def test_a_rerun_with_other_settings_keeps_the_outputs_and_names_the_settings_that_differ(tmp_path, model):
+    for i in range(2):
+        Image.fromarray(_gray(seed=i)).save(tmp_path / f'p{i}.png')
+    args = (tmp_path / 'p0.png', tmp_path / 'p1.png', f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    run('colorize.py', *args)
+    first = (tmp_path / 'o' / 'p0.png').read_bytes()
+    other = run('colorize.py', *args, '--saturation=1.3', check=False)  # not 'already done': another result
+    assert other.returncode == 1 and (tmp_path / 'o' / 'p0.png').read_bytes() == first
+    assert other.stderr.strip() == (f"error: 2 output(s) in '{tmp_path / 'o'}' exist, made with other settings "
+                                    f"(saturation=1.0, now 1.3; first: {tmp_path / 'o' / 'p0.png'}); pass "
+                                    "--overwrite to redo them with these, or another --out_dir")
+    assert 'wrote 0, failed 0, 2 made with other settings (kept)' in other.stdout
+    guided = run('colorize.py', *args, '--upsample=guided', '--saturation=0.9', check=False)
+    assert guided.returncode == 1 and '(saturation=1.0, now 0.9; upsample=bicubic, now guided; first: ' in guided.stderr
+    assert 'already done 2' in run('colorize.py', *args).stdout  # the same settings: done
+    assert 'wrote 2, failed 0' in run('colorize.py', *args, '--saturation=1.3', '--overwrite').stdout
+    assert 'already done 2' in run('colorize.py', *args, '--saturation=1.3').stdout
+    retrained = tmp_path / 'g.safetensors'  # the same file name, other weights: another model
+    G = checkpoint.load_generator(model, fold=False)[0]
+    with torch.no_grad():
+        G.out[0].bias.add_(0.1)
+    checkpoint.export_generator(str(retrained), G)
+    again = run('colorize.py', *args[:3], f'--checkpoint={retrained}', '--saturation=1.3', check=False)
+    assert again.returncode == 1 and '(model=g.safetensors@' in again.stderr and ', now g.safetensors@' in again.stderr
+    # an output written before settings were recorded (its record names the input only) stays done, as it was
+    rgb = np.asarray(Image.open(tmp_path / 'o' / 'p0.png'))
+    images.write_colorized(str(tmp_path / 'o' / 'p0.png'), rgb, str(tmp_path / 'p0.png'), 'g.safetensors')
+    assert 'already done 1' in run('colorize.py', tmp_path / 'p0.png', *args[2:], '--saturation=0.5').stdout
 
 
 def test_what_a_folder_holds_beside_photos_is_skipped_and_named_in_one_line(tmp_path, model):
