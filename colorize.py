@@ -273,7 +273,7 @@ if jobs:
 def settings_of(path):
     """The settings the output of `path` is made with, as 'name=value' words its file records: a rerun with other
     ones does not take the earlier output as done (the model by its file's name and the start of its SHA-1)."""
-    words = {'model': model_id, 'size': size, 'saturation': saturation, 'upsample': upsample,
+    words = {'model': model_id, 'size': size or G.config['image_size'], 'saturation': saturation, 'upsample': upsample,
              'side_by_side': side_by_side}
     if is_video(path):
         words.update(temporal=temporal, video_quality=video_quality)

@@ -331,6 +331,7 @@ def test_a_rerun_with_other_settings_keeps_the_outputs_and_names_the_settings_th
     guided = run('colorize.py', *args, '--upsample=guided', '--saturation=0.9', check=False)
     assert guided.returncode == 1 and '(saturation=1.0, now 0.9; upsample=bicubic, now guided; first: ' in guided.stderr
     assert 'already done 2' in run('colorize.py', *args).stdout  # the same settings: done
+    assert 'already done 2' in run('colorize.py', *args, '--size=32', '--saturation=1').stdout  # the same, spelt out
     assert 'wrote 2, failed 0' in run('colorize.py', *args, '--saturation=1.3', '--overwrite').stdout
     assert 'already done 2' in run('colorize.py', *args, '--saturation=1.3').stdout
     retrained = tmp_path / 'g.safetensors'  # the same file name, other weights: another model
