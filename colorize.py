@@ -11,8 +11,6 @@ inputs are never modified, and files already under out_dir are never taken as in
 `colorize` command: `colorize old_photo.jpg --out_dir=colorized`.
 """
 import glob
-import hashlib
-import json
 import os
 import signal
 import sys
@@ -30,8 +28,11 @@ from colorize_gan.images import (
     describe_failure,
     image_size,
     list_images,
+    model_id,
+    output_settings,
     parse_record,
     read_image,
+    settings_changes,
     source_id,
     write_colorized,
 )
@@ -57,7 +58,7 @@ image_format = 'png'  # png | jpg
 quality = 95  # JPEG quality, with --image_format=jpg
 side_by_side = False  # write input | colorized next to each other
 upsample = 'bicubic'  # how the predicted colour reaches full size: bicubic | guided (a guided filter on L's edges)
-overwrite = False  # redo outputs that exist already (else: newer than their input = done and skipped, older = refused)
+overwrite = False  # redo outputs made otherwise (else: made from this input with these settings = done; others refused)
 max_megapixels = 500.0  # larger images are refused before decoding (memory); raise it for bigger scans
 hint = ''  # x,y,colour[,radius]: a colour you know at that point (repeatable); only its ab is used, L is kept
 hints = ''  # a JSON file of hints: [{"x": .., "y": .., "color": .., "radius": ..}], or an object keyed by file name
@@ -271,31 +272,17 @@ if jobs:
 
 
 def settings_of(path):
-    """The settings the output of `path` is made with, as 'name=value' words its file records: a rerun with other
-    ones does not take the earlier output as done (the model by its file's name and the start of its SHA-1)."""
-    words = {'model': model_id, 'size': size or G.config['image_size'], 'saturation': saturation, 'upsample': upsample,
-             'side_by_side': side_by_side}
+    """The settings the output of `path` is made with (images.output_settings), as its file records them."""
+    working_size = size or G.config['image_size']
     if is_video(path):
-        words.update(temporal=temporal, video_quality=video_quality)
-    else:
-        words['hints'] = hashlib.sha1(json.dumps(hints_of[path]).encode()).hexdigest()[:8] if hints_of[path] else 'none'
-        if image_format == 'jpg':
-            words['quality'] = quality
-    return ' '.join(f'{name}={value}' for name, value in words.items())
+        return output_settings(model_record, working_size, saturation, upsample, side_by_side, temporal=temporal,
+                               video_quality=video_quality)
+    return output_settings(model_record, working_size, saturation, upsample, side_by_side, hints_of[path],
+                           image_format, quality)
 
 
-def changed_settings(recorded, path):
-    """'saturation=1.0, now 1.3; ...' for the settings that differ between a recorded settings text and this run's."""
-    old = dict(word.split('=', 1) for word in recorded.split() if '=' in word)
-    new = dict(word.split('=', 1) for word in settings_of(path).split())
-    return '; '.join(f"{name}={old.get(name, '(none)')}, now {new.get(name, '(none)')}"
-                     for name in dict.fromkeys([*new, *old]) if old.get(name) != new.get(name))
-
-
-if jobs:
-    model_path = checkpoint if backend == 'onnx' else checkpoint_file(checkpoint or PHOTO_GENERATOR)
-    with open(model_path, 'rb') as f:
-        model_id = f"{os.path.basename(model_path)}@{hashlib.file_digest(f, 'sha1').hexdigest()[:8]}"
+model_record = model_id(checkpoint if backend == 'onnx' else checkpoint_file(checkpoint or PHOTO_GENERATOR)) \
+    if jobs else ''
 if any(hints_of.values()) and not G.hints:
     raise UserError(f"the model {checkpoint or PHOTO_GENERATOR} has no hint input (it was trained without colour "
                     "hints); drop --hint/--hints, or pass --checkpoint=<a model trained with --hints=True>")
@@ -386,25 +373,32 @@ for path, out in jobs:
               file=sys.stderr)
         failed.append(path)
         continue
-    if os.path.exists(out) and not overwrite:  # a rerun continues: what is done stays, nothing is silently replaced
+    if os.path.exists(out):  # a rerun continues: what is done stays, nothing is silently replaced
         record = (video_source if is_video(path) else image_source)(out)
         made_from, made_with = parse_record(record) if record is not None else (None, None)
-        if made_from is not None and made_from != source_id(path):
+        newer = os.path.getmtime(out) >= os.path.getmtime(path)
+        if made_from == source_id(path) and made_with == settings_of(path) and newer:
+            done_before += 1  # made as this run makes it (so an --overwrite run stopped by Ctrl-C continues too)
+            continue
+        if overwrite:
+            pass
+        elif made_from is not None and made_from != source_id(path):
             print(f"error: '{shown(out)}' exists and was made from another input "
                   f"('{shown(made_from.rsplit('#', 1)[0])}'), not from '{shown(path)}'; pass another --out_dir, or "
                   "--overwrite to replace it", file=sys.stderr)
             failed.append(path)
             continue
-        if made_with is not None and made_with != settings_of(path):  # one line for them all, after the loop
-            other_settings.append((out, changed_settings(made_with, path)))
+        elif made_with is not None and made_with != settings_of(path):  # one line for them all, after the loop
+            other_settings.append((out, settings_changes(made_with, settings_of(path))))
             continue
-        if os.path.getmtime(out) >= os.path.getmtime(path):
+        elif newer:  # written before outputs recorded their settings: taken as done, as then
             done_before += 1
             continue
-        print(f"error: '{shown(out)}' exists and is older than its input '{shown(path)}'; pass --overwrite to "
-              "replace it", file=sys.stderr)
-        failed.append(path)
-        continue
+        else:
+            print(f"error: '{shown(out)}' exists and is older than its input '{shown(path)}'; pass --overwrite to "
+                  "replace it", file=sys.stderr)
+            failed.append(path)
+            continue
     if is_video(path):
         done = colorize_one_video(path, out)
         if done is None:
@@ -457,9 +451,9 @@ for path, out in jobs:
 
 if other_settings:
     first, change = other_settings[0]
-    print(f"error: {len(other_settings)} output(s) in '{shown(out_dir)}' exist, made with other settings ({change}"
-          f"{'' if len(other_settings) == 1 else f'; first: {shown(first)}'}); pass --overwrite to redo them with "
-          "these, or another --out_dir", file=sys.stderr)
+    print(f"error: {len(other_settings)} output(s) in '{shown(out_dir)}' were made with other settings (e.g. "
+          f"'{shown(first)}': {change}); pass --overwrite to redo them with these, or another --out_dir",
+          file=sys.stderr)
 print(f"wrote {written}, failed {len(failed)}" + (f" ({', '.join(shown(f) for f in failed)})" if failed else '')
       + (f", already done {done_before} (kept; --overwrite redoes them)" if done_before else '')
       + (f", {len(other_settings)} made with other settings (kept)" if other_settings else '')

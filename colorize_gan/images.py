@@ -62,6 +62,39 @@ def source_record(source, settings=''):
     return source_id(source) + (f'; {settings}' if settings else '')
 
 
+def model_id(path):
+    """How an output names the model file it was made with: its name, '@', the first 8 hex digits of its SHA-1."""
+    import hashlib
+    with open(path, 'rb') as f:
+        return f"{os.path.basename(path)}@{hashlib.file_digest(f, 'sha1').hexdigest()[:8]}"
+
+
+def output_settings(model, size, saturation, upsample='bicubic', side_by_side=False, hints=(), image_format='png',
+                    quality=95, **more):
+    """The settings an output is made with, as the 'name=value' words its file records (source_record), so that a
+    rerun tells an output made as it would make it from one made otherwise: `model` is model_id(...), `size` the
+    working size used (not 0), `hints` the photo's hints in any order (recorded as their number and a digest),
+    `more` further settings (a video's). Values are percent-encoded: no spaces."""
+    import hashlib
+    import json
+    words = {'model': model, 'size': size, 'saturation': saturation, 'upsample': upsample, 'side_by_side': side_by_side}
+    plain = lambda v: v.tolist() if hasattr(v, 'tolist') else str(v)  # noqa: E731  (numpy numbers in a hint)
+    digest = hashlib.sha1(json.dumps(sorted(json.dumps(h, sort_keys=True, default=plain) for h in hints)).encode())
+    words['hints'] = f"{len(hints)}@{digest.hexdigest()[:8]}" if hints else 'none'
+    if image_format == 'jpg':
+        words['quality'] = quality
+    words.update(more)
+    return ' '.join(f"{name}={quote(str(value), safe='@#.,+-')}" for name, value in words.items())
+
+
+def settings_changes(recorded, current):
+    """'saturation=1.0, now 1.3; ...': the settings that differ between two output_settings texts."""
+    old, new = ({name: unquote(value) for name, _, value in (w.partition('=') for w in text.split())}
+                for text in (recorded, current))
+    return '; '.join(f"{name}={old.get(name, '(none)')}, now {new.get(name, '(none)')}"
+                     for name in dict.fromkeys([*new, *old]) if old.get(name) != new.get(name))
+
+
 def parse_record(record):
     """(source_id, settings or None) of a record source_record made; settings is None for an output that records
     none (written before settings were recorded)."""

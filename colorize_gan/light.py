@@ -262,7 +262,7 @@ def colorize(G, image, size=0, saturation=1.0):
 def main(argv):
     """python3 -m colorize_gan.light PHOTO [...] --model=generator.onnx: each photo -> out_dir/<name>.png; returns the
     exit status (1 if any photo failed)."""
-    from .images import describe_failure, read_image, write_colorized
+    from .images import describe_failure, model_id, output_settings, read_image, write_colorized
     from .utils import config_defaults, configure
     settings = {**config_defaults(globals()), '__file__': __file__}  # this call's own copy, not the module's
     _, photos = configure(settings, argv, excepthook=False, positional=True, flags=('overwrite',))
@@ -299,7 +299,9 @@ def main(argv):
     for out, path in outputs.items():
         try:
             rgb = colorize(G, read_image(path), size, saturation)
-            write_colorized(out, rgb, path, os.path.basename(model), image_format, quality)
+            write_colorized(out, rgb, path, os.path.basename(model), image_format, quality,  # settings as colorize.py
+                            output_settings(model_id(model), size or G.config['image_size'], saturation,
+                                            image_format=image_format, quality=quality))
             print(f"{path} -> {out}")
         except (OSError, ValueError) as e:
             print(f"error: '{path}' could not be colorized ({describe_failure(e)})", file=sys.stderr)

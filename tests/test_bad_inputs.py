@@ -56,8 +56,8 @@ def test_the_output_folder_inside_the_input_folder_is_never_read_as_input(tmp_pa
     album.mkdir()
     for i in range(2):
         Image.fromarray(_gray(seed=i)).save(album / f'p{i}.png')
-    for extra in ([], ['--overwrite']):  # the default --out_dir, colorized/, lands inside the folder being colorized
-        proc = run('colorize.py', '.', f'--checkpoint={model}', *extra, cwd=album)
+    for extra in ([], ['--overwrite', '--saturation=1.2']):  # the default --out_dir, colorized/, lands inside the
+        proc = run('colorize.py', '.', f'--checkpoint={model}', *extra, cwd=album)  # folder being colorized
         assert 'wrote 2, failed 0' in proc.stdout
     assert _pngs(album) == ['colorized/p0.png', 'colorized/p1.png', 'p0.png', 'p1.png']
 
@@ -294,8 +294,8 @@ def test_a_rerun_keeps_what_is_done_and_never_replaces_a_file_silently(tmp_path,
     refused = run('colorize.py', *args, check=False)
     assert refused.returncode == 1 and 'exists and is older than its input' in refused.stderr and '--overwrite' in \
         refused.stderr and os.path.getmtime(tmp_path / 'o' / f'{b}.png') == 0
-    redone = run('colorize.py', *args, '--overwrite')
-    assert 'wrote 2, failed 0' in redone.stdout and os.path.getmtime(tmp_path / 'o' / f'{b}.png') > 0
+    redone = run('colorize.py', *args, '--overwrite')  # redoes the stale one; a.png's is as this run would make it
+    assert 'wrote 1, failed 0, already done 1' in redone.stdout and os.path.getmtime(tmp_path / 'o' / f'{b}.png') > 0
 
 
 def test_an_output_made_from_another_input_is_never_taken_as_done_or_replaced_silently(tmp_path, model):
@@ -324,23 +324,28 @@ def test_a_rerun_with_other_settings_keeps_the_outputs_and_names_the_settings_th
     first = (tmp_path / 'o' / 'p0.png').read_bytes()
     other = run('colorize.py', *args, '--saturation=1.3', check=False)  # not 'already done': another result
     assert other.returncode == 1 and (tmp_path / 'o' / 'p0.png').read_bytes() == first
-    assert other.stderr.strip() == (f"error: 2 output(s) in '{tmp_path / 'o'}' exist, made with other settings "
-                                    f"(saturation=1.0, now 1.3; first: {tmp_path / 'o' / 'p0.png'}); pass "
-                                    "--overwrite to redo them with these, or another --out_dir")
+    assert other.stderr.strip() == (f"error: 2 output(s) in '{tmp_path / 'o'}' were made with other settings (e.g. "
+                                    f"'{tmp_path / 'o' / 'p0.png'}': saturation=1.0, now 1.3); pass --overwrite to "
+                                    "redo them with these, or another --out_dir")
     assert 'wrote 0, failed 0, 2 made with other settings (kept)' in other.stdout
     guided = run('colorize.py', *args, '--upsample=guided', '--saturation=0.9', check=False)
-    assert guided.returncode == 1 and '(saturation=1.0, now 0.9; upsample=bicubic, now guided; first: ' in guided.stderr
+    assert guided.returncode == 1 and "p0.png': saturation=1.0, now 0.9; upsample=bicubic, now guided)" in guided.stderr
     assert 'already done 2' in run('colorize.py', *args).stdout  # the same settings: done
     assert 'already done 2' in run('colorize.py', *args, '--size=32', '--saturation=1').stdout  # the same, spelt out
     assert 'wrote 2, failed 0' in run('colorize.py', *args, '--saturation=1.3', '--overwrite').stdout
     assert 'already done 2' in run('colorize.py', *args, '--saturation=1.3').stdout
+    # --overwrite redoes what was made otherwise only: a stopped --overwrite run continues where it stopped
+    os.utime(tmp_path / 'o' / 'p1.png', (0, 0))  # p1's output now looks older than its photo: it is redone
+    again = run('colorize.py', *args, '--saturation=1.3', '--overwrite').stdout
+    assert 'wrote 1, failed 0, already done 1' in again
     retrained = tmp_path / 'g.safetensors'  # the same file name, other weights: another model
     G = checkpoint.load_generator(model, fold=False)[0]
     with torch.no_grad():
         G.out[0].bias.add_(0.1)
     checkpoint.export_generator(str(retrained), G)
     again = run('colorize.py', *args[:3], f'--checkpoint={retrained}', '--saturation=1.3', check=False)
-    assert again.returncode == 1 and '(model=g.safetensors@' in again.stderr and ', now g.safetensors@' in again.stderr
+    assert again.returncode == 1 and "p0.png': model=g.safetensors@" in again.stderr
+    assert ', now g.safetensors@' in again.stderr
     # an output written before settings were recorded (its record names the input only) stays done, as it was
     rgb = np.asarray(Image.open(tmp_path / 'o' / 'p0.png'))
     images.write_colorized(str(tmp_path / 'o' / 'p0.png'), rgb, str(tmp_path / 'p0.png'), 'g.safetensors')
