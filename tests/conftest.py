@@ -24,15 +24,6 @@ if os.environ.get('PYTEST_XDIST_WORKER'):
     os.environ['OMP_NUM_THREADS'] = '1'  # and every process a test starts
 
 
-def pytest_xdist_auto_num_workers(config):
-    """`-n auto` (pytest.ini): one worker per core for the fast inner loop (`-m "not slow"`: pure CPU), one more for
-    the whole suite, whose script tests often wait on a child process, a browser or a server while a core is free
-    (measured on the 2 quiet cores: five runs with 3 workers took 104-160 s, median 124 s; with 2, 150 s; the
-    inner loop took 23-27 s with 2 workers and 32 s with 3)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
-    return cores if 'not slow' in (config.option.markexpr or '') else cores + 1
-
-
 def make_images(folder, n, size=(40, 36), seed=0, gray=False):
     """Write n smooth random colour (or gray) PNGs of `size` (w, h) into folder."""
     os.makedirs(folder, exist_ok=True)
