@@ -376,20 +376,20 @@ for path, out in jobs:
     if os.path.exists(out):  # a rerun continues: what is done stays, nothing is silently replaced
         record = (video_source if is_video(path) else image_source)(out)
         made_from, made_with = parse_record(record) if record is not None else (None, None)
-        newer = os.path.getmtime(out) >= os.path.getmtime(path)
-        if made_from == source_id(path) and made_with == settings_of(path) and newer:
+        newer, settings = os.path.getmtime(out) >= os.path.getmtime(path), settings_of(path)
+        if made_from == source_id(path) and made_with == settings and newer:
             done_before += 1  # made as this run makes it (so an --overwrite run stopped by Ctrl-C continues too)
             continue
         if overwrite:
-            pass
+            pass  # redone below
         elif made_from is not None and made_from != source_id(path):
             print(f"error: '{shown(out)}' exists and was made from another input "
                   f"('{shown(made_from.rsplit('#', 1)[0])}'), not from '{shown(path)}'; pass another --out_dir, or "
                   "--overwrite to replace it", file=sys.stderr)
             failed.append(path)
             continue
-        elif made_with is not None and made_with != settings_of(path):  # one line for them all, after the loop
-            other_settings.append((out, settings_changes(made_with, settings_of(path))))
+        elif made_with is not None and made_with != settings:  # one line for them all, after the loop
+            other_settings.append((out, settings_changes(made_with, settings)))
             continue
         elif newer:  # written before outputs recorded their settings: taken as done, as then
             done_before += 1
