@@ -2,7 +2,6 @@
 import math
 from contextlib import nullcontext
 
-import matplotlib
 import numpy as np
 import torch
 from PIL import Image
@@ -10,10 +9,6 @@ from PIL import Image
 from .color import colorized_rgb, rgb_uint8_to_network
 from .metrics import colorfulness_ratios
 from .utils import atomic_write
-
-matplotlib.use('Agg')  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def save_png(path, image):
@@ -59,7 +54,12 @@ def sample_grid(generators, split, k=16, autocast=nullcontext):
 def plot_curves(path, histories):
     """Per-epoch curves of one or more runs ({label: train.py history}) to a PNG, atomically: the adversarial and L1
     losses, validation MAE (EMA and raw G, and the grayscale output) and validation colorfulness relative to real."""
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    # a Figure of its own, never pyplot: no window, no backend switched under a notebook that imports this; imported
+    # here, not at the top: half a second that eval.py and a run's other processes never need
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+    fig = Figure(figsize=(17, 3.6))
+    axes = fig.subplots(1, 4)
     gray_drawn = False
     for label, history in histories.items():
         epochs = [h['epoch'] for h in history]
@@ -85,4 +85,3 @@ def plot_curves(path, histories):
         ax.grid(alpha=0.3)
     fig.subplots_adjust(left=0.035, right=0.995, bottom=0.14, top=0.91, wspace=0.2)  # fixed: tight_layout costs a draw
     atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=90))
-    plt.close(fig)

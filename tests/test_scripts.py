@@ -109,9 +109,10 @@ SHIPPED = {'generator.safetensors': {'width': 64, 'image_size': 32},
 
 @pytest.fixture(scope='module')
 def natural(tmp_path_factory):
-    """tools/natural_photos.py's folder (10 crops a photo; full/: the whole photos), made once for both models."""
+    """tools/natural_photos.py's folder (10 test crops a photo, no train/; full/: the whole photos), made once for both
+    models."""
     folder = tmp_path_factory.mktemp('natural')
-    run('tools/natural_photos.py', f'--out_dir={folder}', '--crops=10')
+    run('tools/natural_photos.py', f'--out_dir={folder}', '--crops=10', '--train_crops=0')
     return folder
 
 

@@ -79,3 +79,13 @@ def test_a_signal_while_the_interpreter_shuts_down_exits_quietly(signum):
             f"atexit.register(lambda: (os.kill(os.getpid(), {int(signum)}), print('not reached')))")
     proc = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 128 + signum and proc.stdout == 'written\n' and proc.stderr == ''
+
+
+def test_atomic_write_syncs_to_disk_unless_told_the_file_can_be_remade(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(utils.os, 'fsync', lambda fd: synced.append(fd))
+    utils.atomic_write(tmp_path / 'state.pt', lambda f: f.write(b'weights'))
+    assert len(synced) == 1 and (tmp_path / 'state.pt').read_bytes() == b'weights'
+    utils.atomic_write(tmp_path / 'crop.png', lambda f: f.write(b'pixels'), durable=False)
+    assert len(synced) == 1 and (tmp_path / 'crop.png').read_bytes() == b'pixels'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['crop.png', 'state.pt']  # no temporary file left
