@@ -467,6 +467,9 @@ def draw_curves():
         plot_curves(os.path.join(paths['images'], f'{name}_curves.png'), {name: history})
     except OSError as e:
         tqdm.write(f"warning: could not write the curves in {paths['images']} ({e.strerror or e}); training goes on")
+    except Exception as e:  # matplotlib is imported only to draw: a broken install shows here, never ends the run
+        tqdm.write(f"warning: could not draw the curves ({type(e).__name__}: {e}); the run goes on without them "
+                   "(pip install -r requirements.txt repairs matplotlib)")
     curves_drawn.update(at=time.time(), epochs=len(history))
 
 

@@ -50,7 +50,13 @@ def test_resumed_training_matches_uninterrupted_training(tiny_data, tmp_path, mo
             (os.path.basename(path), [h['epoch'] for h in histories['tiny']])))
         run('train.py', *common, f'--out_dir={tmp_path / "a"}', '--epochs=2', '--keep_snapshots=True')
     assert drawn == [('tiny_curves.png', [1, 2])]
-    run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=1')
+    def broken_matplotlib(path, histories):
+        raise ModuleNotFoundError("No module named 'matplotlib'")
+    with monkeypatch.context() as patch:  # a broken install costs the figure, never the finished run
+        patch.setattr(plots, 'plot_curves', broken_matplotlib)
+        first = run('train.py', *common, f'--out_dir={tmp_path / "b"}', '--epochs=1')
+    assert "warning: could not draw the curves (ModuleNotFoundError: No module named 'matplotlib')" in first.stdout
+    assert 'done: 1 epochs' in first.stdout
     (tmp_path / 'no_images' / 'train').mkdir(parents=True)  # refused before any data is read: no "no images" error
     again = run('train.py', *TRAIN_TINY, f'--data_dir={tmp_path / "no_images"}', f'--out_dir={tmp_path / "b"}',
                 '--epochs=2', check=False)  # resume is explicit
