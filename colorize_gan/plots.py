@@ -53,14 +53,17 @@ def sample_grid(generators, split, k=16, autocast=nullcontext):
 
 def plot_curves(path, histories):
     """Per-epoch curves of one or more runs ({label: train.py history}) to a PNG, atomically: the adversarial and L1
-    losses, validation MAE (EMA and raw G, and the grayscale output) and validation colorfulness relative to real."""
+    losses, validation MAE (EMA and raw G, and the grayscale output) and validation colorfulness relative to real;
+    returns the matplotlib Figure (a notebook can show it)."""
     # a Figure of its own, never pyplot: no window, no backend switched under a notebook that imports this; imported
     # here, not at the top: half a second that eval.py and a run's other processes never need
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
     fig = Figure(figsize=(17, 3.6))
     axes = fig.subplots(1, 4)
-    gray_drawn = False
+    # the grayscale output's validation MAE: one black line when the runs share a validation set, else one per run
+    grays = {label: history[0]['val_mae_gray'] for label, history in histories.items() if history}
+    one_gray = len(set(grays.values())) <= 1
     for label, history in histories.items():
         epochs = [h['epoch'] for h in history]
         color = axes[0].plot(epochs, [h['loss_D'] for h in history], label=f'{label} loss_D')[0].get_color()
@@ -68,12 +71,13 @@ def plot_curves(path, histories):
         axes[1].plot(epochs, [h['loss_G_l1'] for h in history], color=color, label=label)
         axes[2].plot(epochs, [h['val_mae'] for h in history], 'o-', ms=3, color=color, label=f'{label} (EMA if on)')
         axes[2].plot(epochs, [h['val_mae_raw'] for h in history], color=color, alpha=0.35, label=f'{label} raw G')
-        if not gray_drawn:
-            axes[2].axhline(history[0]['val_mae_gray'], color='k', ls='--', label='grayscale output')
-            gray_drawn = True
+        if not one_gray:
+            axes[2].axhline(grays[label], color=color, ls='--', label=f'{label} grayscale output')
         ratios = colorfulness_ratios(history)
         if ratios:
             axes[3].plot(epochs, ratios, 'o-', ms=3, color=color, label=label)
+    if one_gray and grays:
+        axes[2].axhline(next(iter(grays.values())), color='k', ls='--', label='grayscale output')
     axes[3].axhline(1.0, color='k', ls='--', label='real images')
     titles = ('adversarial losses (dotted: G)', 'L1 loss (ab/110 scale)', 'validation MAE (RGB 0-255)',
               'validation colorfulness / real')
@@ -85,3 +89,4 @@ def plot_curves(path, histories):
         ax.grid(alpha=0.3)
     fig.subplots_adjust(left=0.035, right=0.995, bottom=0.14, top=0.91, wspace=0.2)  # fixed: tight_layout costs a draw
     atomic_write(path, lambda f: fig.savefig(f, format='png', dpi=90))
+    return fig

@@ -188,3 +188,23 @@ def test_hint_spread_refuses_bad_bands_and_folders_without_colour_photos(tmp_pat
                           ([f'--folders={gray}'], 'no colour photos in --folders=')):
         proc = run('tools/hint_spread.py', *args, check=False)
         assert proc.returncode == 1 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, args
+
+
+@pytest.mark.slow  # writes the packages' photos twice
+def test_natural_photos_refuses_bad_options_and_a_rerun_leaves_only_its_own_crops(tmp_path):
+    (tmp_path / 'afile').write_text('x')
+    for args, message in ((['--crops=-1'], '--crops=-1 --train_crops=80: pass 0'),
+                          (['--image_size=7'], '16 px or more'), (['--seed=-1'], '--seed=-1'),
+                          (['--out_dir='], '--out_dir is empty'),
+                          ([f'--out_dir={tmp_path / "afile"}'], 'is a file'),
+                          ([f'--out_dir={tmp_path / "afile" / "sub"}'], 'cannot write in')):
+        proc = run('tools/natural_photos.py', *args, check=False)
+        assert proc.returncode == 1 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, args
+    out = tmp_path / 'natural'
+    run('tools/natural_photos.py', f'--out_dir={out}', '--crops=3', '--train_crops=2', '--image_size=16')
+    (out / 'test' / 'cat' / '.001.png.k1ll3d.tmp').write_bytes(b'half a crop')  # what a killed run leaves
+    (out / 'test' / 'cat' / 'notes.txt').write_text('mine')  # not the script's: kept
+    again = run('tools/natural_photos.py', f'--out_dir={out}', '--crops=1', '--train_crops=0', '--image_size=16')
+    assert 'removed 20 crops of an earlier run with more' in again.stdout  # 2 test and 2 train crops of 5 photos
+    assert sorted(os.listdir(out / 'test' / 'cat')) == ['000.png', 'notes.txt'] and not (out / 'train').exists()
+    assert Image.open(out / 'test' / 'cat' / '000.png').size == (16, 16)

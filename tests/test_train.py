@@ -377,3 +377,17 @@ def test_a_signal_before_training_or_a_second_one_exits_128_plus_its_number(tiny
     twice = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "b"}', *TRAIN_TINY, check=False)
     assert twice.returncode == 143 and 'SIGTERM again: exiting now' in twice.stderr
     assert 'no checkpoint had been written yet' in twice.stderr  # no resume command for a run that has none
+
+
+def test_curves_draw_each_run_s_grayscale_baseline_when_the_runs_differ(tmp_path):
+    def history(gray, n=2):
+        return [dict(epoch=e, loss_D=0.6, loss_G_adv=1.0, loss_G_l1=0.1, val_mae=gray - e, val_mae_raw=gray - e + 0.5,
+                     val_mae_gray=gray, val_colorfulness=20.0, val_colorfulness_real=30.0) for e in range(1, n + 1)]
+
+    def dashed(fig):  # the grayscale-output lines of the validation MAE panel: (label, y)
+        return sorted((ln.get_label(), ln.get_ydata()[0]) for ln in fig.axes[2].lines if ln.get_linestyle() == '--')
+    same = plots.plot_curves(tmp_path / 'same.png', {'a': history(14.3), 'b': history(14.3, 3)})
+    assert dashed(same) == [('grayscale output', 14.3)]
+    other = plots.plot_curves(tmp_path / 'other.png', {'cifar': history(12.4), 'photos': history(22.65)})
+    assert dashed(other) == [('cifar grayscale output', 12.4), ('photos grayscale output', 22.65)]
+    assert (tmp_path / 'other.png').stat().st_size > 10_000  # a drawn figure

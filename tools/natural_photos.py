@@ -14,6 +14,7 @@ full size, in colour under full/test/ (the originals that --full_resolution scor
 gray/ (inputs to try colorize.py on).
 """
 import os
+import re
 import sys
 
 import numpy as np
@@ -22,16 +23,26 @@ from skimage import data as skdata
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
-from colorize_gan.utils import atomic_write, configure  # noqa: E402
+from colorize_gan.utils import UserError, atomic_write, configure  # noqa: E402
 
 # -----------------------------------------------------------------------------
 out_dir = 'data/natural'  # gets test/ and train/<photo>/NNN.png, full/test/<photo>.png and gray/<photo>.jpg
-crops = 100  # test crops per photo
+crops = 100  # test crops per photo; 0 = none (the whole photos only)
 train_crops = 80  # other random crops per photo, a tiny train/ split (the quick start trains on it); 0 = none
-image_size = 64  # px of the crops
+image_size = 64  # px of the crops (16 or more)
 seed = 0
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
+if crops < 0 or train_crops < 0:
+    raise UserError(f"--crops={crops} --train_crops={train_crops}: pass 0 (none) or a number of crops per photo")
+if image_size < 16:
+    raise UserError(f"--image_size={image_size}: pass 16 px or more (64 by default; eval.py resizes to each model's)")
+if seed < 0:
+    raise UserError(f"--seed={seed}: pass 0 or a positive whole number")
+if not out_dir:
+    raise UserError("--out_dir is empty; name the folder to write in, e.g. --out_dir=data/natural")
+if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    raise UserError(f"--out_dir='{out_dir}' is a file; name a folder (it is made if missing)")
 photos = {'astronaut': skdata.astronaut(), 'cat': skdata.chelsea(), 'coffee': skdata.coffee(),
           'rocket': skdata.rocket(), 'motorcycle': skdata.stereo_motorcycle()[0]}
 
@@ -58,7 +69,9 @@ def other_package_photos():
 
 
 def write_crops(im, folder, n, rng):
-    """n square crops of random position and size (a quarter of the short side up to all of it), as image_size PNGs."""
+    """n square crops of random position and size (a quarter of the short side up to all of it), as image_size PNGs
+    000.png, 001.png, ...; crops of an earlier run beyond n, and temporary files a killed run left, are removed, so
+    the folder holds what this run says it wrote. Returns how many old crops went."""
     w, h = im.size
     for i in range(n):
         side = int(rng.integers(min(w, h) // 4, min(w, h) + 1))
@@ -67,19 +80,35 @@ def write_crops(im, folder, n, rng):
         # compress_level=1: the same pixels, written 3x faster; durable=False: a lost crop is remade by a rerun
         atomic_write(os.path.join(folder, f'{i:03d}.png'), lambda f: crop.save(f, format='PNG', compress_level=1),
                      durable=False)
+    removed = 0
+    for old in os.listdir(folder) if os.path.isdir(folder) else []:
+        crop = re.fullmatch(r'(\d{3,})\.png', old)
+        if crop and int(crop[1]) >= n or re.fullmatch(r'\.\d{3,}\.png\..+\.tmp', old):  # only names this script makes
+            os.remove(os.path.join(folder, old))
+            removed += bool(crop)
+    for empty in (folder, os.path.dirname(folder)):  # with n = 0 no empty test/<photo>/ or train/ is left behind
+        if n == 0 and os.path.isdir(empty) and not os.listdir(empty):
+            os.rmdir(empty)
+    return removed
 
 
 rng, train_rng = np.random.default_rng(seed), np.random.default_rng(seed + 1)  # train crops never move test crops
-for name, rgb in photos.items():
-    im = Image.fromarray(rgb)
-    write_crops(im, os.path.join(out_dir, 'test', name), crops, rng)
-    write_crops(im, os.path.join(out_dir, 'train', name), train_crops, train_rng)
-wholes = {**photos, **other_package_photos()}
-for name, rgb in wholes.items():
-    im = Image.fromarray(rgb)
-    atomic_write(os.path.join(out_dir, 'full', 'test', f'{name}.png'), lambda f: im.save(f, format='PNG'))
-    gray = im.convert('L')
-    atomic_write(os.path.join(out_dir, 'gray', f'{name}.jpg'), lambda f: gray.save(f, format='JPEG', quality=95))
+removed = 0
+try:
+    for name, rgb in photos.items():
+        im = Image.fromarray(rgb)
+        removed += write_crops(im, os.path.join(out_dir, 'test', name), crops, rng)
+        removed += write_crops(im, os.path.join(out_dir, 'train', name), train_crops, train_rng)
+    wholes = {**photos, **other_package_photos()}
+    for name, rgb in wholes.items():
+        im = Image.fromarray(rgb)
+        atomic_write(os.path.join(out_dir, 'full', 'test', f'{name}.png'), lambda f: im.save(f, format='PNG'))
+        gray = im.convert('L')
+        atomic_write(os.path.join(out_dir, 'gray', f'{name}.jpg'), lambda f: gray.save(f, format='JPEG', quality=95))
+except OSError as e:  # a read-only disk, a full one, a file where a folder goes
+    raise UserError(f"cannot write in --out_dir='{out_dir}' ({e.strerror or e}: '{e.filename}'); pass a folder you can "
+                    "write to") from None
 print(f"wrote {crops * len(photos)} test and {train_crops * len(photos)} train crops of {len(photos)} photos to "
       f"{out_dir}/test/ and train/, {len(wholes)} whole photos ({', '.join(wholes)}) to "
-      f"{out_dir}/full/test/ and in grayscale to {out_dir}/gray/")
+      f"{out_dir}/full/test/ and in grayscale to {out_dir}/gray/"
+      + (f"; removed {removed} crops of an earlier run with more" if removed else ''))
