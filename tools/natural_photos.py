@@ -81,11 +81,11 @@ def write_crops(im, folder, n, rng):
         atomic_write(os.path.join(folder, f'{i:03d}.png'), lambda f: crop.save(f, format='PNG', compress_level=1),
                      durable=False)
     removed = 0
-    for old in os.listdir(folder) if os.path.isdir(folder) else []:
-        crop = re.fullmatch(r'(\d{3,})\.png', old)
-        if crop and int(crop[1]) >= n or re.fullmatch(r'\.\d{3,}\.png\..+\.tmp', old):  # only names this script makes
+    for old in os.listdir(folder) if os.path.isdir(folder) else []:  # only names this script makes
+        numbered = re.fullmatch(r'(\d{3,})\.png', old)
+        if numbered and int(numbered[1]) >= n or re.fullmatch(r'\.\d{3,}\.png\..+\.tmp', old):
             os.remove(os.path.join(folder, old))
-            removed += bool(crop)
+            removed += bool(numbered)
     for empty in (folder, os.path.dirname(folder)):  # with n = 0 no empty test/<photo>/ or train/ is left behind
         if n == 0 and os.path.isdir(empty) and not os.listdir(empty):
             os.rmdir(empty)
