@@ -7,6 +7,7 @@ import socket
 import sys
 import urllib.parse
 import urllib.request
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -67,6 +68,19 @@ def server(hint_model):
     app.close()
 
 
+@pytest.fixture(scope='module')
+def browser():
+    """One headless Chromium for the page tests (each opens its own page): a browser start costs seconds."""
+    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+    if not chromium:
+        pytest.skip('no Chromium installed (Debian: apt-get install chromium)')
+    sync_api = pytest.importorskip('playwright.sync_api', reason='playwright is in requirements-demo.txt')
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=['--no-sandbox'])
+        yield browser
+        browser.close()
+
+
 def _photo(path, w=640, h=427):
     yy, xx = np.mgrid[0:h, 0:w]
     gray = (128 + 90 * np.sin(xx / 50) * np.cos(yy / 70)).clip(0, 255).astype(np.uint8)
@@ -109,15 +123,9 @@ def test_bad_files_get_a_message_and_the_server_keeps_serving(server, tmp_path):
             (64, 48)
 
 
-def test_page_in_a_real_browser(server, tmp_path):
-    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
-    if not chromium:
-        pytest.skip('no Chromium installed (Debian: apt-get install chromium)')
-    sync_api = pytest.importorskip('playwright.sync_api', reason='playwright is in requirements-demo.txt')
+def test_page_in_a_real_browser(server, browser, tmp_path):
     _photo(tmp_path / 'upload.png')
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=['--no-sandbox'])
-        page = browser.new_page(viewport={'width': 1280, 'height': 900})
+    with closing(browser.new_page(viewport={'width': 1280, 'height': 900})) as page:
         page.goto(server)
         page.get_by_text('Colorize a black-and-white photo').wait_for()
         assert 'faces and pets' in page.content()  # the one line on what the model is good and bad at
@@ -127,7 +135,6 @@ def test_page_in_a_real_browser(server, tmp_path):
         page.get_by_text('upload_color').wait_for(timeout=60000)  # the download appears with the result
         shot = tmp_path / 'demo.png'
         page.screenshot(path=str(shot), full_page=True)
-        browser.close()
     assert Image.open(shot).size[0] == 1280
     if os.environ.get('DEMO_SCREENSHOT'):  # how the README's screenshot is made
         shutil.copy(shot, os.environ['DEMO_SCREENSHOT'])
@@ -150,19 +157,13 @@ def _upload_formats(folder):
     return {name: folder / name for name in files}
 
 
-def test_page_upload_gives_the_file_colorize_py_writes(server, tmp_path):
+def test_page_upload_gives_the_file_colorize_py_writes(server, browser, tmp_path):
     """The page's own upload path (the upload widget, not the API): the downloadable PNG equals colorize.py's output
     for the same file, whatever its format (the widget must not convert or re-encode the upload)."""
-    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
-    if not chromium:
-        pytest.skip('no Chromium installed (Debian: apt-get install chromium)')
-    sync_api = pytest.importorskip('playwright.sync_api', reason='playwright is in requirements-demo.txt')
     (tmp_path / 'in').mkdir()
     files = _upload_formats(tmp_path / 'in')
     run('colorize.py', tmp_path / 'in', f'--out_dir={tmp_path / "cli"}', '--device=cpu')
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=['--no-sandbox'])
-        page = browser.new_page()
+    with closing(browser.new_page()) as page:
         page.goto(server)  # one page for every file, as a person uploads one after another
         for i, (name, path) in enumerate(files.items()):
             if i:  # the last photo goes first, with the widget's own button
@@ -179,7 +180,6 @@ def test_page_upload_gives_the_file_colorize_py_writes(server, tmp_path):
             want = np.asarray(Image.open(tmp_path / 'cli' / 'in' / f'{path.stem}.png').convert('RGB')).astype(int)
             assert got.shape == want.shape, name
             assert np.abs(got - want).max() <= 1, f'{name}: the page colorized another picture than colorize.py'
-        browser.close()
 
 
 HINT_MODEL = 'yours: hints.safetensors'  # how the page names the --checkpoint model
@@ -207,13 +207,9 @@ def test_api_takes_hints_as_colorize_py_does(server, hint_model, tmp_path):
             client.predict(handle_file(str(tmp_path / 'photo.png')), model, 1.0, 0, bad, api_name='/colorize')
 
 
-def test_a_click_on_the_photo_places_a_hint_and_the_download_follows_it(server, hint_model, tmp_path):
+def test_a_click_on_the_photo_places_a_hint_and_the_download_follows_it(server, hint_model, browser, tmp_path):
     """In the browser: choose a hint model, upload, click on the photo; the hint table lists the click's pixel and
     the download equals colorize.py's output with that hint; a click on the table row removes it again."""
-    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
-    if not chromium:
-        pytest.skip('no Chromium installed (Debian: apt-get install chromium)')
-    sync_api = pytest.importorskip('playwright.sync_api', reason='playwright is in requirements-demo.txt')
     _photo(tmp_path / 'clicked.png', 160, 120)
 
     def download(page, not_href=None):
@@ -227,9 +223,7 @@ def test_a_click_on_the_photo_places_a_hint_and_the_download_follows_it(server, 
         with urllib.request.urlopen(urllib.parse.urljoin(server, href)) as response:
             return np.asarray(Image.open(io.BytesIO(response.read())).convert('RGB')), href
 
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=['--no-sandbox'])
-        page = browser.new_page(viewport={'width': 1280, 'height': 1400})
+    with closing(browser.new_page(viewport={'width': 1280, 'height': 1400})) as page:
         page.goto(server)
         page.get_by_role('combobox', name='Model').click()
         page.get_by_role('option', name=HINT_MODEL).click()
@@ -252,7 +246,6 @@ def test_a_click_on_the_photo_places_a_hint_and_the_download_follows_it(server, 
         hint_colour.wait_for(timeout=60000)
         page.locator('button.gallery-item').first.click()  # an example photo: a new photo, so no hints
         hint_colour.wait_for(state='detached', timeout=60000)
-        browser.close()
     assert (int(x), int(y)) in {(40 + dx, 60 + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)}  # photo pixels
     assert (colour, radius) == ('#1f4fbf', '8')
     run('colorize.py', tmp_path / 'clicked.png', f'--checkpoint={hint_model}', f'--hint={x},{y},{colour},{radius}',
