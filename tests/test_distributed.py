@@ -69,10 +69,11 @@ def test_two_processes_train_like_one_at_the_same_global_batch(tiny_data, tmp_pa
 def test_sigterm_mid_epoch_checkpoints_and_resume_is_bit_identical(tiny_data, tmp_path):
     # 48 images (16 held out) at batch 2: 16 steps an epoch; every step checkpoints, so SIGTERM finds one mid-epoch
     common = (f'--data_dir={tiny_data}', '--batch_size=2', '--epochs=2', '--l1_warmup_epochs=1', '--dropout=0.5',
-              '--checkpoint_minutes=0', *TINY[:-2])
-    run('train.py', *common, f'--out_dir={tmp_path / "whole"}')
+              *TINY[:-2])
+    run('train.py', *common, f'--out_dir={tmp_path / "whole"}')  # the reference: checkpoints only at epoch ends
     out = tmp_path / 'stopped'
-    proc = _train([*common, f'--out_dir={out}'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = _train([*common, '--checkpoint_minutes=0', f'--out_dir={out}'], stdout=subprocess.PIPE,
+                  stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         try:
@@ -92,7 +93,7 @@ def test_sigterm_mid_epoch_checkpoints_and_resume_is_bit_identical(tiny_data, tm
     assert stopped['epoch'] == 1 and 0 < stopped['batch'] < 16
     assert (out / 'images' / 'tiny_curves.png').exists()  # drawn on the way out: epoch 1 is in it
     assert not (out / '.lock.owner').exists()  # a clean stop leaves no stale lock
-    again = run('train.py', *common, f'--out_dir={out}', '--init_from=resume')
+    again = run('train.py', *common, '--checkpoint_minutes=0', f'--out_dir={out}', '--init_from=resume')
     assert 'taking over the lock' not in again.stdout
     assert f"resumed from {os.path.join(out, 'state.pt')} in epoch 2, after batch {stopped['batch']}" in again.stdout
     a, b = _latest(tmp_path / 'whole'), _latest(out)
