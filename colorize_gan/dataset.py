@@ -213,12 +213,22 @@ def _check_folder(data_dir, split):
 # ----------------------------------------------------------------------------------------------
 # The cache: built once per (source, split, size, limit, files), then memory-mapped
 
+def _size_and_mtime(path):
+    """(bytes, modification time in ns) of a file; (-1, 0) for one that cannot be read (a broken link): it is then
+    skipped as unreadable when the pixels are read, not a crash here."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return -1, 0
+    return st.st_size, st.st_mtime_ns
+
+
 def _cache_key(source, split, size, limit, paths):
     """A digest that changes with the source, split, size, limit and every file's name, size and modification time."""
     h = hashlib.sha1(f'v{CACHE_VERSION}|{source}|{split}|{size}|{limit}'.encode())
     for p in paths:
-        st = os.stat(p)
-        h.update(f'|{os.path.relpath(p, source)}|{st.st_size}|{st.st_mtime_ns}'.encode())
+        st_size, st_mtime_ns = _size_and_mtime(p)
+        h.update(f'|{os.path.relpath(p, source)}|{st_size}|{st_mtime_ns}'.encode())
     return h.hexdigest()[:12]
 
 
@@ -346,5 +356,5 @@ def load_split(data_dir, split, image_size=32, limit=0, drop_gray=False, verbose
                                "training needs color images")
     digest = hashlib.sha1(f'{split}|{image_size}|{limit}'.encode())
     for p in paths or ['torchvision-cifar10']:  # names and sizes, not dates: a copied or moved folder is the same data
-        digest.update(f'|{os.path.relpath(p, source) if paths else p}|{os.path.getsize(p) if paths else 0}'.encode())
+        digest.update(f'|{os.path.relpath(p, source) if paths else p}|{_size_and_mtime(p)[0] if paths else 0}'.encode())
     return ImageSplit(pixels, rows, name, dropped, len(bad), digest.hexdigest()[:16])

@@ -101,10 +101,11 @@ def test_corrupt_and_non_image_files_are_skipped_with_one_warning(tiny_data, cap
     (tiny_data / 'train' / 'cat' / 'broken.jpg').write_text('this is not a jpeg')
     (tiny_data / 'train' / 'cat' / 'empty.png').write_bytes(b'')
     (tiny_data / 'train' / 'cat' / 'notes.txt').write_text('labels go here')
+    (tiny_data / 'train' / 'cat' / 'gone.png').symlink_to(tiny_data / 'no_such.png')  # a link whose photo was removed
     split = dataset.load_split(str(tiny_data), 'train', 32)
-    assert len(split) == 48 and split.skipped == 2
+    assert len(split) == 48 and split.skipped == 3
     err = capsys.readouterr().err
-    assert err.count('warning: skipped 2 unreadable image file(s)') == 1
+    assert err.count('warning: skipped 3 unreadable image file(s)') == 1
 
 
 @pytest.mark.parametrize('layout,message', [
