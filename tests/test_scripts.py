@@ -194,7 +194,7 @@ def test_hint_spread_refuses_bad_bands_and_folders_without_colour_photos(tmp_pat
 def test_natural_photos_refuses_bad_options_and_a_rerun_leaves_only_its_own_crops(tmp_path):
     (tmp_path / 'afile').write_text('x')
     for args, message in ((['--crops=-1'], '--crops=-1 --train_crops=80: pass 0'),
-                          (['--image_size=7'], '16 px or more'), (['--seed=-1'], '--seed=-1'),
+                          (['--image_size=7'], 'pass 16 to 512 px'), (['--seed=-1'], '--seed=-1'),
                           (['--out_dir='], '--out_dir is empty'),
                           ([f'--out_dir={tmp_path / "afile"}'], 'is a file'),
                           ([f'--out_dir={tmp_path / "afile" / "sub"}'], 'cannot write in')):
@@ -203,8 +203,18 @@ def test_natural_photos_refuses_bad_options_and_a_rerun_leaves_only_its_own_crop
     out = tmp_path / 'natural'
     run('tools/natural_photos.py', f'--out_dir={out}', '--crops=3', '--train_crops=2', '--image_size=16')
     (out / 'test' / 'cat' / '.001.png.k1ll3d.tmp').write_bytes(b'half a crop')  # what a killed run leaves
-    (out / 'test' / 'cat' / 'notes.txt').write_text('mine')  # not the script's: kept
+    (out / 'full' / 'test' / '.cat.png.k1ll3d.tmp').write_bytes(b'half a photo')
+    for mine in ('notes.txt', '0002.png'):  # not the script's names (it writes 002.png): kept
+        (out / 'test' / 'cat' / mine).write_text('mine')
     again = run('tools/natural_photos.py', f'--out_dir={out}', '--crops=1', '--train_crops=0', '--image_size=16')
     assert 'removed 20 crops of an earlier run with more' in again.stdout  # 2 test and 2 train crops of 5 photos
-    assert sorted(os.listdir(out / 'test' / 'cat')) == ['000.png', 'notes.txt'] and not (out / 'train').exists()
+    assert sorted(os.listdir(out / 'test' / 'cat')) == ['000.png', '0002.png', 'notes.txt']
+    assert not (out / 'train').exists() and 'train crops' not in again.stdout.splitlines()[-1]
+    assert not [f for f in os.listdir(out / 'full' / 'test') if f.endswith('.tmp')]
     assert Image.open(out / 'test' / 'cat' / '000.png').size == (16, 16)
+    (out / 'test' / 'cat' / '000.png').unlink()
+    (out / 'test' / 'cat' / '000.png').mkdir()  # a folder where a crop goes: refused in one line, never removed
+    refused = run('tools/natural_photos.py', f'--out_dir={out}', '--crops=1', '--train_crops=0', '--image_size=16',
+                  check=False)
+    assert refused.returncode == 1 and "000.png' is a folder where this script writes a file" in refused.stderr
+    assert (out / 'test' / 'cat' / '000.png').is_dir()

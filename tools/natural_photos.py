@@ -29,14 +29,15 @@ from colorize_gan.utils import UserError, atomic_write, configure  # noqa: E402
 out_dir = 'data/natural'  # gets test/ and train/<photo>/NNN.png, full/test/<photo>.png and gray/<photo>.jpg
 crops = 100  # test crops per photo; 0 = none (the whole photos only)
 train_crops = 80  # other random crops per photo, a tiny train/ split (the quick start trains on it); 0 = none
-image_size = 64  # px of the crops (16 or more)
+image_size = 64  # px of the crops (16 to 512)
 seed = 0
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
 if crops < 0 or train_crops < 0:
     raise UserError(f"--crops={crops} --train_crops={train_crops}: pass 0 (none) or a number of crops per photo")
-if image_size < 16:
-    raise UserError(f"--image_size={image_size}: pass 16 px or more (64 by default; eval.py resizes to each model's)")
+if not 16 <= image_size <= 512:
+    raise UserError(f"--image_size={image_size}: pass 16 to 512 px (64 by default; eval.py resizes to each model's; "
+                    "the photos are 300-700 px on their short side)")
 if seed < 0:
     raise UserError(f"--seed={seed}: pass 0 or a positive whole number")
 if not out_dir:
@@ -68,24 +69,53 @@ def other_package_photos():
 
 
 
+def crop_name(i):
+    """The file name of crop i: 000.png, 001.png, ..., 999.png, 1000.png, ..."""
+    return f'{i:03d}.png'
+
+
+def is_crop_name(name):
+    """Whether `name` is one this script gives a crop (crop_name(i) for some i: '0050.png' is not)."""
+    numbered = re.fullmatch(r'\d{3,}\.png', name)
+    return bool(numbered) and name == crop_name(int(name[:-4]))
+
+
+def write_file(path, save, durable=True):
+    """atomic_write of one output; a folder where the file goes is refused in one line, never replaced."""
+    if os.path.isdir(path):
+        raise UserError(f"'{path}' is a folder where this script writes a file; move it away and rerun")
+    atomic_write(path, save, durable=durable)
+
+
+def remove_leftovers(folder, is_ours):
+    """Remove the temporary files a killed run left in `folder` beside files this script writes there (atomic_write
+    names them .<name>.<random>.tmp); `is_ours(name)` says which names those are."""
+    for entry in os.listdir(folder) if os.path.isdir(folder) else []:
+        temp = re.fullmatch(r'\.(.+)\.\w+\.tmp', entry)
+        if temp and is_ours(temp[1]) and os.path.isfile(os.path.join(folder, entry)):
+            os.remove(os.path.join(folder, entry))
+
+
 def write_crops(im, folder, n, rng):
     """n square crops of random position and size (a quarter of the short side up to all of it), as image_size PNGs
-    000.png, 001.png, ...; crops of an earlier run beyond n, and temporary files a killed run left, are removed, so
-    the folder holds what this run says it wrote. Returns how many old crops went."""
+    000.png, 001.png, ...; crops of an earlier run beyond n (files of this script's names, not links or folders), and
+    temporary files a killed run left, are removed, so the folder holds what this run says it wrote. Returns how many
+    old crops went."""
     w, h = im.size
     for i in range(n):
         side = int(rng.integers(min(w, h) // 4, min(w, h) + 1))
         x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
         crop = im.crop((x, y, x + side, y + side)).resize((image_size, image_size), Image.Resampling.LANCZOS)
         # compress_level=1: the same pixels, written 3x faster; durable=False: a lost crop is remade by a rerun
-        atomic_write(os.path.join(folder, f'{i:03d}.png'), lambda f: crop.save(f, format='PNG', compress_level=1),
-                     durable=False)
+        write_file(os.path.join(folder, crop_name(i)), lambda f: crop.save(f, format='PNG', compress_level=1),
+                   durable=False)
+    remove_leftovers(folder, is_crop_name)
     removed = 0
-    for old in os.listdir(folder) if os.path.isdir(folder) else []:  # only names this script makes
-        numbered = re.fullmatch(r'(\d{3,})\.png', old)
-        if numbered and int(numbered[1]) >= n or re.fullmatch(r'\.\d{3,}\.png\..+\.tmp', old):
-            os.remove(os.path.join(folder, old))
-            removed += bool(numbered)
+    for old in os.listdir(folder) if os.path.isdir(folder) else []:
+        path = os.path.join(folder, old)
+        if is_crop_name(old) and int(old[:-4]) >= n and os.path.isfile(path) and not os.path.islink(path):
+            os.remove(path)
+            removed += 1
     for empty in (folder, os.path.dirname(folder)):  # with n = 0 no empty test/<photo>/ or train/ is left behind
         if n == 0 and os.path.isdir(empty) and not os.listdir(empty):
             os.rmdir(empty)
@@ -102,13 +132,17 @@ try:
     wholes = {**photos, **other_package_photos()}
     for name, rgb in wholes.items():
         im = Image.fromarray(rgb)
-        atomic_write(os.path.join(out_dir, 'full', 'test', f'{name}.png'), lambda f: im.save(f, format='PNG'))
+        write_file(os.path.join(out_dir, 'full', 'test', f'{name}.png'), lambda f: im.save(f, format='PNG'))
         gray = im.convert('L')
-        atomic_write(os.path.join(out_dir, 'gray', f'{name}.jpg'), lambda f: gray.save(f, format='JPEG', quality=95))
+        write_file(os.path.join(out_dir, 'gray', f'{name}.jpg'), lambda f: gray.save(f, format='JPEG', quality=95))
+    for folder, extension in (('full/test', '.png'), ('gray', '.jpg')):
+        remove_leftovers(os.path.join(out_dir, folder), lambda name: name in {w + extension for w in wholes})
 except OSError as e:  # a read-only disk, a full one, a file where a folder goes
     raise UserError(f"cannot write in --out_dir='{out_dir}' ({e.strerror or e}: '{e.filename}'); pass a folder you can "
                     "write to") from None
-print(f"wrote {crops * len(photos)} test and {train_crops * len(photos)} train crops of {len(photos)} photos to "
-      f"{out_dir}/test/ and train/, {len(wholes)} whole photos ({', '.join(wholes)}) to "
-      f"{out_dir}/full/test/ and in grayscale to {out_dir}/gray/"
-      + (f"; removed {removed} crops of an earlier run with more" if removed else ''))
+written = [f"{count * len(photos)} {split} crops of {len(photos)} photos to {out_dir}/{split}/"
+           for split, count in (('test', crops), ('train', train_crops)) if count]
+wholes_written = (f"{len(wholes)} whole photos ({', '.join(wholes)}) to {out_dir}/full/test/ and in grayscale to "
+                  f"{out_dir}/gray/")
+print(f"wrote {', '.join(written + [wholes_written])}"
+      + (f"; removed {removed} crop{'s' * (removed != 1)} of an earlier run with more" if removed else ''))
