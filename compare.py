@@ -1,7 +1,6 @@
 """Compare generators on a test split: eval.py's metrics for each and for gray output, a sample grid, their curves.
 
-    python3 compare.py --data_dir=data/cifar10 \
-        --checkpoints=pretrained/generator.safetensors,runs/l1_32 --names=GAN,L1-only
+    python3 compare.py --data_dir=data/cifar10 --checkpoints=pretrained/generator.safetensors,runs/l1_32 --names=GAN,L1
 """
 import json
 import os

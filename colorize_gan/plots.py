@@ -61,23 +61,31 @@ def plot_curves(path, histories):
     from matplotlib.ticker import MaxNLocator
     fig = Figure(figsize=(17, 3.6))
     axes = fig.subplots(1, 4)
-    # the grayscale output's validation MAE: one black line when the runs share a validation set, else one per run
-    grays = {label: history[0]['val_mae_gray'] for label, history in histories.items() if history}
-    one_gray = len(set(grays.values())) <= 1
+    # the grayscale output's validation MAE, one line per validation set (runs on the same images share one; equal to
+    # 0.01 of a level, as the same images give on another device): black when there is one, else in its first run's
+    # colour, labelled with every run that shares it
+    grays = {}
+    for label, history in histories.items():
+        if history:
+            grays.setdefault(round(history[0]['val_mae_gray'], 2), []).append(label)
+    colors = {}
     for label, history in histories.items():
         epochs = [h['epoch'] for h in history]
-        color = axes[0].plot(epochs, [h['loss_D'] for h in history], label=f'{label} loss_D')[0].get_color()
-        axes[0].plot(epochs, [h['loss_G_adv'] for h in history], ':', color=color, label=f'{label} loss_G_adv')
-        axes[1].plot(epochs, [h['loss_G_l1'] for h in history], color=color, label=label)
+        line = dict(marker='o', ms=3) if len(epochs) == 1 else {}  # one epoch is a point, not a line: mark it
+        color = colors[label] = axes[0].plot(epochs, [h['loss_D'] for h in history], label=f'{label} loss_D',
+                                             **line)[0].get_color()
+        axes[0].plot(epochs, [h['loss_G_adv'] for h in history], ':', color=color, label=f'{label} loss_G_adv', **line)
+        axes[1].plot(epochs, [h['loss_G_l1'] for h in history], color=color, label=label, **line)
         axes[2].plot(epochs, [h['val_mae'] for h in history], 'o-', ms=3, color=color, label=f'{label} (EMA if on)')
-        axes[2].plot(epochs, [h['val_mae_raw'] for h in history], color=color, alpha=0.35, label=f'{label} raw G')
-        if not one_gray:
-            axes[2].axhline(grays[label], color=color, ls='--', label=f'{label} grayscale output')
+        axes[2].plot(epochs, [h['val_mae_raw'] for h in history], color=color, alpha=0.35, label=f'{label} raw G',
+                     **line)
         ratios = colorfulness_ratios(history)
         if ratios:
             axes[3].plot(epochs, ratios, 'o-', ms=3, color=color, label=label)
-    if one_gray and grays:
-        axes[2].axhline(next(iter(grays.values())), color='k', ls='--', label='grayscale output')
+    for value, labels in grays.items():
+        one = len(grays) == 1
+        axes[2].axhline(value, color='k' if one else colors[labels[0]], ls='--',
+                        label='grayscale output' if one else f"{', '.join(labels)} grayscale output")
     axes[3].axhline(1.0, color='k', ls='--', label='real images')
     titles = ('adversarial losses (dotted: G)', 'L1 loss (ab/110 scale)', 'validation MAE (RGB 0-255)',
               'validation colorfulness / real')

@@ -388,6 +388,9 @@ def test_curves_draw_each_run_s_grayscale_baseline_when_the_runs_differ(tmp_path
         return sorted((ln.get_label(), ln.get_ydata()[0]) for ln in fig.axes[2].lines if ln.get_linestyle() == '--')
     same = plots.plot_curves(tmp_path / 'same.png', {'a': history(14.3), 'b': history(14.3, 3)})
     assert dashed(same) == [('grayscale output', 14.3)]
-    other = plots.plot_curves(tmp_path / 'other.png', {'cifar': history(12.4), 'photos': history(22.65)})
-    assert dashed(other) == [('cifar grayscale output', 12.4), ('photos grayscale output', 22.65)]
+    other = plots.plot_curves(tmp_path / 'other.png', {'cifar': history(12.4), 'photos': history(22.65),
+                                                       'photos_again': history(22.651, 1)})
+    assert dashed(other) == [('cifar grayscale output', 12.4), ('photos, photos_again grayscale output', 22.65)]
+    one_epoch = [ln for ln in other.axes[1].lines if ln.get_label() == 'photos_again']
+    assert one_epoch[0].get_marker() == 'o'  # a run of one epoch shows as a point
     assert (tmp_path / 'other.png').stat().st_size > 10_000  # a drawn figure
