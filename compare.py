@@ -16,7 +16,7 @@ from colorize_gan.utils import autocast_for, configure, resolve_device
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/, or 'data' = torchvision CIFAR-10
 checkpoints = ''  # comma-separated generators (train.py checkpoints, run folders, or .safetensors exports)
-names = ''  # comma-separated labels, one per checkpoint; '' = file names
+names = ''  # comma-separated labels, one per checkpoint; '' = the last part of each path
 device = 'auto'  # auto | cpu | cuda
 batch_size = 500
 test_limit = 0  # 0 = the whole test split
@@ -30,6 +30,9 @@ if not paths:
     sys.exit("error: no generators to compare; pass --checkpoints=A,B (train.py checkpoints or .safetensors files)")
 if len(labels) != len(paths):
     sys.exit(f"error: {len(paths)} checkpoints but {len(labels)} names; give one name per checkpoint or none")
+twice = sorted({label for label in labels if labels.count(label) > 1})
+if twice:  # the table, the grid and the curves tell generators apart by name
+    sys.exit(f"error: two generators are named {twice[0]!r}; pass --names=A,B,... with one name each")
 dev = resolve_device(device)
 
 generators = [load_generator(p, dev) for p in paths]
@@ -61,7 +64,11 @@ if out_dir:
     histories = {label: h for label, h in histories.items() if h}  # exports written before histories were kept lack one
     if histories:
         curves = os.path.join(out_dir, 'curves.png')
-        plot_curves(curves, histories)
-        print(f"validation curves ({', '.join(histories)}): {curves}")
+        try:  # matplotlib is imported only to draw: a broken install costs this figure, not the comparison
+            plot_curves(curves, histories)
+            print(f"validation curves ({', '.join(histories)}): {curves}")
+        except Exception as e:
+            print(f"warning: could not draw the curves ({type(e).__name__}: {e}); pip install -r requirements.txt "
+                  "repairs matplotlib", file=sys.stderr)
 if as_json:
     print(json.dumps({'images': len(test), 'colorfulness_real': colorfulness_real, 'models': results}), flush=True)

@@ -69,12 +69,14 @@ def plot_curves(path, histories):
         if history:
             grays.setdefault(round(history[0]['val_mae_gray'], 2), []).append(label)
     colors = {}
+    all_epochs = sorted({h['epoch'] for history in histories.values() for h in history})
     for label, history in histories.items():
         epochs = [h['epoch'] for h in history]
         line = dict(marker='o', ms=3) if len(epochs) == 1 else {}  # one epoch is a point, not a line: mark it
         color = colors[label] = axes[0].plot(epochs, [h['loss_D'] for h in history], label=f'{label} loss_D',
                                              **line)[0].get_color()
-        axes[0].plot(epochs, [h['loss_G_adv'] for h in history], ':', color=color, label=f'{label} loss_G_adv', **line)
+        axes[0].plot(epochs, [h['loss_G_adv'] for h in history], ':', color=color, label=f'{label} loss_G_adv',
+                     **line and dict(line, marker='x'))  # G's point apart from D's
         axes[1].plot(epochs, [h['loss_G_l1'] for h in history], color=color, label=label, **line)
         axes[2].plot(epochs, [h['val_mae'] for h in history], 'o-', ms=3, color=color, label=f'{label} (EMA if on)')
         axes[2].plot(epochs, [h['val_mae_raw'] for h in history], color=color, alpha=0.35, label=f'{label} raw G',
@@ -93,6 +95,9 @@ def plot_curves(path, histories):
         ax.set_title(title, y=1.0)  # placed, not fitted around the ticks: a quarter of the drawing's time
         ax.set_xlabel('epoch')
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 1.5
+        if len(all_epochs) == 1:  # one epoch: its own tick, not 0.95 ... 1.05 around it
+            ax.set_xlim(all_epochs[0] - 0.5, all_epochs[0] + 0.5)
+            ax.set_xticks(all_epochs)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.subplots_adjust(left=0.035, right=0.995, bottom=0.14, top=0.91, wspace=0.2)  # fixed: tight_layout costs a draw

@@ -278,6 +278,7 @@ def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     ('bench.py', ['--train_steps=0'], '--train_steps=0: pass at least 1'),
     ('export.py', [], 'pass --checkpoint='),
     ('compare.py', ['--checkpoints=a,b', '--names=x'], '2 checkpoints but 1 names'),
+    ('compare.py', ['--checkpoints=runs/x/run,runs/y/run'], "two generators are named 'run'"),
 ])
 def test_bad_command_lines_exit_with_one_line(script, args, message, tmp_path):
     proc = run(script, *args, check=False, cwd=tmp_path)
@@ -393,4 +394,7 @@ def test_curves_draw_each_run_s_grayscale_baseline_when_the_runs_differ(tmp_path
     assert dashed(other) == [('cifar grayscale output', 12.4), ('photos, photos_again grayscale output', 22.65)]
     one_epoch = [ln for ln in other.axes[1].lines if ln.get_label() == 'photos_again']
     assert one_epoch[0].get_marker() == 'o'  # a run of one epoch shows as a point
+    single = plots.plot_curves(tmp_path / 'single.png', {'quick': history(14.3, 1)})
+    assert [ln.get_marker() for ln in single.axes[0].lines] == ['o', 'x']  # D's point and G's apart
+    assert [t.get_text() for t in single.axes[0].get_xticklabels()] == ['1']  # its own tick
     assert (tmp_path / 'other.png').stat().st_size > 10_000  # a drawn figure
