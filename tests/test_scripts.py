@@ -214,7 +214,9 @@ def test_natural_photos_refuses_bad_options_and_a_rerun_leaves_only_its_own_crop
     assert Image.open(out / 'test' / 'cat' / '000.png').size == (16, 16)
     (out / 'test' / 'cat' / '000.png').unlink()
     (out / 'test' / 'cat' / '000.png').mkdir()  # a folder where a crop goes: refused in one line, never removed
+    (out / 'test' / 'astronaut' / '.000.png.k1ll3d.tmp').write_bytes(b'half a crop')
     refused = run('tools/natural_photos.py', f'--out_dir={out}', '--crops=1', '--train_crops=0', '--image_size=16',
                   check=False)
     assert refused.returncode == 1 and "000.png' is a folder where this script writes a file" in refused.stderr
     assert (out / 'test' / 'cat' / '000.png').is_dir()
+    assert (out / 'test' / 'astronaut' / '.000.png.k1ll3d.tmp').exists()  # refused before anything changed

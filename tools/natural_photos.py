@@ -12,6 +12,10 @@ of the short side up to all of it) are downscaled to image_size (eval.py resizes
 size), like the small pictures of whole scenes and objects the models train on. Every photo is also saved whole at
 full size, in colour under full/test/ (the originals that --full_resolution scores against) and in grayscale under
 gray/ (inputs to try colorize.py on).
+
+A rerun into the same folder rewrites the crops and photos, removes its own crops beyond the new counts (the names it
+writes, 000.png on; train/ goes with --train_crops=0) and the temporary files a killed run left, and keeps every other
+file; a file or folder in the way of one it writes is named in one line before anything changes.
 """
 import os
 import re
@@ -30,7 +34,7 @@ out_dir = 'data/natural'  # gets test/ and train/<photo>/NNN.png, full/test/<pho
 crops = 100  # test crops per photo; 0 = none (the whole photos only)
 train_crops = 80  # other random crops per photo, a tiny train/ split (the quick start trains on it); 0 = none
 image_size = 64  # px of the crops (16 to 512)
-seed = 0
+seed = 0  # of the crops' positions and sizes: the same seed gives the same crops
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
 if crops < 0 or train_crops < 0:
@@ -40,8 +44,9 @@ if not 16 <= image_size <= 512:
                     "the photos are 300-700 px on their short side)")
 if seed < 0:
     raise UserError(f"--seed={seed}: pass 0 or a positive whole number")
-if not out_dir:
+if not out_dir.strip():
     raise UserError("--out_dir is empty; name the folder to write in, e.g. --out_dir=data/natural")
+out_dir = os.path.normpath(out_dir)
 if os.path.exists(out_dir) and not os.path.isdir(out_dir):
     raise UserError(f"--out_dir='{out_dir}' is a file; name a folder (it is made if missing)")
 photos = {'astronaut': skdata.astronaut(), 'cat': skdata.chelsea(), 'coffee': skdata.coffee(),
@@ -122,14 +127,33 @@ def write_crops(im, folder, n, rng):
     return removed
 
 
+def check_outputs(wholes):
+    """Every folder this run makes and every file it writes, checked before anything is written or removed: a file
+    where a folder goes, or a folder where a file goes, is one line naming it."""
+    folders = [os.path.join(out_dir, split, name) for split, n in (('test', crops), ('train', train_crops)) if n
+               for name in photos] + [os.path.join(out_dir, 'full', 'test'), os.path.join(out_dir, 'gray')]
+    for folder in folders:
+        for above in (folder, os.path.dirname(folder)):
+            if os.path.exists(above) and not os.path.isdir(above):
+                raise UserError(f"'{above}' is a file where this script makes a folder; move it away and rerun")
+    files = [os.path.join(out_dir, split, name, crop_name(i)) for split, n in (('test', crops), ('train', train_crops))
+             for name in photos for i in range(n)]
+    files += [os.path.join(out_dir, 'full', 'test', f'{name}.png') for name in wholes]
+    files += [os.path.join(out_dir, 'gray', f'{name}.jpg') for name in wholes]
+    for path in files:
+        if os.path.isdir(path):
+            raise UserError(f"'{path}' is a folder where this script writes a file; move it away and rerun")
+
+
 rng, train_rng = np.random.default_rng(seed), np.random.default_rng(seed + 1)  # train crops never move test crops
 removed = 0
+wholes = {**photos, **other_package_photos()}
+check_outputs(wholes)
 try:
     for name, rgb in photos.items():
         im = Image.fromarray(rgb)
         removed += write_crops(im, os.path.join(out_dir, 'test', name), crops, rng)
         removed += write_crops(im, os.path.join(out_dir, 'train', name), train_crops, train_rng)
-    wholes = {**photos, **other_package_photos()}
     for name, rgb in wholes.items():
         im = Image.fromarray(rgb)
         write_file(os.path.join(out_dir, 'full', 'test', f'{name}.png'), lambda f: im.save(f, format='PNG'))
