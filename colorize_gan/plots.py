@@ -75,8 +75,9 @@ def plot_curves(path, histories):
         line = dict(marker='o', ms=3) if len(epochs) == 1 else {}  # one epoch is a point, not a line: mark it
         color = colors[label] = axes[0].plot(epochs, [h['loss_D'] for h in history], label=f'{label} loss_D',
                                              **line)[0].get_color()
+        line_G = dict(line, marker='x') if line else {}  # G's point apart from D's
         axes[0].plot(epochs, [h['loss_G_adv'] for h in history], ':', color=color, label=f'{label} loss_G_adv',
-                     **line and dict(line, marker='x'))  # G's point apart from D's
+                     **line_G)
         axes[1].plot(epochs, [h['loss_G_l1'] for h in history], color=color, label=label, **line)
         axes[2].plot(epochs, [h['val_mae'] for h in history], 'o-', ms=3, color=color, label=f'{label} (EMA if on)')
         axes[2].plot(epochs, [h['val_mae_raw'] for h in history], color=color, alpha=0.35, label=f'{label} raw G',

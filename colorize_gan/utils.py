@@ -4,7 +4,6 @@ imported where used), so the torch-free colorize path (light.py, images.py) can 
 import ast
 import atexit
 import difflib
-import glob
 import math
 import os
 import re
@@ -60,6 +59,18 @@ def atomic_write(path, write_fn, mode='wb', durable=True):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def remove_stale_temps(folder, is_target=lambda name: True):
+    """Remove the temp files atomic_write leaves in `folder` when its process is killed mid-write (.<name>.<random>.tmp,
+    regular files only), for the target names `is_target(name)` accepts (default: all); returns how many went."""
+    removed = 0
+    for entry in os.listdir(folder) if os.path.isdir(folder) else []:
+        temp = re.fullmatch(r'\.(.+)\.\w+\.tmp', entry)
+        if temp and is_target(temp[1]) and os.path.isfile(os.path.join(folder, entry)):
+            os.remove(os.path.join(folder, entry))
+            removed += 1
+    return removed
 
 
 def exit_at_once_on_signals(signals=(signal.SIGINT, signal.SIGTERM)):
@@ -119,8 +130,7 @@ class RunLock:
             raise UserError(f"cannot use the run folder '{self.folder}' ({e.strerror or e}); pass an --out_dir you "
                             "can write to") from None
         for folder in (self.path, os.path.join(self.path, 'images')):  # what a killed run's atomic_write left
-            for stale in glob.glob(os.path.join(glob.escape(folder), '.*.tmp')):
-                os.remove(stale)
+            remove_stale_temps(folder)
         atomic_write(self.owner, lambda f: f.write(f"pid {os.getpid()} on {socket.gethostname()}\n"), 'w')
         atexit.register(_release_at_exit, weakref.ref(self))  # a refusal or crash after this leaves no stale lock
         return f"note: taking over the lock of a run that ended without cleaning up ({previous})" if previous else None

@@ -27,7 +27,7 @@ from skimage import data as skdata
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from anywhere
 
-from colorize_gan.utils import UserError, atomic_write, configure  # noqa: E402
+from colorize_gan.utils import UserError, atomic_write, configure, remove_stale_temps  # noqa: E402
 
 # -----------------------------------------------------------------------------
 out_dir = 'data/natural'  # gets test/ and train/<photo>/NNN.png, full/test/<photo>.png and gray/<photo>.jpg
@@ -92,15 +92,6 @@ def write_file(path, save, durable=True):
     atomic_write(path, save, durable=durable)
 
 
-def remove_leftovers(folder, is_ours):
-    """Remove the temporary files a killed run left in `folder` beside files this script writes there (atomic_write
-    names them .<name>.<random>.tmp); `is_ours(name)` says which names those are."""
-    for entry in os.listdir(folder) if os.path.isdir(folder) else []:
-        temp = re.fullmatch(r'\.(.+)\.\w+\.tmp', entry)
-        if temp and is_ours(temp[1]) and os.path.isfile(os.path.join(folder, entry)):
-            os.remove(os.path.join(folder, entry))
-
-
 def write_crops(im, folder, n, rng):
     """n square crops of random position and size (a quarter of the short side up to all of it), as image_size PNGs
     000.png, 001.png, ...; crops of an earlier run beyond n (files of this script's names, not links or folders), and
@@ -114,7 +105,7 @@ def write_crops(im, folder, n, rng):
         # compress_level=1: the same pixels, written 3x faster; durable=False: a lost crop is remade by a rerun
         write_file(os.path.join(folder, crop_name(i)), lambda f: crop.save(f, format='PNG', compress_level=1),
                    durable=False)
-    remove_leftovers(folder, is_crop_name)
+    remove_stale_temps(folder, is_crop_name)
     removed = 0
     for old in os.listdir(folder) if os.path.isdir(folder) else []:
         path = os.path.join(folder, old)
@@ -160,7 +151,7 @@ try:
         gray = im.convert('L')
         write_file(os.path.join(out_dir, 'gray', f'{name}.jpg'), lambda f: gray.save(f, format='JPEG', quality=95))
     for folder, extension in (('full/test', '.png'), ('gray', '.jpg')):
-        remove_leftovers(os.path.join(out_dir, folder), lambda name: name in {w + extension for w in wholes})
+        remove_stale_temps(os.path.join(out_dir, folder), {name + extension for name in wholes}.__contains__)
 except OSError as e:  # a read-only disk, a full one, a file where a folder goes
     raise UserError(f"cannot write in --out_dir='{out_dir}' ({e.strerror or e}: '{e.filename}'); pass a folder you can "
                     "write to") from None
