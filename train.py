@@ -2,7 +2,7 @@
 
     python3 train.py                                   # CIFAR-10 via torchvision, 100 epochs, into runs/cifar10/
     python3 train.py --data_dir=data/cifar10 --width=32 --epochs=10 --out_dir=runs/w32
-    python3 train.py --data_dir=data/cifar10 --width=32 --epochs=20 --out_dir=runs/w32 --init_from=resume   # go on
+    python3 train.py --out_dir=runs/w32 --epochs=20 --init_from=resume   # go on to epoch 20 (the rest: the run's)
     torchrun --standalone --nproc_per_node=4 train.py --data_dir=data/cifar10   # 4 GPUs, the same recipe
 
 Any setting below can be overridden as --name=value. A run lives in one folder (out_dir); init_from says whether to
@@ -45,10 +45,12 @@ from colorize_gan.runstate import (
     best_epoch,
     capture,
     check_resume,
+    check_resume_data,
     find_state,
     restore,
     rng_states,
     run_paths,
+    run_settings,
     save_state,
     snapshot_to_best,
 )
@@ -110,7 +112,17 @@ checkpoint_minutes = 30.0  # also checkpoint mid-epoch this often, so a preempte
 log_seconds = 30.0  # progress line this often when stdout is not a terminal (a log file); 0 = never
 # -----------------------------------------------------------------------------
 defaults = config_defaults(globals())
-config = configure(globals(), sys.argv[1:])
+config, given = configure(globals(), sys.argv[1:], given=True)
+out_dir = os.path.expanduser(out_dir) or os.path.join('runs', dataset_name(data_dir))
+out_dir = config['out_dir'] = os.path.normpath(out_dir)
+if init_from in ('resume', 'auto'):  # a resume continues the run as it was set up: what the command leaves out, the
+    # run's config.json gives (what the command gives is checked against the run below, and refused if it changes it)
+    taken = {k: v for k, v in (run_settings(out_dir) or {}).items() if k in defaults and k not in given
+             and k not in ('init_from', 'out_dir') and type(v) is type(defaults[k]) and v != config[k]}
+    if taken and os.environ.get('RANK', '0') == '0':
+        print(f"resume: the run's settings apply: {' '.join(f'--{k}={shlex.quote(str(v))}' for k, v in taken.items())}")
+    config.update(taken)
+    globals().update(taken)
 for _name in ('epochs', 'batch_size', 'width', 'image_size', 'val_size'):
     if config[_name] < 1:
         raise UserError(f"--{_name}={config[_name]} must be at least 1"
@@ -151,8 +163,6 @@ fine_tune_from = init_from if init_from not in ('scratch', 'resume', 'auto') els
 if fine_tune_from and not os.path.exists(os.path.expanduser(fine_tune_from)):
     raise UserError(f"--init_from={init_from} is neither scratch, resume nor auto, and no such file exists; pass one "
                     "of those words or the path of a generator to fine-tune from")
-out_dir = os.path.expanduser(out_dir) or os.path.join('runs', dataset_name(data_dir))
-out_dir = config['out_dir'] = os.path.normpath(out_dir)
 paths = run_paths(out_dir)
 
 # processes: torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; a plain `python3 train.py` is one process of one
@@ -182,9 +192,15 @@ autocast = autocast_for(dev)
 memory_format = torch.channels_last  # faster convolutions with cuDNN and with oneDNN on the CPU at paper width
 
 
+startup_stop = []  # a signal that came before training started (its SystemExit may land where it is swallowed)
+
+
 def on_startup_interrupt(signum, frame):
     """Ctrl-C or SIGTERM before training starts: nothing to save yet; exit status 128 + the signal's number."""
-    print(f"stopped by {signal.Signals(signum).name} before training started; nothing was trained", file=sys.stderr)
+    if not startup_stop:
+        print(f"stopped by {signal.Signals(signum).name} before training started; nothing was trained",
+              file=sys.stderr)
+    startup_stop.append(signum)
     raise SystemExit(128 + signum)
 
 
@@ -233,6 +249,20 @@ if fine_tune_from:  # a new run that starts from a generator's weights (and a ru
             log(f"note: {init_file}'s discriminator (width {source_width_d}) is not used: --lambda_adv=0 trains none")
 
 # -----------------------------------------------------------------------------
+# the schedule (a resume may change it only for epochs not yet trained)
+def lr_factor(settings, epoch):
+    """pix2pix's schedule: 1 for the first epochs - lr_decay_epochs epochs (0-based `epoch`), then linearly down to
+    1/(lr_decay_epochs + 1) in the last one, so no epoch trains at a learning rate of exactly 0."""
+    return 1.0 - max(0, epoch + 1 - (settings['epochs'] - settings['lr_decay_epochs'])) / (settings['lr_decay_epochs']
+                                                                                          + 1)
+
+
+def schedule(settings, epoch):
+    """What epoch `epoch` (0-based) trains with under `settings`: its learning-rate factor, and whether D is on."""
+    return lr_factor(settings, epoch), settings['lambda_adv'] > 0 and epoch >= settings['l1_warmup_epochs']
+
+
+# -----------------------------------------------------------------------------
 # the run folder: one live run at a time, and what it already holds decides how this one starts (checked
 # before any data is read: a refusal comes at once)
 check_data_dir(data_dir)  # a missing data folder is refused before the run folder is made
@@ -249,6 +279,9 @@ if state is not None and init_from == 'scratch' or state is not None and fine_tu
 if state is None and init_from == 'resume':
     raise UserError(f"there is no run to resume in '{out_dir}'; pass the --out_dir of the run, or "
                     "--init_from=scratch to start one")
+changes = check_resume(state, config, defaults, schedule, state_source) if state is not None else {}
+for key, (old, new) in changes.items():
+    log(f"resume: {key} changes from {old!r} to {new!r}")
 
 # -----------------------------------------------------------------------------
 # data: uint8 RGB, memory-mapped from the cache (or moved to the GPU when it fits); batches are index slices of a
@@ -278,23 +311,8 @@ log(f"data: {n_train} training images ({train.dropped_gray} grayscale dropped, {
     + (", on the GPU" if train.device.type == 'cuda' else ''))
 
 
-def lr_factor(settings, epoch):
-    """pix2pix's schedule: 1 for the first epochs - lr_decay_epochs epochs (0-based `epoch`), then linearly down to
-    1/(lr_decay_epochs + 1) in the last one, so no epoch trains at a learning rate of exactly 0."""
-    return 1.0 - max(0, epoch + 1 - (settings['epochs'] - settings['lr_decay_epochs'])) / (settings['lr_decay_epochs']
-                                                                                          + 1)
-
-
-def schedule(settings, epoch):
-    """What epoch `epoch` (0-based) trains with under `settings`: its learning-rate factor, and whether D is on."""
-    return lr_factor(settings, epoch), settings['lambda_adv'] > 0 and epoch >= settings['l1_warmup_epochs']
-
-
-changes = {}
 if state is not None:
-    changes = check_resume(state, config, defaults, schedule, n_train, state_source, train.fingerprint)
-    for key, (old, new) in changes.items():
-        log(f"resume: {key} changes from {old!r} to {new!r}")
+    check_resume_data(state, config, n_train, state_source, train.fingerprint)
     if master and state_source != paths['state']:  # a format-1 run: its best.pt and snapshots move into out_dir
         state['best_epoch'] = adopt_legacy_files(out_dir, os.path.dirname(state_source))
         log(f"note: {state_source} is a run of the old two-folder layout; from now on the run is {paths['state']} "
@@ -535,6 +553,8 @@ val_colorfulness_real = colorfulness(val_rgb).mean().item()
 # training loop
 for _sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
     signal.signal(_sig, on_stop)
+if startup_stop:  # its SystemExit was raised inside a __del__ or a callback, where Python only prints it
+    raise SystemExit(128 + startup_stop[0])
 sync_every = 1 if world == 1 else 20  # how often the processes agree on stopping (a collective has a cost)
 last_checkpoint = last_log = time.time()
 for epoch in range(start_epoch, epochs):

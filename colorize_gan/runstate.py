@@ -11,6 +11,7 @@ A run folder (train.py's --out_dir) holds:
 Runs written before this layout (<dataset>_train_generator/latest.pt beside <dataset>_train_discriminator/latest.pt)
 are read through `convert_legacy_run`, once, on resume.
 """
+import json
 import os
 import shutil
 
@@ -157,6 +158,21 @@ def find_state(out_dir, name):
     return None, None
 
 
+def run_settings(out_dir):
+    """{name: value}: the settings of the run in out_dir as its config.json records them (written with every state,
+    so the two agree), for a resume to take what its command leaves out; None when out_dir holds no state.pt, or no
+    readable config.json beside it (a run of the old layout: its settings must then be passed again)."""
+    paths = run_paths(out_dir)
+    if not os.path.isfile(paths['state']):
+        return None
+    try:
+        with open(paths['config'], encoding='utf-8') as f:
+            settings = json.load(f)['config']
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return settings if isinstance(settings, dict) else None
+
+
 def setting_changes(stored, asked, defaults):
     """{name: (stored value, asked value)} for every setting that differs (init_from says how to start, not what the
     run is); a setting the stored config lacks (an older run) counts as the default it ran with."""
@@ -164,9 +180,10 @@ def setting_changes(stored, asked, defaults):
             if k in defaults and k != 'init_from' and stored.get(k, defaults.get(k)) != v}
 
 
-def check_resume(state, config, defaults, schedule_fn, n_train, source, data_fingerprint=''):
+def check_resume(state, config, defaults, schedule_fn, source):
     """Refuse, with one UserError that names each setting and the fix, a resume whose settings would change what the
-    run is; returns the changes that are allowed ({name: (old, new)}), for the caller to print and record.
+    run is; returns the changes that are allowed ({name: (old, new)}), for the caller to print and record. Needs no
+    data, so a refusal comes before any is read; check_resume_data then compares the data.
 
     schedule_fn(config, epoch) gives what epoch `epoch` (0-based) runs with (learning-rate factor, adversarial or
     not): the schedule may change only for epochs not yet trained."""
@@ -181,13 +198,18 @@ def check_resume(state, config, defaults, schedule_fn, n_train, source, data_fin
         listed = ', '.join(f"{k}={old!r} (asked {new!r})" for k, (old, new) in sorted(refused.items()))
         raise UserError(f"{source} was trained with {listed}: these change what the run means. Resume with the run's "
                         "values, or start a new run (--init_from=scratch and another --out_dir)")
+    return changes
+
+
+def check_resume_data(state, config, n_train, source, data_fingerprint=''):
+    """Refuse (UserError) a resume on other training images than the run's: another count (n_train), or other names
+    or sizes (data_fingerprint, dataset.py's) where the run recorded them."""
     if state.get('n_train') is not None and state['n_train'] != n_train:
         raise UserError(f"{source} was trained on {state['n_train']} images but --data_dir={config['data_dir']} gives "
                         f"{n_train}; resume on the same data, or start a new run in another --out_dir")
     if state.get('data_fingerprint') and data_fingerprint and state['data_fingerprint'] != data_fingerprint:
         raise UserError(f"{source} was trained on other images than --data_dir={config['data_dir']} holds (their "
                         "names or sizes differ); resume on the same data, or start a new run in another --out_dir")
-    return changes
 
 
 def restore(state, G, G_ema, D, opt_G, opt_D, adversarial=True):

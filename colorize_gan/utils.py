@@ -295,10 +295,11 @@ def one_line_errors():
     sys.excepthook = _excepthook
 
 
-def configure(namespace, argv, excepthook=True, **kwargs):
+def configure(namespace, argv, excepthook=True, given=False, **kwargs):
     """Apply --name=value overrides to a script's config globals (its lowercase bool/int/float/str names), printing
-    each override as it is applied; returns the config (and the bare arguments with positional=True). A script's
-    errors become one line (one_line_errors) unless excepthook=False (a function a program may call)."""
+    each override as it is applied; returns the config (and the bare arguments with positional=True, then the set of
+    names the command line gave with given=True). A script's errors become one line (one_line_errors) unless
+    excepthook=False (a function a program may call)."""
     if excepthook:
         one_line_errors()
     names = list(config_defaults(namespace))
@@ -309,7 +310,8 @@ def configure(namespace, argv, excepthook=True, **kwargs):
             print(f"override: {name} = {value!r} (default {namespace[name]!r})")
     namespace.update(overrides)
     config = {k: namespace[k] for k in names}
-    return (config, extra) if kwargs.get('positional') else config
+    result = (config,) + ((extra,) if kwargs.get('positional') else ()) + ((set(overrides),) if given else ())
+    return result if len(result) > 1 else config
 
 
 def resolve_device(name):

@@ -79,26 +79,27 @@ def _state(epoch, batch=0, **config):
 def test_resume_rules():
     state = _state(3)
     same = dict(state['config'])
-    assert runstate.check_resume(state, same, DEFAULTS, _schedule, 100, 'run') == {}
+    assert runstate.check_resume(state, same, DEFAULTS, _schedule, 'run') == {}
     # where and how long it runs may change, and init_from is how to start, not a setting of the run
     assert runstate.check_resume(state, {**same, 'epochs': 20, 'device': 'cpu', 'init_from': 'resume'}, DEFAULTS,
-                                 _schedule, 100, 'run') == {'epochs': (10, 20), 'device': ('auto', 'cpu')}
+                                 _schedule, 'run') == {'epochs': (10, 20), 'device': ('auto', 'cpu')}
     with pytest.raises(UserError, match=r"lambda_l1=100.0 \(asked 1.0\), lr=0.0002 \(asked 0.05\): these change"):
-        runstate.check_resume(state, {**same, 'lr': 0.05, 'lambda_l1': 1.0}, DEFAULTS, _schedule, 100, 'run')
+        runstate.check_resume(state, {**same, 'lr': 0.05, 'lambda_l1': 1.0}, DEFAULTS, _schedule, 'run')
     # the schedule: decay that would start inside the 3 trained epochs is refused, later decay is fine
     with pytest.raises(UserError, match='lr_decay_epochs=0 \\(asked 8\\)'):
-        runstate.check_resume(state, {**same, 'lr_decay_epochs': 8}, DEFAULTS, _schedule, 100, 'run')
+        runstate.check_resume(state, {**same, 'lr_decay_epochs': 8}, DEFAULTS, _schedule, 'run')
     assert 'lr_decay_epochs' in runstate.check_resume(state, {**same, 'lr_decay_epochs': 7}, DEFAULTS, _schedule,
-                                                      100, 'run')
+                                                      'run')
     with pytest.raises(UserError, match='l1_warmup_epochs'):  # a mid-epoch stop has begun epoch 4
-        runstate.check_resume(_state(3, batch=5), {**same, 'l1_warmup_epochs': 4}, DEFAULTS, _schedule, 100, 'run')
+        runstate.check_resume(_state(3, batch=5), {**same, 'l1_warmup_epochs': 4}, DEFAULTS, _schedule, 'run')
     with pytest.raises(UserError, match='trained on 100 images'):
-        runstate.check_resume(state, same, DEFAULTS, _schedule, 90, 'run')
+        runstate.check_resume_data(state, same, 90, 'run')
+    runstate.check_resume_data(state, same, 100, 'run')  # the same count: no refusal
     # an older run's config lacks newer settings: they count as the defaults it ran with
     old = {'epoch': 3, 'batch': 0, 'config': {k: v for k, v in DEFAULTS.items() if k != 'hints'}, 'n_train': None}
-    assert runstate.check_resume(old, same, DEFAULTS, _schedule, 100, 'run') == {}
+    assert runstate.check_resume(old, same, DEFAULTS, _schedule, 'run') == {}
     with pytest.raises(UserError, match='hints=False'):
-        runstate.check_resume(old, {**same, 'hints': True}, DEFAULTS, _schedule, 100, 'run')
+        runstate.check_resume(old, {**same, 'hints': True}, DEFAULTS, _schedule, 'run')
 
 
 def test_best_epoch_is_the_lowest_mae_among_colorful_enough_epochs():

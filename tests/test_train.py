@@ -96,10 +96,14 @@ def test_resume_refuses_settings_that_change_the_run_and_records_the_ones_it_all
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
     assert "dropout=0.5 (asked 0.0), lambda_l1=100.0 (asked 1.0), lr=0.0002 (asked 0.05)" in bad.stderr
     assert open(out / 'state.pt', 'rb').read() == before  # nothing rewritten, the record intact
+    assert 'data:' not in bad.stdout  # refused before any data was read
     # the schedule may grow, but not for an epoch already trained
     past = run('train.py', *common, '--epochs=3', '--lr_decay_epochs=3', '--init_from=resume', check=False)
     assert past.returncode == 1 and 'lr_decay_epochs=0 (asked 3)' in past.stderr
-    ok = run('train.py', *common, '--epochs=3', '--lr_decay_epochs=2', '--keep_snapshots=True', '--init_from=resume')
+    # what the command leaves out (here: the data, the model, every setting of TRAIN_TINY) comes from the run
+    ok = run('train.py', f'--out_dir={out}', '--epochs=3', '--lr_decay_epochs=2', '--keep_snapshots=True',
+             '--init_from=resume')
+    assert f"resume: the run's settings apply: --data_dir={tiny_data}" in ok.stdout
     assert 'resume: lr_decay_epochs changes from 0 to 2' in ok.stdout
     state = checkpoint.load_checkpoint(out / 'state.pt')
     assert state['config']['lr_decay_epochs'] == 2 and state['changes'][0]['changed'] == {
