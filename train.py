@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from colorize_gan.checkpoint import checkpoint_file, load_checkpoint, load_generator
 from colorize_gan.color import colorized_rgb, rgb_uint8_to_network
-from colorize_gan.dataset import batches, check_data_dir, dataset_name, load_train_val
+from colorize_gan.dataset import batches, check_data_dir, dataset_name, is_torchvision_source, load_train_val
 from colorize_gan.evaluation import evaluate
 from colorize_gan.hints import sample_hints
 from colorize_gan.metrics import colorfulness, mae_rgb
@@ -50,8 +50,8 @@ from colorize_gan.runstate import (
     restore,
     rng_states,
     run_paths,
-    run_settings,
     save_state,
+    settings_to_take,
     snapshot_to_best,
 )
 from colorize_gan.utils import (
@@ -116,9 +116,8 @@ config, given = configure(globals(), sys.argv[1:], given=True)
 out_dir = os.path.expanduser(out_dir) or os.path.join('runs', dataset_name(data_dir))
 out_dir = config['out_dir'] = os.path.normpath(out_dir)
 if init_from in ('resume', 'auto'):  # a resume continues the run as it was set up: what the command leaves out, the
-    # run's config.json gives (what the command gives is checked against the run below, and refused if it changes it)
-    taken = {k: v for k, v in (run_settings(out_dir) or {}).items() if k in defaults and k not in given
-             and k not in ('init_from', 'out_dir') and type(v) is type(defaults[k]) and v != config[k]}
+    # run's state.pt gives (what the command gives is checked against the run below, and refused if it changes it)
+    taken = settings_to_take(out_dir, config, given, defaults)
     if taken and os.environ.get('RANK', '0') == '0':
         print(f"resume: the run's settings apply: {' '.join(f'--{k}={shlex.quote(str(v))}' for k, v in taken.items())}")
     config.update(taken)
@@ -279,7 +278,10 @@ if state is not None and init_from == 'scratch' or state is not None and fine_tu
 if state is None and init_from == 'resume':
     raise UserError(f"there is no run to resume in '{out_dir}'; pass the --out_dir of the run, or "
                     "--init_from=scratch to start one")
+if state is None and init_from == 'auto':
+    log(f"no run in '{out_dir}' yet: starting a new one")
 changes = check_resume(state, config, defaults, schedule, state_source) if state is not None else {}
+asked = dict(state.get('asked') or {}) if state is not None else {}  # values the command gave before a cut to fit
 for key, (old, new) in changes.items():
     log(f"resume: {key} changes from {old!r} to {new!r}")
 
@@ -296,6 +298,7 @@ if not master:
 if len(val) < val_size:  # a small folder: most of it still trains
     log(f"note: holding out {len(val)} of the {len(train) + len(val)} training images for validation, not "
         f"--val_size={val_size} (at most a third is held out)")
+    asked.setdefault('val_size', val_size)
     val_size = config['val_size'] = len(val)
 if cuda and train.nbytes() < 0.25 * torch.cuda.mem_get_info(dev)[0]:
     train = train.to(dev)  # fits comfortably: one copy, then every batch is a gather on the GPU
@@ -303,6 +306,7 @@ val = val.to(dev)
 name = train.name
 n_train = len(train)
 if batch_size > n_train:
+    asked.setdefault('batch_size', batch_size)
     batch_size = config['batch_size'] = n_train - n_train % world  # the checkpoint records the batch size used
     log(f"note: fewer training images ({n_train}) than --batch_size; using batch_size {batch_size}")
 steps_per_epoch = n_train // batch_size  # drop the ragged last batch: tiny batches upset BatchNorm
@@ -397,7 +401,8 @@ def checkpoint(epoch, elapsed, batch=0, sums=None, epoch_rng=None, snapshot=Fals
         rng = rng_states(data=data_rng, hints=hint_rng, **({'data_epoch_start': epoch_rng} if batch else {}))
         state = capture(G, G_ema, D, opt_G, opt_D, rng, epoch=epoch, batch=batch, step=step, elapsed_s=elapsed,
                         config=config, history=history, changes=record, n_train=n_train, loss_sums=sums,
-                        data_fingerprint=train.fingerprint)
+                        data_fingerprint=train.fingerprint, asked=asked,
+                        data_path='' if is_torchvision_source(data_dir) else os.path.abspath(data_dir))
         state['best_epoch'] = best_saved
         save_state(paths, state, snapshot=snapshot, best=best)
         # written with the state, so the two never disagree about the settings in force
@@ -628,7 +633,9 @@ if master:
             f"validation colorfulness nearest real's with MAE <= {select_mae} x the grayscale output's")
     if best is None:
         fix = "lower --select_color" if select_by == 'mae' else "raise --select_mae"
-        print(f"no epoch met the selection rule ({rule}), so no best.pt; train longer, or {fix}")
+        kept = (f"; best.pt still holds epoch {best_saved}, picked under the rule of an earlier part of the run"
+                if best_saved and os.path.exists(paths['best']) else ", so no best.pt")
+        print(f"no epoch meets the selection rule ({rule}){kept}; train longer, or {fix}")
     elif best != best_saved and snapshot_to_best(paths, best):  # a finished run resumed under another rule
         best_saved = best
         print(f"best.pt: now epoch {best} (copied from its snapshot) under the selection rule of this run")

@@ -11,7 +11,6 @@ A run folder (train.py's --out_dir) holds:
 Runs written before this layout (<dataset>_train_generator/latest.pt beside <dataset>_train_discriminator/latest.pt)
 are read through `convert_legacy_run`, once, on resume.
 """
-import json
 import os
 import shutil
 
@@ -48,16 +47,19 @@ def legacy_paths(out_dir, name):
 
 
 def capture(G, G_ema, D, opt_G, opt_D, rng, *, epoch, batch, step, elapsed_s, config, history, changes,
-            n_train, loss_sums=None, data_fingerprint=''):
+            n_train, loss_sums=None, data_fingerprint='', asked=None, data_path=''):
     """The whole training state as one dict of tensors and plain values (what save_state writes).
 
     `rng` maps names to RNG states (uint8 tensors); `batch` > 0 marks a mid-epoch state, which also needs the
-    epoch's running `loss_sums` [3] and rng['data_epoch_start']."""
+    epoch's running `loss_sums` [3] and rng['data_epoch_start']. `asked` holds the values the command gave for
+    settings the run cut to fit its data ({'batch_size': 128}: config holds the value used), `data_path` the
+    image folder's absolute path (a relative --data_dir then resumes from another working directory)."""
     state = {'format': FORMAT, 'G': G.state_dict(), 'G_ema': G_ema.state_dict() if G_ema is not None else None,
              'D': D.state_dict(), 'opt_G': opt_G.state_dict(), 'opt_D': opt_D.state_dict(), 'rng': rng,
              'epoch': epoch, 'batch': batch, 'step': step, 'elapsed_s': elapsed_s, 'model_config': G.config,
              'model_config_D': D.config, 'config': config, 'history': history, 'changes': changes,
-             'n_train': n_train, 'data_fingerprint': data_fingerprint}
+             'n_train': n_train, 'data_fingerprint': data_fingerprint, 'asked': dict(asked or {}),
+             'data_path': data_path}
     if batch:
         state['loss_sums'] = loss_sums.detach().cpu()
     return state
@@ -158,26 +160,35 @@ def find_state(out_dir, name):
     return None, None
 
 
-def run_settings(out_dir):
-    """{name: value}: the settings of the run in out_dir as its config.json records them (written with every state,
-    so the two agree), for a resume to take what its command leaves out; None when out_dir holds no state.pt, or no
-    readable config.json beside it (a run of the old layout: its settings must then be passed again)."""
-    paths = run_paths(out_dir)
-    if not os.path.isfile(paths['state']):
-        return None
+def settings_to_take(out_dir, config, given, defaults):
+    """What a resume takes from the run in out_dir: {name: the run's value} for each setting the command did not give
+    (`given`: the names it gave) or gave as the run was first asked before cutting it to fit its data (capture's
+    `asked`), read from its state.pt (the authority; config.json is for people). A relative data folder that is
+    no longer the same place from here is taken as its absolute path. {} when there is no readable state.pt
+    (find_state then says why)."""
+    path = run_paths(out_dir)['state']
+    if not os.path.isfile(path):
+        return {}
     try:
-        with open(paths['config'], encoding='utf-8') as f:
-            settings = json.load(f)['config']
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return settings if isinstance(settings, dict) else None
+        state = load_checkpoint(path)
+    except UserError:
+        return {}
+    if not isinstance(state, dict) or not isinstance(state.get('config'), dict):
+        return {}
+    stored, asked = dict(state['config']), state.get('asked') or {}
+    data_path = state.get('data_path')
+    if data_path and os.path.abspath(stored.get('data_dir', '')) != data_path and os.path.isdir(data_path):
+        stored['data_dir'] = data_path
+    return {k: v for k, v in stored.items() if k in defaults and k not in ('init_from', 'out_dir')
+            and (k not in given or k in asked and asked[k] == config[k]) and v != config[k]}
 
 
 def setting_changes(stored, asked, defaults):
-    """{name: (stored value, asked value)} for every setting that differs (init_from says how to start, not what the
-    run is); a setting the stored config lacks (an older run) counts as the default it ran with."""
+    """{name: (stored value, asked value)} for every setting that differs (init_from says how to start and out_dir
+    where the run is, not what it is); a setting the stored config lacks (an older run) counts as the default it
+    ran with."""
     return {k: (stored.get(k, defaults.get(k)), v) for k, v in asked.items()
-            if k in defaults and k != 'init_from' and stored.get(k, defaults.get(k)) != v}
+            if k in defaults and k not in ('init_from', 'out_dir') and stored.get(k, defaults.get(k)) != v}
 
 
 def check_resume(state, config, defaults, schedule_fn, source):

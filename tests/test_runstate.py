@@ -102,6 +102,33 @@ def test_resume_rules():
         runstate.check_resume(old, {**same, 'hints': True}, DEFAULTS, _schedule, 'run')
 
 
+def test_a_resume_takes_what_its_command_leaves_out_from_the_run_state(tmp_path, monkeypatch):
+    from colorize_gan.checkpoint import save_checkpoint
+    defaults = {**DEFAULTS, 'batch_size': 128, 'val_size': 1000, 'out_dir': ''}
+    (tmp_path / 'photos').mkdir()
+    out = tmp_path / 'run'
+    stored = {**defaults, 'data_dir': 'photos', 'lr': 1e-4, 'batch_size': 27, 'val_size': 13, 'out_dir': 'run'}
+    save_checkpoint(out / 'state.pt', {'config': stored, 'asked': {'batch_size': 128, 'val_size': 1000},
+                                       'data_path': str(tmp_path / 'photos')})
+    (out / 'config.json').write_text('{"config": {')  # damaged: only for people; state.pt is what counts
+    command = {**defaults, 'init_from': 'resume', 'epochs': 20}
+    monkeypatch.chdir(tmp_path)  # where the run was started: its relative data folder still stands
+    take = lambda config, given: runstate.settings_to_take(str(out), config, given, defaults)  # noqa: E731
+    assert take(command, {'init_from', 'epochs'}) == {'data_dir': 'photos', 'lr': 1e-4, 'batch_size': 27,
+                                                       'val_size': 13}
+    # a setting the command gives is its own (checked against the run later), unless it is the value the run was
+    # first given and cut to fit its data: the same command resumes
+    given = {'lr', 'val_size', 'batch_size', 'epochs'}
+    assert take({**command, 'lr': 2e-4, 'val_size': 1000, 'batch_size': 64}, given) == {'data_dir': 'photos',
+                                                                                       'val_size': 13}
+    monkeypatch.chdir(out)  # elsewhere: the relative folder is taken as the absolute one it was
+    assert take(command, set())['data_dir'] == str(tmp_path / 'photos')
+    assert take(command, {'data_dir'}).get('data_dir') is None
+    (out / 'state.pt').write_bytes(b'damaged')  # nothing taken; find_state then says what is wrong
+    assert take(command, set()) == {}
+    assert runstate.settings_to_take(str(tmp_path / 'none'), command, set(), defaults) == {}
+
+
 def test_best_epoch_is_the_lowest_mae_among_colorful_enough_epochs():
     # MAE rises with color, as in a GAN: the rule takes the first epoch over the bar, not the lowest MAE overall
     rows = [(1, 10.8, 0.5), (2, 11.6, 0.75), (3, 12.0, 0.81), (4, 12.3, 0.85), (5, 11.9, 0.79)]

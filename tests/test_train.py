@@ -122,6 +122,10 @@ def test_a_small_folder_holds_out_a_third_and_val_size_0_is_refused(tiny_data, t
     log = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "r"}', '--epochs=1', '--width=8',
               '--device=cpu', '--val_size=1000').stdout  # 48 images: the default 1000 would leave 1 to train on
     assert 'holding out 16 of the 48 training images for validation' in log and 'data: 32 training images' in log
+    # the same command resumes: the settings the run cut to fit (val_size, batch_size) count as what it was given
+    again = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "r"}', '--epochs=2', '--width=8',
+                '--device=cpu', '--val_size=1000', '--init_from=resume').stdout
+    assert 'resume: the run\'s settings apply: --val_size=16 --batch_size=32' in again and 'epoch 2/2' in again
     bad = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "z"}', '--val_size=0', check=False)
     assert bad.returncode == 1 and '--val_size=0 must be at least 1' in bad.stderr
     assert not (tmp_path / 'z').exists()
