@@ -203,8 +203,10 @@ def check_resume(state, config, defaults, schedule_fn, source):
     stored = {k: state['config'].get(k, defaults.get(k)) for k in defaults}
     trained = state['epoch'] + (1 if state.get('batch') else 0)  # a mid-epoch stop has begun its epoch
     schedule = [k for k in SCHEDULE_SETTINGS if k in changes]
-    if schedule and any(schedule_fn(stored, e) != schedule_fn(config, e) for e in range(trained)):
-        refused.update({k: changes[k] for k in schedule})
+    alters = lambda settings: any(schedule_fn(stored, e) != schedule_fn(settings, e) for e in range(trained))  # noqa: E731
+    if schedule and alters(config):  # name the settings that alone alter a trained epoch (all, if only together)
+        alone = [k for k in schedule if alters({**stored, k: config[k]})]
+        refused.update({k: changes[k] for k in alone or schedule})
     if refused:
         listed = ', '.join(f"{k}={old!r} (asked {new!r})" for k, (old, new) in sorted(refused.items()))
         raise UserError(f"{source} was trained with {listed}: these change what the run means. Resume with the run's "

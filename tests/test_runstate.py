@@ -88,6 +88,8 @@ def test_resume_rules():
     # the schedule: decay that would start inside the 3 trained epochs is refused, later decay is fine
     with pytest.raises(UserError, match='lr_decay_epochs=0 \\(asked 8\\)'):
         runstate.check_resume(state, {**same, 'lr_decay_epochs': 8}, DEFAULTS, _schedule, 'run')
+    with pytest.raises(UserError, match=r'trained with lr_decay_epochs=0 \(asked 10\): these'):  # more epochs: fine
+        runstate.check_resume(state, {**same, 'epochs': 12, 'lr_decay_epochs': 10}, DEFAULTS, _schedule, 'run')
     assert 'lr_decay_epochs' in runstate.check_resume(state, {**same, 'lr_decay_epochs': 7}, DEFAULTS, _schedule,
                                                       'run')
     with pytest.raises(UserError, match='l1_warmup_epochs'):  # a mid-epoch stop has begun epoch 4
