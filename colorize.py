@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from colorize_gan.checkpoint import PHOTO_GENERATOR, checkpoint_file, load_generator
 from colorize_gan.color import is_gray
-from colorize_gan.hints import check_inside, load_hints_file, parse_hint
+from colorize_gan.hints import HINT_SPREAD, MAX_HINT_SPREAD, check_inside, load_hints_file, parse_hint
 from colorize_gan.images import (
     IMAGE_EXTENSIONS,
     describe_failure,
@@ -62,6 +62,7 @@ overwrite = False  # redo outputs made otherwise (else: made from this input wit
 max_megapixels = 500.0  # larger images are refused before decoding (memory); raise it for bigger scans
 hint = ''  # x,y,colour[,radius]: a colour you know at that point (repeatable); only its ab is used, L is kept
 hints = ''  # a JSON file of hints: [{"x": .., "y": .., "color": .., "radius": ..}], or an object keyed by file name
+hint_spread = HINT_SPREAD  # how far each hint's colour spreads on flat lightness, x the short side; 0 = model only
 temporal = 0.95  # videos: colour stabilization over frames: 0 = each frame alone, 0.95 = averaged over ~39 frames
 video_quality = 18  # videos (written as H.264 mp4): x264 CRF: 0 lossless, 18 about visually lossless, 51 worst
 backend = 'torch'  # torch | onnx: --checkpoint=model.onnx (export.py --format=onnx) on onnxruntime (light.py)
@@ -74,6 +75,9 @@ try:
     check_colorize_settings(size, saturation, upsample, UPSAMPLING, quality)
 except ValueError as e:
     raise UserError(f"--{e}") from None
+if not 0 <= hint_spread <= MAX_HINT_SPREAD:
+    raise UserError(f"--hint_spread={hint_spread} must be between 0 (the model's own reach) and {MAX_HINT_SPREAD:g} "
+                    "(x the photo's short side; 0.25 is the default)")
 if not 0 < max_megapixels <= 100000:
     raise UserError(f"--max_megapixels={max_megapixels} must be above 0 (and at most 100000)")
 Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's decompression-bomb guard, with a clear message
@@ -261,7 +265,7 @@ if backend == 'onnx':  # light.py: photos only, bicubic upsampling, no hints
             raise UserError(f"--backend=onnx {fix}; use --backend=torch (the default) for that")
     G = light.load_generator(checkpoint) if jobs else None
     description = G.description if jobs else ''
-    colorize = lambda G, image, size, dev, saturation, hints, upsample: \
+    colorize = lambda G, image, size, dev, saturation, hints, upsample, hint_spread: \
         light.colorize(G, image, size, saturation)  # noqa: E731  (photo.colorize's call, on light.py)
 elif backend != 'torch':
     raise UserError(f"--backend={backend} is not one of torch, onnx")
@@ -278,7 +282,7 @@ def settings_of(path):
         return output_settings(model_record, working_size, saturation, upsample, side_by_side, temporal=temporal,
                                video_quality=video_quality)
     return output_settings(model_record, working_size, saturation, upsample, side_by_side, hints_of[path],
-                           image_format, quality)
+                           image_format, quality, **({'hint_spread': hint_spread} if hints_of[path] else {}))
 
 
 model_record = model_id(checkpoint if backend == 'onnx' else checkpoint_file(checkpoint or PHOTO_GENERATOR)) \
@@ -427,7 +431,7 @@ for path, out in jobs:
             colored += 1
             if colored == 1:
                 print("note: colour inputs are colorized from their luminance only; their own colours are discarded")
-        result = colorize(G, image, size, dev, saturation, hints_of[path], upsample)  # HxWx3 uint8
+        result = colorize(G, image, size, dev, saturation, hints_of[path], upsample, hint_spread)  # HxWx3 uint8
         t2 = time.time()
         if side_by_side:
             shown_input = image if image.dtype == np.uint8 else (image * 255 + 0.5).astype(np.uint8)

@@ -16,6 +16,7 @@ import time
 from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
 from colorize_gan.dataset import dataset_name, load_split, load_train_val
 from colorize_gan.evaluation import evaluate, evaluate_photos
+from colorize_gan.hints import HINT_SPREAD, MAX_HINT_SPREAD
 from colorize_gan.images import list_images
 from colorize_gan.plots import sample_grid, save_png
 from colorize_gan.utils import UserError, autocast_for, configure, resolve_device
@@ -32,6 +33,7 @@ image_size = 0  # px the test images are resized to; 0 = the size the model was 
 full_resolution = False  # whole photos (data_dir/test/ or data_dir) at full size through colorize.py's pipeline
 upsample = 'bicubic'  # full_resolution: how ab reaches full size, bicubic | guided (guided filter on L), as colorize.py
 hints = 0  # a hint model: this many simulated user hints per image (or whole photo), from the real colours
+hint_spread = HINT_SPREAD  # how far each hint's correction spreads, x the short side (as colorize.py); 0 = off
 saturation = 1.0  # full_resolution: scales the predicted chroma, as colorize.py's --saturation (0-10)
 as_json = False  # also print one JSON object with every metric
 out_dir = 'runs/eval'  # the sample grid (grayscale | generated | original) goes here; '' = none
@@ -47,8 +49,9 @@ if upsample not in ('bicubic', 'guided'):
     raise UserError(f"--upsample={upsample}; use bicubic or guided")
 if not 0 <= saturation <= 10 or saturation != 1 and not full_resolution:
     raise UserError(f"--saturation={saturation} must be between 0 and 10, and works with --full_resolution")
-if hints < 0:
-    raise UserError(f"--hints={hints} must be >= 0 (simulated user hints per image)")
+if hints < 0 or not 0 <= hint_spread <= MAX_HINT_SPREAD:
+    raise UserError(f"--hints={hints} must be >= 0 (simulated user hints per image) and --hint_spread={hint_spread} "
+                    f"between 0 and {MAX_HINT_SPREAD:g} (x the short side)")
 if full_resolution and split != 'test':
     sys.exit("error: --full_resolution reads the test/ images at their own size; it does not combine with --split=val")
 
@@ -81,14 +84,16 @@ if full_resolution:  # the pipeline people use: whole photos, the model at its w
                         "test/ in it), e.g. ../shared/data/photos_dev, or data/natural/full from "
                         "tools/natural_photos.py")
     photos = photos[:test_limit or None]
-    model, gray, colorfulness_real = evaluate_photos(G, photos, dev, image_size, saturation, upsample, hints)
+    model, gray, colorfulness_real = evaluate_photos(G, photos, dev, image_size, saturation, upsample, hints,
+                                                     hint_spread=hint_spread)
     n, name = len(photos), 'full-resolution photos'
 else:
     if split == 'val':
         test = load_train_val(data_dir, size, val_size)[1].to(dev)
     else:
         test = load_split(data_dir, 'test', size, test_limit).to(dev)
-    model, gray, colorfulness_real = evaluate(G, test, batch_size, autocast, hints=hints)
+    model, gray, colorfulness_real = evaluate(G, test, batch_size, autocast, hints=hints,
+                                                hint_spread=hint_spread)
     n, name = len(test), 'test images' if split == 'test' else 'held-out training images (--split=val)'
     if out_dir:
         stem = os.path.splitext(os.path.basename(os.path.normpath(checkpoint)))[0]
@@ -100,7 +105,7 @@ rows = [('MAE, RGB 0-255 (lower is better)', 'mae', '.3f'), ('CIEDE2000 (lower i
         ('pixel accuracy @5% (Lab)', 'acc_5', '.4f'), ('PSNR, dB', 'psnr', '.2f'),
         ('SSIM (Gaussian 11x11, sigma 1.5, RGB)', 'ssim', '.4f'), ('colorfulness', 'colorfulness', '.2f')]
 print(f"\n{n} {name} of {data_dir}" + (f" at {size}px" if not full_resolution else '')
-      + (f", {hints} simulated hints each" if hints else ''))
+      + (f", {hints} simulated hints each (spread {hint_spread:g})" if hints else ''))
 print(f"| {'metric':<38} | {'model':>9} | {'grayscale':>9} |\n|{'-' * 40}|{'-' * 11}|{'-' * 11}|")
 for label, key, fmt in rows:
     print(f"| {label:<38} | {model[key]:>9{fmt}} | {gray[key]:>9{fmt}} |")
@@ -115,5 +120,5 @@ if 'better_than_gray' in model:
 print(f"\n{time.time() - t_start:.1f}s" + (f"; sample grid: {samples}" if samples else ''))
 if as_json:
     print(json.dumps({'checkpoint': checkpoint, 'split': split, 'images': n, 'image_size': size, 'hints': hints,
-                      'full_resolution': full_resolution, **model,
+                      'hint_spread': hint_spread, 'full_resolution': full_resolution, **model,
                       'colorfulness_real': colorfulness_real, 'gray': gray}), flush=True)

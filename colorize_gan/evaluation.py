@@ -5,8 +5,8 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from .color import denormalize_lab, rgb_to_lab, rgb_uint8_to_network
-from .hints import sample_hints, simulated_photo_hints
+from .color import AB_SCALE, denormalize_lab, rgb_to_lab, rgb_uint8_to_network
+from .hints import HINT_SPREAD, sample_hints, simulated_photo_hints, spread_hints
 from .images import read_image
 from .metrics import METRIC_NAMES, all_metrics, colorfulness, image_metrics
 from .photo import colorize
@@ -14,11 +14,13 @@ from .utils import UserError
 
 
 @torch.inference_mode()
-def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True, names=METRIC_NAMES, hints=0, seed=0):
+def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True, names=METRIC_NAMES, hints=0, seed=0,
+             hint_spread=HINT_SPREAD):
     """Run G over an ImageSplit in batches; returns (mean metrics of G, mean metrics of the grayscale
     output or None when baseline=False, mean colorfulness of the real images). Lab is made per batch on G's device;
     `names` picks the metrics (train.py's validation skips the slower ones). hints > 0 gives a hint generator that
-    many simulated user hints per image (hints.sample_hints from the real colours, drawn from `seed`)."""
+    many simulated user hints per image (hints.sample_hints from the real colours, drawn from `seed`), each
+    spread as colorize.py spreads people's (hints.spread_hints, over `hint_spread` x the side; 0 = G's own use)."""
     hint_rng = torch.Generator(device=next(G.parameters()).device).manual_seed(seed) if hints else None
     keys = ('model', 'gray') if baseline else ('model',)
     sums = {key: dict.fromkeys(names, 0.0) for key in keys}
@@ -28,8 +30,12 @@ def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True, name
         rgb_real = split.images(torch.arange(i, min(i + batch_size, len(split)))).to(device)  # [B,3,H,W] uint8
         L, ab_real = rgb_uint8_to_network(rgb_real)
         lab_real = denormalize_lab(L, ab_real)
+        hint_map = sample_hints(ab_real, hint_rng, count=hints) if hints else None
         with autocast():
-            ab_fake = (G(L, sample_hints(ab_real, hint_rng, count=hints)) if hints else G(L)).float()
+            ab_fake = G(L, hint_map).float() if hints else G(L).float()
+        if hints:
+            lab = denormalize_lab(L, ab_fake)
+            ab_fake = spread_hints(lab[:, :1], lab[:, 1:], hint_map, hint_spread) / AB_SCALE
         for key, ab in zip(keys, (ab_fake, torch.zeros_like(ab_fake))):
             for metric, values in image_metrics(L, ab, lab_real, rgb_real, names).items():
                 sums[key][metric] += values.sum().item()
@@ -44,13 +50,14 @@ def _photo_tensor(image):
     return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float()
 
 
-def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bicubic', hints=0, seed=0):
+def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bicubic', hints=0, seed=0,
+                    hint_spread=HINT_SPREAD):
     """Colorize each photo at its full size through colorize.py's pipeline (photo.colorize) and score it against the
     original; same return as evaluate(), the grayscale output being the same pipeline with no chroma. The model's
     metrics also hold 'better_than_gray', the share of photos whose MAE is below the grayscale output's, and
     'worst_vs_gray' = (path, the largest per-photo ratio of the model's MAE to the grayscale output's). hints > 0
     gives a hint generator that many simulated user hints per photo (hints.simulated_photo_hints from the real
-    colours, photo i's drawn from seed + i)."""
+    colours, photo i's drawn from seed + i), spread over `hint_spread` x the short side as colorize.py does."""
     sums = {key: dict.fromkeys(METRIC_NAMES, 0.0) for key in ('model', 'gray')}
     colorfulness_real, better, worst = 0.0, 0, (None, 0.0)
     for i, path in enumerate(paths):
@@ -65,7 +72,7 @@ def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bi
                                       min(real.shape[:2]) / (size or G.config['image_size'])) if hints else None
         for key, s in (('model', saturation), ('gray', 0.0)):
             rgb_fake = _photo_tensor(colorize(G, real, size, device, s, given if key == 'model' else None,
-                                              upsample=upsample))
+                                              upsample=upsample, hint_spread=hint_spread))
             for metric, value in all_metrics(rgb_fake, rgb_real, rgb_to_lab(rgb_fake / 255), lab_real).items():
                 sums[key][metric] += value.item()
                 if metric == 'mae':

@@ -82,6 +82,54 @@ class PassHints(torch.nn.Module):
         return torch.zeros_like(L).expand(-1, 2, -1, -1) if hints is None else hints[:, :2] * hints[:, 2:]
 
 
+def test_a_hint_s_correction_spreads_over_flat_lightness_fades_with_distance_and_stops_at_edges():
+    from colorize_gan.hints import spread_hints
+    L = torch.full((1, 1, 40, 80), 30.0)
+    L[..., 40:] = 80.0  # an edge of 50 L units down the middle
+    ab = torch.zeros(1, 2, 40, 80)
+    ab[:, 0] = 5.0  # what the generator predicted: a faint a everywhere
+    hints = torch.zeros(1, 3, 40, 80)
+    hints[0, :2, 20, 30] = torch.tensor([45.0, -20.0]) / 110  # one hint, left of the edge
+    hints[0, 2, 20, 30] = 1
+    out = spread_hints(L, ab, hints, spread=0.5)
+    assert torch.allclose(out[0, :, 20, 30], torch.tensor([45.0, -20.0]), atol=1e-4)  # the hint's own colour
+    change = (out - ab).norm(dim=1)[0, 20]  # along the hint's row
+    assert change[29] > 0.5 * change[30] and change[29] > change[20] > change[10] > change[0] > 1  # fades, reaches
+    assert change[40:].max() < 0.01 * change[30]  # beyond the edge: untouched
+    assert torch.equal(spread_hints(L, ab, hints, spread=0), ab)  # 0: the generator's own use alone
+    assert torch.equal(spread_hints(L, ab, torch.zeros_like(hints)), ab)  # no hints: nothing to spread
+
+
+def test_the_spread_matches_an_exact_sparse_solve():
+    import numpy as np
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    from colorize_gan.hints import spread_hints
+    g = torch.Generator().manual_seed(0)
+    h, w, edge, spread = 24, 36, 4.0, 0.5
+    L = torch.rand(1, 1, h, w, generator=g) * 20 + torch.linspace(0, 60, w)  # texture on a ramp
+    ab = torch.randn(1, 2, h, w, generator=g) * 10
+    hints = torch.zeros(1, 3, h, w)
+    for y, x in ((3, 4), (12, 30), (20, 15)):
+        hints[0, :2, y, x], hints[0, 2, y, x] = torch.randn(2, generator=g) * 0.4, 1
+    out = spread_hints(L, ab, hints, spread, edge)
+    # the same minimisation written out: sum_ij w_ij (x_i - x_j)^2 + sum_i x_i^2 / length^2, x = hint - ab at hints
+    Lf, idx, rows, cols, vals = L[0, 0].double().numpy(), np.arange(h * w).reshape(h, w), [], [], []
+    for a, b, d in ((idx[:, :-1], idx[:, 1:], Lf[:, :-1] - Lf[:, 1:]), (idx[:-1], idx[1:], Lf[:-1] - Lf[1:])):
+        wgt = np.exp(-d ** 2 / (2 * edge ** 2)).ravel()
+        rows, cols, vals = rows + [a.ravel(), b.ravel()], cols + [b.ravel(), a.ravel()], vals + [wgt, wgt]
+    W = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w,) * 2)
+    pinned = hints[0, 2].numpy().ravel() > 0
+    A = (sp.diags(np.asarray(W.sum(1)).ravel() + 1 / (spread * h) ** 2) - W).tocsr()
+    for c in range(2):
+        x = np.zeros(h * w)
+        x[pinned] = (hints[0, c].double() * 110 - ab[0, c].double()).numpy().ravel()[pinned]
+        free = ~pinned
+        x[free] = spla.spsolve(A[free][:, free].tocsc(), -A[free][:, pinned] @ x[pinned])
+        assert np.abs(ab[0, c].double().numpy().ravel() + x - out[0, c].double().numpy().ravel()).max() < 0.5
+
+
 def test_a_hint_colours_its_place_keeps_lightness_and_leaves_far_places_alone():
     import numpy as np
 
