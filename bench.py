@@ -29,6 +29,7 @@ from colorize_gan.checkpoint import PHOTO_GENERATOR, load_generator
 from colorize_gan.color import denormalize_lab, normalize_lab, rgb_to_lab, rgb_uint8_to_network
 from colorize_gan.dataset import ImageSplit, batches
 from colorize_gan.evaluation import evaluate
+from colorize_gan.hints import make_hint
 from colorize_gan.images import read_image
 from colorize_gan.metrics import color_distribution_consistency, color_histograms, warping_error
 from colorize_gan.models import Discriminator, EncoderUNet, Generator, fold_batchnorm, gan_step, update_ema
@@ -254,8 +255,8 @@ def bench_lab():
 
 
 def bench_colorize(G):
-    """Seconds to colorize a gray photo of colorize_mp megapixels (12: 4000x3000) from decoded pixels, and to
-    decode + encode it."""
+    """Seconds to colorize a gray photo of colorize_mp megapixels (12: 4000x3000) from decoded pixels, to decode +
+    encode it, and to colorize it with 10 colour hints (spread as colorize.py does; None for a model without)."""
     h = int(round((colorize_mp * 1e6 * 3 / 4) ** 0.5))
     w = h * 4 // 3
     yy, xx = np.mgrid[0:h, 0:w]
@@ -270,7 +271,10 @@ def bench_colorize(G):
         buffer.seek(0)
         read_image(buffer)
         Image.fromarray(out).save(io.BytesIO(), format='PNG')
-    return seconds, timed(io_roundtrip)
+    hints = [make_hint(rng.integers(0, w), rng.integers(0, h), tuple(int(v) for v in rng.integers(0, 256, 3)))
+             for _ in range(10)]
+    with_hints = min(timed(lambda: colorize(G, photo, device=dev, hints=hints)) for _ in range(2)) if G.hints else None
+    return seconds, timed(io_roundtrip), with_hints
 
 
 def bench_colorize_onnx(G):
@@ -592,7 +596,7 @@ results['generator_img_s'] = bench_generator_only(G_eval)
 results['eval_efficiency'] = results['eval_img_s'] * results['gflop_per_image'] / results['matmul_gflops']
 results['lab_img_s'] = bench_lab()
 results['colorize_model'] = colorize_model
-results['colorize_12mp_s'], results['colorize_12mp_io_s'] = bench_colorize(G_photo)
+results['colorize_12mp_s'], results['colorize_12mp_io_s'], results['colorize_12mp_hints_s'] = bench_colorize(G_photo)
 results['colorize_12mp_onnx_s'] = bench_colorize_onnx(G_photo)  # None without onnxruntime
 for n in (int(x) for x in memory_images.split(',') if x):
     results[f'peak_rss_anon_mb_{n}'] = bench_memory(n)
@@ -620,6 +624,8 @@ other = [('generator forward alone, img/s', results['generator_img_s'], '.0f'),
          (f'decode JPEG + encode PNG of {colorize_mp:g} MP, s', results['colorize_12mp_io_s'], '.2f')]
 if cuda:
     other.insert(3, ('bf16 matmul, GFLOP/s', results['matmul_gflops_bf16'], '.0f'))
+if results['colorize_12mp_hints_s'] is not None:
+    other.append((f'colorize {colorize_mp:g} MP with 10 hints (spread), s', results['colorize_12mp_hints_s'], '.2f'))
 if results['colorize_12mp_onnx_s'] is not None:
     other.append((f'colorize {colorize_mp:g} MP, onnxruntime + numpy, s', results['colorize_12mp_onnx_s'], '.2f'))
 other += [(f'peak RssAnon, {k.rsplit("_", 1)[1]} images at 64 px, MB', v, '.0f') for k, v in results.items()

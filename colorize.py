@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from colorize_gan.checkpoint import PHOTO_GENERATOR, checkpoint_file, load_generator
 from colorize_gan.color import is_gray
-from colorize_gan.hints import HINT_SPREAD, MAX_HINT_SPREAD, check_inside, load_hints_file, parse_hint
+from colorize_gan.hints import HINT_SPREAD, check_hint_spread, check_inside, load_hints_file, parse_hint
 from colorize_gan.images import (
     IMAGE_EXTENSIONS,
     describe_failure,
@@ -75,9 +75,10 @@ try:
     check_colorize_settings(size, saturation, upsample, UPSAMPLING, quality)
 except ValueError as e:
     raise UserError(f"--{e}") from None
-if not 0 <= hint_spread <= MAX_HINT_SPREAD:
-    raise UserError(f"--hint_spread={hint_spread} must be between 0 (the model's own reach) and {MAX_HINT_SPREAD:g} "
-                    "(x the photo's short side; 0.25 is the default)")
+try:
+    hint_spread = config['hint_spread'] = check_hint_spread(hint_spread)
+except ValueError as e:
+    raise UserError(f"--{e}") from None
 if not 0 < max_megapixels <= 100000:
     raise UserError(f"--max_megapixels={max_megapixels} must be above 0 (and at most 100000)")
 Image.MAX_IMAGE_PIXELS = None  # our own limit below replaces Pillow's decompression-bomb guard, with a clear message
@@ -281,8 +282,9 @@ def settings_of(path):
     if is_video(path):
         return output_settings(model_record, working_size, saturation, upsample, side_by_side, temporal=temporal,
                                video_quality=video_quality)
+    spread = {'hint_spread': hint_spread} if hints_of[path] and hint_spread else {}  # 0: as before the spread
     return output_settings(model_record, working_size, saturation, upsample, side_by_side, hints_of[path],
-                           image_format, quality, **({'hint_spread': hint_spread} if hints_of[path] else {}))
+                           image_format, quality, **spread)
 
 
 model_record = model_id(checkpoint if backend == 'onnx' else checkpoint_file(checkpoint or PHOTO_GENERATOR)) \

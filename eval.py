@@ -16,7 +16,7 @@ import time
 from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
 from colorize_gan.dataset import dataset_name, load_split, load_train_val
 from colorize_gan.evaluation import evaluate, evaluate_photos
-from colorize_gan.hints import HINT_SPREAD, MAX_HINT_SPREAD
+from colorize_gan.hints import HINT_SPREAD, check_hint_spread
 from colorize_gan.images import list_images
 from colorize_gan.plots import sample_grid, save_png
 from colorize_gan.utils import UserError, autocast_for, configure, resolve_device
@@ -49,9 +49,12 @@ if upsample not in ('bicubic', 'guided'):
     raise UserError(f"--upsample={upsample}; use bicubic or guided")
 if not 0 <= saturation <= 10 or saturation != 1 and not full_resolution:
     raise UserError(f"--saturation={saturation} must be between 0 and 10, and works with --full_resolution")
-if hints < 0 or not 0 <= hint_spread <= MAX_HINT_SPREAD:
-    raise UserError(f"--hints={hints} must be >= 0 (simulated user hints per image) and --hint_spread={hint_spread} "
-                    f"between 0 and {MAX_HINT_SPREAD:g} (x the short side)")
+if hints < 0:
+    raise UserError(f"--hints={hints} must be >= 0 (simulated user hints per image)")
+try:
+    hint_spread = check_hint_spread(hint_spread)
+except ValueError as e:
+    raise UserError(f"--{e}") from None
 if full_resolution and split != 'test':
     sys.exit("error: --full_resolution reads the test/ images at their own size; it does not combine with --split=val")
 

@@ -12,7 +12,7 @@ ValueError for an input or setting that cannot be used, utils.UserError for a mo
 import os
 
 from .checkpoint import PHOTO_GENERATOR, load_generator
-from .hints import hints_from_list
+from .hints import HINT_SPREAD, check_hint_spread, hints_from_list
 from .images import as_pixels
 from .photo import UPSAMPLING, colorize
 from .utils import UserError, check_colorize_settings, resolve_device
@@ -22,10 +22,12 @@ class Colorizer:
     """A loaded generator with colorize.py's settings: call it on an image (or a list of them) to get uint8 HxWx3
     RGB of the same size whose lightness is the input's."""
 
-    def __init__(self, checkpoint='', device='cpu', saturation=1.0, size=0, upsample='bicubic'):
+    def __init__(self, checkpoint='', device='cpu', saturation=1.0, size=0, upsample='bicubic',
+                 hint_spread=HINT_SPREAD):
         """checkpoint: a run folder, checkpoint or export ('' = the shipped photo model, colorize.py's default);
         device: cpu | cuda | auto; the other settings as colorize.py's --saturation (0-10), --size (px, 0 = the
-        model's own) and --upsample (bicubic | guided), each overridable per call."""
+        model's own), --upsample (bicubic | guided) and --hint_spread (0 or 0.01-4 x the short side), each
+        overridable per call."""
         checkpoint = '' if checkpoint is None else checkpoint  # None, as '', is the shipped photo model
         if not isinstance(checkpoint, (str, os.PathLike)):
             raise ValueError(f"checkpoint={checkpoint!r} must be a path (str or os.PathLike) to a run folder, "
@@ -36,7 +38,7 @@ class Colorizer:
             raise ValueError(f"device={device!r} is not available here; use 'cpu', or 'cuda' on a machine with an "
                              "NVIDIA GPU ('auto' picks)") from None
         self.G, self.description = load_generator(os.fspath(checkpoint) or PHOTO_GENERATOR, self.device)
-        self.defaults = {'saturation': saturation, 'size': size, 'upsample': upsample}
+        self.defaults = {'saturation': saturation, 'size': size, 'upsample': upsample, 'hint_spread': hint_spread}
         self._check(**self.defaults)
 
     def __repr__(self):
@@ -48,14 +50,15 @@ class Colorizer:
         return bool(self.G.hints)
 
     @staticmethod
-    def _check(saturation, size, upsample):
+    def _check(saturation, size, upsample, hint_spread):
         check_colorize_settings(size, saturation, upsample, UPSAMPLING)
+        check_hint_spread(hint_spread)
 
     def __call__(self, image, *, hints=(), **settings):
         """Colorize one image (PIL or numpy, see images.as_pixels) or a list of them; `hints` is a list of
         {"x", "y", "color"[, "radius"]} in the image's pixels (colour as hex, a CSS name or an (r, g, b) triple; a
         model with hint input), the same for every image of a list; `settings` (keywords) override saturation,
-        size, upsample. Returns uint8 HxWx3 (or a list of them)."""
+        size, upsample, hint_spread. Returns uint8 HxWx3 (or a list of them)."""
         if isinstance(image, (list, tuple)):
             if any(isinstance(one, (list, tuple)) for one in image):
                 raise ValueError("pass an image or a flat list of images (PIL images or numpy arrays), not nested "
@@ -63,7 +66,8 @@ class Colorizer:
             return [self(one, hints=hints, **settings) for one in image]
         unknown = set(settings) - set(self.defaults)
         if unknown:
-            raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; use saturation, size or upsample")
+            raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; use saturation, size, upsample or "
+                             "hint_spread")
         options = {**self.defaults, **settings}
         self._check(**options)
         given = hints_from_list(hints)
@@ -71,4 +75,4 @@ class Colorizer:
             raise ValueError(f"{self.description} has no hint input (trained without colour hints); colorize without "
                              "hints, or load a model trained with --hints=True")
         return colorize(self.G, as_pixels(image), int(options['size']), self.device, options['saturation'], given,
-                        options['upsample'])
+                        options['upsample'], options['hint_spread'])

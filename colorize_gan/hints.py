@@ -169,7 +169,8 @@ def hint_map(hints, height, width, h, w, device='cpu'):
     """People's hints on a height x width photo -> the generator's hint input [1,3,h,w] at its working resolution:
     hint_ab (network scale) and hint_mask. Each hint gives its colour's ab (CIE Lab of its sRGB; its lightness is
     dropped, the photo's is kept) over the working cells within its radius (scaled from input pixels), at least the
-    cell holding its point; where hints overlap their ab is averaged. Raises ValueError for a point outside."""
+    cell holding its point and every cell whose centre lies in its pixel (a photo smaller than the working grid);
+    where hints overlap their ab is averaged. Raises ValueError for a point outside."""
     check_inside(hints, height, width)
     out = torch.zeros(1, 3, h, w, device=device)
     if not hints:
@@ -183,6 +184,7 @@ def hint_map(hints, height, width, h, w, device='cpu'):
         ab = normalize_lab(rgb_to_lab(rgb))[1].view(2, 1, 1)
         inside = (yy[:, None] - hint['y']) ** 2 + (xx[None] - hint['x']) ** 2 <= hint['radius'] ** 2
         inside[min(h - 1, int(hint['y'] * sy)), min(w - 1, int(hint['x'] * sx))] = True
+        inside |= (yy[:, None].floor() == math.floor(hint['y'])) & (xx[None].floor() == math.floor(hint['x']))
         total += ab * inside
         cover += inside
     mask = cover > 0
@@ -192,11 +194,23 @@ def hint_map(hints, height, width, h, w, device='cpu'):
 
 
 HINT_SPREAD = 0.25  # how far a hint's colour reaches along flat lightness, as a fraction of the short side
-MAX_HINT_SPREAD = 4.0  # beyond the photo's side, the spread reaches everywhere alike
+MIN_HINT_SPREAD, MAX_HINT_SPREAD = 0.01, 4.0  # a spread other than 0 lies between these (x the short side)
 HINT_EDGE = 4.0  # L units (0-100): a step of this much in lightness passes exp(-1/2) of a hint's correction
 # (both chosen on 300 held-out training images of photos128 with 10 simulated hints, among the settings that keep
 # one hint's change far from it under the locality test's tolerance: docs/experiments.md)
 _MAX_CELLS = 1 << 18  # the correction is solved on at most this many cells (a coarser grid above; it is smooth)
+
+
+def check_hint_spread(value, name='hint_spread'):
+    """The hint spread as a float: 0 (the generator's own use of hints) or MIN_HINT_SPREAD to MAX_HINT_SPREAD (x the
+    photo's short side); ValueError naming `name` otherwise (not a number, NaN, negative, too small to reach past a
+    working cell, or so large that it reaches everywhere alike)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name}={value!r} must be a number")
+    if not (value == 0 or MIN_HINT_SPREAD <= value <= MAX_HINT_SPREAD):
+        raise ValueError(f"{name}={value} must be 0 (the model's own use of hints) or between {MIN_HINT_SPREAD:g} and "
+                         f"{MAX_HINT_SPREAD:g} (x the photo's short side; {HINT_SPREAD:g} is the default)")
+    return float(value) + 0.0  # -0.0 is 0.0
 
 
 def _edge_weights(L, edge):
@@ -206,12 +220,14 @@ def _edge_weights(L, edge):
             torch.exp(-(L[..., 1:, :] - L[..., :-1, :]) ** 2 / (2 * edge ** 2)))
 
 
-def _screened_solve(L, target, mask, length, edge, tol=1e-3, max_iterations=2000):
+def _screened_solve(L, target, mask, length, edge, cell=(1.0, 1.0), tol=1e-3, max_iterations=2000):
     """The correction x [N,2,h,w]: x = target where mask is 1 (the hinted cells), elsewhere the minimiser of
-    sum_ij w_ij (x_i - x_j)^2 + sum_i x_i^2 / length^2 over 4-neighbours (w: _edge_weights of L [N,1,h,w]), by
-    conjugate gradients with a Jacobi preconditioner on the free cells, batched over images and ab, to a residual
-    of `tol` x the right-hand side's."""
+    sum_ij w_ij (x_i - x_j)^2 / d_ij^2 + sum_i x_i^2 / length^2 over 4-neighbours (w: _edge_weights of L [N,1,h,w];
+    d_ij the cells' distance, `cell` = (height, width) of a cell in length's unit, so the reach is the same along
+    rows and columns of a squeezed grid), by conjugate gradients with a Jacobi preconditioner on the free cells,
+    batched over images and ab, to a residual of `tol` x the right-hand side's."""
     wx, wy = _edge_weights(L, edge)
+    wx, wy = wx / cell[1] ** 2, wy / cell[0] ** 2
     free = 1 - mask
     degree = F.pad(wx, (1, 0)) + F.pad(wx, (0, 1)) + F.pad(wy, (0, 0, 1, 0)) + F.pad(wy, (0, 0, 0, 1))
     diag = 1 / length ** 2 + degree
@@ -245,7 +261,7 @@ def _screened_solve(L, target, mask, length, edge, tol=1e-3, max_iterations=2000
     return free * x + mask * target
 
 
-def spread_hints(L, ab, hints, spread=HINT_SPREAD, edge=HINT_EDGE, tol=1e-3):
+def spread_hints(L, ab, hints, spread=HINT_SPREAD, edge=HINT_EDGE, cell=(1.0, 1.0), tol=1e-3):
     """Spread what each hint corrects along L's flat regions: the generator's ab plus a correction that is the hint's
     colour minus the generator's at the hint's cells and fades with distance and at edges of L.
 
@@ -253,23 +269,28 @@ def spread_hints(L, ab, hints, spread=HINT_SPREAD, edge=HINT_EDGE, tol=1e-3):
     [N,3,h,w] the generator's hint input (hint_ab on the network scale, ab / 110, and hint_mask) -> ab [N,2,h,w]
     float32, equal to the hint's ab at hinted cells. The correction minimises an edge-aware smoothness (Levin,
     Lischinski and Weiss 2004's affinity of neighbouring L) plus a screening term that lets it fade over `spread` x
-    the short side (0 = no spread: ab as given); `edge` (L units) is the step of lightness that lets exp(-1/2) of it
-    across. Above _MAX_CELLS cells it is solved on a coarser grid and resized bilinearly."""
-    mask = (hints[:, 2:3] > 0)
-    if spread <= 0 or not bool(mask.any()):
+    the short side (0 = no spread: ab as given; check_hint_spread's range, else ValueError); `edge` (L units) is
+    the step of lightness that lets exp(-1/2) of it across; `cell` = (height, width) of a working cell in the
+    photo's pixels (they differ where the working grid squeezes a long strip), so the spread is round in the photo.
+    Above _MAX_CELLS cells it is solved on a coarser grid and resized bilinearly."""
+    spread = check_hint_spread(spread)
+    mask = (hints[:, 2:3] > 0).float()
+    if spread == 0 or not bool(mask.any()):
         return ab.float()
     N, _, h, w = ab.shape
-    target = (hints[:, :2].double() * 110 - ab.double()) * mask
-    Lg, mg, tg, k = L.double(), mask.double(), target, max(1, math.ceil(math.sqrt(h * w / _MAX_CELLS)))
+    target = (hints[:, :2].float() * 110 - ab.float()) * mask
+    Lg, mg, tg, k = L.float(), mask, target, max(1, math.ceil(math.sqrt(h * w / _MAX_CELLS)))
     if k > 1:  # a coarser grid: L by area, the hints' correction averaged over the hinted cells of each
         size = (max(1, h // k), max(1, w // k))
         area = lambda v: F.interpolate(v, size=size, mode='area')  # noqa: E731
         Lg, mg = area(Lg), area(mg)
-        tg, mg = area(tg) / mg.clamp_min(1e-12), (mg > 0).double()
-    x = _screened_solve(Lg.float(), tg.float(), mg.float(), spread * min(Lg.shape[2:]), edge, tol=tol).double()
+        tg, mg = area(tg) / mg.clamp_min(1e-12), (mg > 0).float()
+    hg, wg = Lg.shape[2:]
+    cell = (cell[0] * h / hg, cell[1] * w / wg)  # a coarse cell's size in the photo's pixels
+    x = _screened_solve(Lg, tg, mg, spread * min(hg * cell[0], wg * cell[1]), edge, cell, tol=tol)
     if k > 1:
         x = F.interpolate(x, size=(h, w), mode='bilinear', align_corners=False)
-    return (ab.double() + x).float()
+    return ab.float() + x
 
 
 def mark_hints(rgb, hints):

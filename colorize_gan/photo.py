@@ -58,7 +58,7 @@ def colorize(G, image, size=0, device='cpu', saturation=1.0, hints=None, upsampl
         hint_input = hint_map(hints, H, W, h, w, L_net.device) if hints else None
         ab_small = denormalize_lab(L_net, G(L_net, hint_input).float())[0, 1:] * saturation  # [2,h,w], Lab units
         if hints:  # what each hint corrects, spread along L's flat regions (the network's own reach is short)
-            ab_small = spread_hints(L_small, ab_small[None], hint_input, hint_spread)[0]
+            ab_small = spread_hints(L_small, ab_small[None], hint_input, hint_spread, cell=(H / h, W / w))[0]
     guided = upsample == 'guided' and saturation != 0
     # what goes up to full size: ab itself, or the guided filter's A (2 maps) and B (2 maps) applied to L/100 there
     small = torch.cat(guided_coefficients(L_small[0] / 100, ab_small)) if guided else ab_small  # [2 or 4,h,w]

@@ -60,12 +60,18 @@ def test_hints_settings_and_errors_are_exceptions(hint_model, tmp_path):
     plain = colorizer(_gray())
     hinted = colorizer(_gray(), hints=[{'x': 30, 'y': 20, 'color': 'red', 'radius': 8}])
     assert colorizer.takes_hints and np.abs(hinted.astype(int) - plain).max() > 20  # the hint reached the model
+    own = colorizer(_gray(), hints=[{'x': 30, 'y': 20, 'color': 'red', 'radius': 8}], hint_spread=0)
+    assert np.array_equal(own, Colorizer(hint_model, hint_spread=0)(_gray(), hints=[{'x': 30, 'y': 20, 'color': 'red',
+                                                                                      'radius': 8}]))
+    assert not np.array_equal(own, hinted)  # the spread (0.25 by default) reaches past the model's own use
     gray_out = colorizer(_gray(), saturation=0)  # no chroma: every channel is the input's gray, to rounding
     assert np.abs(gray_out.astype(int) - _gray()[..., None]).max() <= 1
     torch.manual_seed(0)
     checkpoint.export_generator(str(tmp_path / 'plain.safetensors'), Generator(8, 32).eval())
     for call, message in ((lambda: colorizer(_gray(), saturation=11), 'saturation'),
                           (lambda: colorizer(_gray(), sharpness=2), 'unknown setting'),
+                          (lambda: colorizer(_gray(), hint_spread=1e-100), 'hint_spread=1e-100 must be 0'),
+                          (lambda: Colorizer(hint_model, hint_spread=float('nan')), 'hint_spread=nan'),
                           (lambda: colorizer(_gray(), hints=[{'x': 500, 'y': 1, 'color': 'red'}]), 'outside'),
                           (lambda: colorizer(_gray(), hints=[{'x': 5, 'y': 1, 'color': 'blurple'}]), 'unknown colour'),
                           (lambda: Colorizer(str(tmp_path / 'plain.safetensors'))(

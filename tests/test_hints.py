@@ -98,6 +98,19 @@ def test_a_hint_s_correction_spreads_over_flat_lightness_fades_with_distance_and
     assert change[40:].max() < 0.01 * change[30]  # beyond the edge: untouched
     assert torch.equal(spread_hints(L, ab, hints, spread=0), ab)  # 0: the generator's own use alone
     assert torch.equal(spread_hints(L, ab, torch.zeros_like(hints)), ab)  # no hints: nothing to spread
+    for bad in (1e-100, float('nan'), -0.1, 4.5, True, '0.3'):  # too small to reach a cell, or no spread at all
+        with pytest.raises(ValueError, match='hint_spread='):
+            spread_hints(L, ab, hints, spread=bad)
+
+
+def test_the_spread_is_round_in_the_photo_where_the_working_grid_squeezes_it():
+    from colorize_gan.hints import spread_hints
+    # 160 rows x 40 columns of cells 4 px wide and 1 px tall: a 160x160 px photo, flat, one hint in the middle
+    L, ab, hints = torch.full((1, 1, 160, 40), 50.0), torch.zeros(1, 2, 160, 40), torch.zeros(1, 3, 160, 40)
+    hints[0, 0, 80, 20], hints[0, 2, 80, 20] = 0.5, 1
+    change = spread_hints(L, ab, hints, spread=0.25, cell=(1.0, 4.0))[0, 0]
+    down, across = change[80 + 40, 20], change[80, 20 + 10]  # both 40 px away in the photo
+    assert down > 1 and abs(down - across) < 0.1 * across
 
 
 def test_the_spread_matches_an_exact_sparse_solve():
@@ -142,6 +155,11 @@ def test_a_hint_colours_its_place_keeps_lightness_and_leaves_far_places_alone():
     near, far = out[30, 40].astype(int), out[80, 140].astype(int)
     assert near[0] - near[2] > 40  # reddish around the point
     assert np.abs(far - without[80, 140].astype(int)).max() <= 2  # unchanged far from it
+
+
+def test_a_hint_on_a_photo_smaller_than_the_working_grid_covers_its_whole_pixel():
+    out = hint_map([parse_hint('1,0,red')], 2, 2, 64, 64)  # a 2x2 photo at 64x64 cells: its pixel is 32x32 of them
+    assert out[0, 2].sum() == 32 * 32 and out[0, 2, :32, 32:].all()
 
 
 def test_hints_need_a_model_with_hint_input_and_must_lie_inside_the_photo(tmp_path):
