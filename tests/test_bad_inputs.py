@@ -260,7 +260,7 @@ def test_hints_keyed_by_path_and_malformed_hints_files(tmp_path):
     proc = run('colorize.py', *common, f'--hints={tmp_path / "latin1.json"}', check=False)
     assert proc.returncode == 1 and 'is not UTF-8 text' in proc.stderr
     proc = run('colorize.py', *common, '--hint=3,3,red', '--hint_spread=-1', check=False)
-    assert proc.returncode == 1 and '--hint_spread=-1.0 must be between 0' in proc.stderr
+    assert proc.returncode == 1 and '--hint_spread=-1.0 must be 0 (the model' in proc.stderr
     (tmp_path / 'ok.json').write_text(json.dumps({'a/photo.png': [{'x': 3, 'y': 3, 'color': 'red', 'radius': 4}]}))
     assert 'wrote 2, failed 0' in run('colorize.py', *common, f'--hints={tmp_path / "ok.json"}').stdout
 

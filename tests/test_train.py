@@ -168,8 +168,8 @@ def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
         assert row in ev.stdout
     result = _json(ev)
     keys = {'mae', 'ciede2000', 'acc_2', 'acc_5', 'psnr', 'ssim', 'colorfulness'}
-    assert set(result) == keys | {'checkpoint', 'split', 'images', 'image_size', 'hints', 'full_resolution',
-                                  'colorfulness_real', 'gray'}
+    assert set(result) == keys | {'checkpoint', 'split', 'images', 'image_size', 'hints', 'hint_spread',
+                                  'full_resolution', 'colorfulness_real', 'gray'}
     assert set(result['gray']) == keys and result['images'] == 24 and result['checkpoint'] == str(out)
     assert 0 < result['mae'] < 255 and 0 <= result['acc_2'] <= result['acc_5'] <= 1
     assert result['gray']['colorfulness'] < 0.1 < result['colorfulness_real']
