@@ -87,11 +87,15 @@ def output_settings(model, size, saturation, upsample='bicubic', side_by_side=Fa
     return ' '.join(f"{name}={quote(str(value), safe='@#.,+-')}" for name, value in words.items())
 
 
+UNRECORDED = {'hint_spread': '0'}  # what a setting an output does not record was (0: no spread, as before it existed)
+
+
 def settings_changes(recorded, current):
     """'saturation=1.0, now 1.3; ...': the settings that differ between two output_settings texts."""
     old, new = ({name: unquote(value) for name, _, value in (w.partition('=') for w in text.split())}
                 for text in (recorded, current))
-    return '; '.join(f"{name}={old.get(name, '(none)')}, now {new.get(name, '(none)')}"
+    shown = lambda words, name: words.get(name, UNRECORDED.get(name, '(none)'))  # noqa: E731
+    return '; '.join(f"{name}={shown(old, name)}, now {shown(new, name)}"
                      for name in dict.fromkeys([*new, *old]) if old.get(name) != new.get(name))
 
 

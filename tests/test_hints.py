@@ -157,6 +157,14 @@ def test_a_hint_colours_its_place_keeps_lightness_and_leaves_far_places_alone():
     assert np.abs(far - without[80, 140].astype(int)).max() <= 2  # unchanged far from it
 
 
+def test_an_output_made_without_a_spread_names_it_0_when_a_rerun_asks_for_one():
+    from colorize_gan.images import output_settings, settings_changes
+    hint = [parse_hint('3,3,red')]
+    before = output_settings('m', 128, 1.0, hints=hint)  # as colorize.py records --hint_spread=0 (and older outputs)
+    assert settings_changes(before, output_settings('m', 128, 1.0, hints=hint, hint_spread=0.25)) == \
+        'hint_spread=0, now 0.25'
+
+
 def test_a_hint_on_a_photo_smaller_than_the_working_grid_covers_its_whole_pixel():
     out = hint_map([parse_hint('1,0,red')], 2, 2, 64, 64)  # a 2x2 photo at 64x64 cells: its pixel is 32x32 of them
     assert out[0, 2].sum() == 32 * 32 and out[0, 2, :32, 32:].all()
