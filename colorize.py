@@ -282,9 +282,8 @@ def settings_of(path):
     if is_video(path):
         return output_settings(model_record, working_size, saturation, upsample, side_by_side, temporal=temporal,
                                video_quality=video_quality)
-    spread = {'hint_spread': hint_spread} if hints_of[path] and hint_spread else {}  # 0: as before the spread
     return output_settings(model_record, working_size, saturation, upsample, side_by_side, hints_of[path],
-                           image_format, quality, **spread)
+                           image_format, quality, hint_spread)
 
 
 model_record = model_id(checkpoint if backend == 'onnx' else checkpoint_file(checkpoint or PHOTO_GENERATOR)) \

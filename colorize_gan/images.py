@@ -70,17 +70,20 @@ def model_id(path):
 
 
 def output_settings(model, size, saturation, upsample='bicubic', side_by_side=False, hints=(), image_format='png',
-                    quality=95, **more):
+                    quality=95, hint_spread=0, **more):
     """The settings an output is made with, as the 'name=value' words its file records (source_record), so that a
     rerun tells an output made as it would make it from one made otherwise: `model` is model_id(...), `size` the
     working size used (not 0), `hints` the photo's hints in any order (recorded as their number and a digest),
-    `more` further settings (a video's). Values are percent-encoded: no spaces."""
+    `hint_spread` recorded only with hints and when not 0 (UNRECORDED: as outputs made before it existed), `more`
+    further settings (a video's). Values are percent-encoded: no spaces."""
     import hashlib
     import json
     words = {'model': model, 'size': size, 'saturation': saturation, 'upsample': upsample, 'side_by_side': side_by_side}
     plain = lambda v: v.tolist() if hasattr(v, 'tolist') else str(v)  # noqa: E731  (numpy numbers in a hint)
     digest = hashlib.sha1(json.dumps(sorted(json.dumps(h, sort_keys=True, default=plain) for h in hints)).encode())
     words['hints'] = f"{len(hints)}@{digest.hexdigest()[:8]}" if hints else 'none'
+    if hints and hint_spread:
+        words['hint_spread'] = hint_spread
     if image_format == 'jpg':
         words['quality'] = quality
     words.update(more)
