@@ -32,7 +32,7 @@ def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True, name
         lab_real = denormalize_lab(L, ab_real)
         hint_map = sample_hints(ab_real, hint_rng, count=hints) if hints else None
         with autocast():
-            ab_fake = G(L, hint_map).float()
+            ab_fake = (G(L, hint_map) if hints else G(L)).float()  # a generator without hint input takes L alone
         if hints:
             lab = denormalize_lab(L, ab_fake)
             ab_fake = spread_hints(lab[:, :1], lab[:, 1:], hint_map, hint_spread) / AB_SCALE
