@@ -95,7 +95,7 @@ def load_hints_file(path):
     """A JSON file of hints: a list of {"x", "y", "color"[, "radius"]} (for every photo), or an object mapping file
     names to such lists. Returns a list, or a dict name -> list. Raises ValueError for malformed JSON or entries."""
     try:
-        with open(path, encoding='utf-8') as f:
+        with open(path, encoding='utf-8-sig') as f:  # -sig: the byte-order mark some editors (Notepad) write
             text = f.read()
     except OSError as e:
         raise ValueError(f"cannot read the hints file '{path}' ({e.strerror or e})") from None
@@ -162,7 +162,8 @@ def check_inside(hints, height, width, name='the photo'):
     for h in hints:
         if not (0 <= h['x'] < width and 0 <= h['y'] < height):
             raise ValueError(f"the hint at ({h['x']:g}, {h['y']:g}) is outside {name} ({width}x{height} px); "
-                             "x runs 0 to width-1 from the left, y 0 to height-1 from the top")
+                             "x runs from 0 up to (not including) the width from the left, y from 0 up to the "
+                             "height from the top")
 
 
 def hint_map(hints, height, width, h, w, device='cpu'):

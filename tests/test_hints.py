@@ -44,6 +44,8 @@ def test_people_s_hints_parse_from_the_command_line_and_json(tmp_path):
             parse_hint(bad)
     (tmp_path / 'h.json').write_text('[{"x": 1, "y": 2, "color": "#ff0000", "radius": 3}]')
     assert load_hints_file(tmp_path / 'h.json')[0]['radius'] == 3
+    (tmp_path / 'bom.json').write_bytes(b'\xef\xbb\xbf' + (tmp_path / 'h.json').read_bytes())  # as Notepad saves it
+    assert load_hints_file(tmp_path / 'bom.json') == load_hints_file(tmp_path / 'h.json')
     (tmp_path / 'by_name.json').write_text('{"a.jpg": [{"x": 1, "y": 2, "color": "green"}]}')
     assert load_hints_file(tmp_path / 'by_name.json')['a.jpg'][0]['color'] == (0, 128, 0)
     (tmp_path / 'broken.json').write_text('[{"x": 1,\n "y": }]')
