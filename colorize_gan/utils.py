@@ -5,6 +5,7 @@ import ast
 import atexit
 import difflib
 import math
+import numbers
 import os
 import re
 import signal
@@ -270,7 +271,7 @@ def check_colorize_settings(size, saturation, upsample=None, upsampling=(), qual
     naming the setting unless size is 0 (the model's own) or a whole number of px up to 4096, saturation a number in
     [0, 10], upsample (when given) one of `upsampling`, and the JPEG quality 1-100."""
     for name, value in (('size', size), ('saturation', saturation)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValueError(f"{name}={value!r} must be a number")
     if not (0 <= size <= 4096 and size == int(size)):
         raise ValueError(f"size={size} must be 0 (the model's own) or a whole number of pixels up to 4096")

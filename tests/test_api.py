@@ -64,6 +64,9 @@ def test_hints_settings_and_errors_are_exceptions(hint_model, tmp_path):
     assert np.array_equal(own, Colorizer(hint_model, hint_spread=0)(_gray(), hints=[{'x': 30, 'y': 20, 'color': 'red',
                                                                                       'radius': 8}]))
     assert not np.array_equal(own, hinted)  # the spread (0.25 by default) reaches past the model's own use
+    # numpy's numbers are numbers (np.float32 is no Python float): the same output as the plain floats
+    assert np.array_equal(colorizer(_gray(), hints=[{'x': 30, 'y': 20, 'color': 'red', 'radius': 8}],
+                                    hint_spread=np.float32(0.25), saturation=np.float32(1), size=np.int64(0)), hinted)
     gray_out = colorizer(_gray(), saturation=0)  # no chroma: every channel is the input's gray, to rounding
     assert np.abs(gray_out.astype(int) - _gray()[..., None]).max() <= 1
     torch.manual_seed(0)

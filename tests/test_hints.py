@@ -115,34 +115,40 @@ def test_the_spread_is_round_in_the_photo_where_the_working_grid_squeezes_it():
     assert down > 1 and abs(down - across) < 0.1 * across
 
 
-def test_the_spread_matches_an_exact_sparse_solve():
+def test_the_spread_matches_an_exact_sparse_solve(monkeypatch):
     import numpy as np
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
 
-    from colorize_gan.hints import spread_hints
+    from colorize_gan import hints as hints_module
     g = torch.Generator().manual_seed(0)
-    h, w, edge, spread = 24, 36, 4.0, 0.5
-    L = torch.rand(1, 1, h, w, generator=g) * 20 + torch.linspace(0, 60, w)  # texture on a ramp
-    ab = torch.randn(1, 2, h, w, generator=g) * 10
-    hints = torch.zeros(1, 3, h, w)
-    for y, x in ((3, 4), (12, 30), (20, 15)):
-        hints[0, :2, y, x], hints[0, 2, y, x] = torch.randn(2, generator=g) * 0.4, 1
-    out = spread_hints(L, ab, hints, spread, edge)
+    N, h, w, edge, spread = 3, 24, 36, 4.0, 0.5
+    L = torch.rand(N, 1, h, w, generator=g) * 20 + torch.linspace(0, 60, w)  # texture on a ramp
+    L[1, :, :, 18:] += 30  # and in image 1 an edge down the middle
+    ab = torch.randn(N, 2, h, w, generator=g) * 10
+    hints = torch.zeros(N, 3, h, w)
+    for n, places in enumerate((((3, 4), (12, 30), (20, 15)), ((5, 10), (18, 25)), ((11, 11),))):
+        for y, x in places:
+            hints[n, :2, y, x], hints[n, 2, y, x] = torch.randn(2, generator=g) * 0.4, 1
+    # two images per chunk, so the batch is solved in chunks and its images finish at different iterations
+    monkeypatch.setattr(hints_module, '_CHUNK_CELLS', 2 * h * w)
+    out = hints_module.spread_hints(L, ab, hints, spread, edge)
     # the same minimisation written out: sum_ij w_ij (x_i - x_j)^2 + sum_i x_i^2 / length^2, x = hint - ab at hints
-    Lf, idx, rows, cols, vals = L[0, 0].double().numpy(), np.arange(h * w).reshape(h, w), [], [], []
-    for a, b, d in ((idx[:, :-1], idx[:, 1:], Lf[:, :-1] - Lf[:, 1:]), (idx[:-1], idx[1:], Lf[:-1] - Lf[1:])):
-        wgt = np.exp(-d ** 2 / (2 * edge ** 2)).ravel()
-        rows, cols, vals = rows + [a.ravel(), b.ravel()], cols + [b.ravel(), a.ravel()], vals + [wgt, wgt]
-    W = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w,) * 2)
-    pinned = hints[0, 2].numpy().ravel() > 0
-    A = (sp.diags(np.asarray(W.sum(1)).ravel() + 1 / (spread * h) ** 2) - W).tocsr()
-    for c in range(2):
-        x = np.zeros(h * w)
-        x[pinned] = (hints[0, c].double() * 110 - ab[0, c].double()).numpy().ravel()[pinned]
-        free = ~pinned
-        x[free] = spla.spsolve(A[free][:, free].tocsc(), -A[free][:, pinned] @ x[pinned])
-        assert np.abs(ab[0, c].double().numpy().ravel() + x - out[0, c].double().numpy().ravel()).max() < 0.5
+    idx = np.arange(h * w).reshape(h, w)
+    for n in range(N):
+        Lf, rows, cols, vals = L[n, 0].double().numpy(), [], [], []
+        for a, b, d in ((idx[:, :-1], idx[:, 1:], Lf[:, :-1] - Lf[:, 1:]), (idx[:-1], idx[1:], Lf[:-1] - Lf[1:])):
+            wgt = np.exp(-d ** 2 / (2 * edge ** 2)).ravel()
+            rows, cols, vals = rows + [a.ravel(), b.ravel()], cols + [b.ravel(), a.ravel()], vals + [wgt, wgt]
+        W = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w,) * 2)
+        pinned = hints[n, 2].numpy().ravel() > 0
+        A = (sp.diags(np.asarray(W.sum(1)).ravel() + 1 / (spread * h) ** 2) - W).tocsr()
+        for c in range(2):
+            x = np.zeros(h * w)
+            x[pinned] = (hints[n, c].double() * 110 - ab[n, c].double()).numpy().ravel()[pinned]
+            free = ~pinned
+            x[free] = spla.spsolve(A[free][:, free].tocsc(), -A[free][:, pinned] @ x[pinned])
+            assert np.abs(ab[n, c].double().numpy().ravel() + x - out[n, c].double().numpy().ravel()).max() < 0.5
 
 
 def test_a_hint_colours_its_place_keeps_lightness_and_leaves_far_places_alone():
