@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .color import AB_SCALE, denormalize_lab, rgb_to_lab, rgb_uint8_to_network
-from .hints import HINT_SPREAD, sample_hints, simulated_photo_hints, spread_hints
+from .hints import HINT_SPREAD, MODEL_HINT_RADIUS, sample_hints, simulated_photo_hints, spread_hints
 from .images import read_image
 from .metrics import METRIC_NAMES, all_metrics, colorfulness, image_metrics
 from .photo import colorize
@@ -19,8 +19,9 @@ def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True, name
     """Run G over an ImageSplit in batches; returns (mean metrics of G, mean metrics of the grayscale
     output or None when baseline=False, mean colorfulness of the real images). Lab is made per batch on G's device;
     `names` picks the metrics (train.py's validation skips the slower ones). hints > 0 gives a hint generator that
-    many simulated user hints per image (hints.sample_hints from the real colours, drawn from `seed`), each
-    spread as colorize.py spreads people's (hints.spread_hints, over `hint_spread` x the side; 0 = G's own use)."""
+    many simulated user hints per image (hints.sample_hints from the real colours, drawn from `seed`), each seen by
+    G and spread as colorize.py does people's (G sees at most 2 x MODEL_HINT_RADIUS px of a patch's side;
+    hints.spread_hints over `hint_spread` x the side; 0 = G's own use of whole patches)."""
     hint_rng = torch.Generator(device=next(G.parameters()).device).manual_seed(seed) if hints else None
     keys = ('model', 'gray') if baseline else ('model',)
     sums = {key: dict.fromkeys(names, 0.0) for key in keys}
@@ -30,9 +31,12 @@ def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True, name
         rgb_real = split.images(torch.arange(i, min(i + batch_size, len(split)))).to(device)  # [B,3,H,W] uint8
         L, ab_real = rgb_uint8_to_network(rgb_real)
         lab_real = denormalize_lab(L, ab_real)
-        hint_map = sample_hints(ab_real, hint_rng, count=hints) if hints else None
+        hint_map = seen = None
+        if hints:  # with a spread G sees each hint cut to its centre (as colorize does), the spread holds all of it
+            hint_map = sample_hints(ab_real, hint_rng, count=hints, model_side=2 * MODEL_HINT_RADIUS)
+            hint_map, seen = hint_map if hint_spread else (hint_map[0], hint_map[0])
         with autocast():
-            ab_fake = (G(L, hint_map) if hints else G(L)).float()  # a generator without hint input takes L alone
+            ab_fake = (G(L, seen) if hints else G(L)).float()  # a generator without hint input takes L alone
         if hints:
             lab = denormalize_lab(L, ab_fake)
             ab_fake = spread_hints(lab[:, :1], lab[:, 1:], hint_map, hint_spread) / AB_SCALE

@@ -15,7 +15,7 @@ from PIL import Image, ImageColor, ImageDraw
 from .color import normalize_lab, rgb_to_lab
 
 
-def sample_hints(ab, rng, p_none=0.5, p_geometric=1 / 8, max_hints=32, max_patch=9, count=None):
+def sample_hints(ab, rng, p_none=0.5, p_geometric=1 / 8, max_hints=32, max_patch=9, count=None, model_side=None):
     """Simulated user hints for a batch of real colours: ab [B,2,H,W] (network scale) -> hints [B,3,H,W] (float32).
 
     Per image, drawn from `rng` (a torch.Generator on ab's device): no hints with probability p_none, else
@@ -23,7 +23,9 @@ def sample_hints(ab, rng, p_none=0.5, p_geometric=1 / 8, max_hints=32, max_patch
     side 1 to max_patch px (uniform) at a uniformly random place inside the image, painted over that patch (Zhang et al.
     2017, Sec. 3.3; they draw the count from a geometric distribution with p = 1/8 and patches of 1 to 9 px).
     Overlapping patches are averaged. Fully vectorized: a fixed max_hints slots per image, the unused ones masked.
-    With `count` (an int) every image gets exactly that many hints instead (a simulated user for evaluation)."""
+    With `count` (an int) every image gets exactly that many hints instead (a simulated user for evaluation). With
+    `model_side` it returns (hints, the same hints with each patch cut to its centred square of at most that side, as
+    the generator sees them when the spread pins the rest: MODEL_HINT_RADIUS), from the same draws."""
     B, _, H, W = ab.shape
     dev, K = ab.device, max(max_hints, count or 0)
     none = torch.rand(B, generator=rng, device=dev) < p_none
@@ -44,14 +46,19 @@ def sample_hints(ab, rng, p_none=0.5, p_geometric=1 / 8, max_hints=32, max_patch
     def corner(y, x):
         return S.gather(2, (y * (W + 1) + x)[:, None].expand(-1, 2, -1))  # [B,2,K]
     mean = ((corner(y1, x1) - corner(y0, x1) - corner(y1, x0) + corner(y0, x0)) / (side * side)[:, None]).float()
-    rows = ((torch.arange(H, device=dev) >= y0[..., None]) & (torch.arange(H, device=dev) < y1[..., None])
-            & active[..., None]).float()  # [B,K,H]
-    cols = ((torch.arange(W, device=dev) >= x0[..., None]) & (torch.arange(W, device=dev) < x1[..., None])).float()
-    # paint: sum over hints of patch indicator x mean, as batched matrix products (no [B,K,H,W] intermediate)
-    painted = torch.einsum('bkh,bck,bkw->bchw', rows, mean, cols)
-    cover = torch.einsum('bkh,bkw->bhw', rows, cols)[:, None]  # [B,1,H,W]: how many patches cover each pixel
-    mask = (cover > 0).float()
-    return torch.cat([painted / cover.clamp_min(1), mask], 1)
+
+    def paint(y0, x0, side):  # the patches' indicator x mean summed over hints, as batched matrix products
+        rows = ((torch.arange(H, device=dev) >= y0[..., None]) & (torch.arange(H, device=dev) < (y0 + side)[..., None])
+                & active[..., None]).float()  # [B,K,H]
+        cols = ((torch.arange(W, device=dev) >= x0[..., None]) & (torch.arange(W, device=dev) < (x0 + side)[..., None])
+                ).float()  # [B,K,W]
+        painted = torch.einsum('bkh,bck,bkw->bchw', rows, mean, cols)  # no [B,K,H,W] intermediate
+        cover = torch.einsum('bkh,bkw->bhw', rows, cols)[:, None]  # [B,1,H,W]: how many patches cover each pixel
+        return torch.cat([painted / cover.clamp_min(1), (cover > 0).float()], 1)
+    if model_side is None:
+        return paint(y0, x0, side)
+    cut = side.clamp(max=int(model_side))
+    return paint(y0, x0, side), paint(y0 + (side - cut) // 2, x0 + (side - cut) // 2, cut)
 
 
 # -----------------------------------------------------------------------------
@@ -167,12 +174,13 @@ def check_inside(hints, height, width, name='the photo'):
                              "height from the top")
 
 
-def hint_map(hints, height, width, h, w, device='cpu'):
+def hint_map(hints, height, width, h, w, device='cpu', max_radius=None):
     """People's hints on a height x width photo -> the generator's hint input [1,3,h,w] at its working resolution:
     hint_ab (network scale) and hint_mask. Each hint gives its colour's ab (CIE Lab of its sRGB; its lightness is
     dropped, the photo's is kept) over the working cells within its radius (scaled from input pixels), at least the
     cell holding its point and every cell whose centre lies in its pixel (a photo smaller than the working grid);
-    where hints overlap their ab is averaged. Raises ValueError for a point outside."""
+    where hints overlap their ab is averaged; `max_radius` (working cells, None = no limit) caps each radius (what
+    the generator sees: MODEL_HINT_RADIUS). Raises ValueError for a point outside."""
     check_inside(hints, height, width)
     out = torch.zeros(1, 3, h, w, device=device)
     if not hints:
@@ -185,6 +193,8 @@ def hint_map(hints, height, width, h, w, device='cpu'):
         rgb = torch.tensor(hint['color'], dtype=torch.float32, device=device).view(1, 3, 1, 1) / 255
         ab = normalize_lab(rgb_to_lab(rgb))[1].view(2, 1, 1)
         inside = (yy[:, None] - hint['y']) ** 2 + (xx[None] - hint['x']) ** 2 <= hint['radius'] ** 2
+        if max_radius is not None:  # counted in cells, which a squeezed grid makes longer along one axis
+            inside &= ((yy[:, None] - hint['y']) * sy) ** 2 + ((xx[None] - hint['x']) * sx) ** 2 <= max_radius ** 2
         inside[min(h - 1, int(hint['y'] * sy)), min(w - 1, int(hint['x'] * sx))] = True
         inside |= (yy[:, None].floor() == math.floor(hint['y'])) & (xx[None].floor() == math.floor(hint['x']))
         total += ab * inside
@@ -195,6 +205,9 @@ def hint_map(hints, height, width, h, w, device='cpu'):
     return out
 
 
+MODEL_HINT_RADIUS = 2.0  # working cells: with a spread, the generator sees each hint over at most this radius and the
+# spread holds the rest of it at the hint's colour (a larger patch of one colour makes the generator recolour the
+# whole photo: docs/experiments.md, "What the generator sees of a large hint")
 HINT_SPREAD = 0.25  # how far a hint's colour reaches along flat lightness, as a fraction of the short side
 MIN_HINT_SPREAD, MAX_HINT_SPREAD = 0.01, 4.0  # a spread other than 0 lies between these (x the short side)
 HINT_EDGE = 4.0  # L units (0-100): a step of this much in lightness passes exp(-1/2) of a hint's correction

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from .color import denormalize_lab, lab_to_rgb_keep_L, luminance, normalize_lab
-from .hints import HINT_SPREAD, hint_map, spread_hints
+from .hints import HINT_SPREAD, MODEL_HINT_RADIUS, hint_map, spread_hints
 from .utils import PIXELS_PER_CHUNK, working_size  # shared with light.py, which runs without PyTorch
 
 
@@ -37,14 +37,16 @@ def colorize(G, image, size=0, device='cpu', saturation=1.0, hints=None, upsampl
     """Colorize a photo at full resolution: uint8 HxWx3 RGB whose L is the input's luminance.
 
     G predicts ab at `size` (0 = the size it was trained at) from the downscaled L; `saturation` scales that chroma
-    before the gamut mapping (0 gives gray, above 1 more vivid colour, L kept either way). `hints`, for a generator
+    before the gamut mapping (0 gives gray, above 1 more vivid colour, L kept either way; hints keep their own
+    colour, so saturation 0 with hints colours only their regions). `hints`, for a generator
     with hint input, is a list of hints.make_hint dicts in this photo's pixels (colours people know); ValueError if G
-    has no hint input or a hint lies outside the photo. What G leaves of each hint's correction is spread over
-    `hint_spread` x the short side along flat lightness (hints.spread_hints; 0 = G's own use alone). The ab map is
-    resized bicubically onto the full-resolution L as two matrix products (rows, then columns), in bands of rows, so
-    memory stays a few bytes per pixel beyond the input and output; upsample='guided' resizes the guided filter's
-    coefficients instead and applies them to the full-resolution L (guided_coefficients), so colour stops at
-    L's edges."""
+    has no hint input or a hint lies outside the photo. G sees each hint over at most MODEL_HINT_RADIUS working
+    cells; the hint's whole radius is held at its colour and what G leaves of each hint's correction is spread over
+    `hint_spread` x the short side along flat lightness (hints.spread_hints; 0 = G's own use alone, G seeing each
+    hint's whole radius). The ab map is resized bicubically onto the full-resolution L as two matrix products (rows,
+    then columns), in bands of rows, so memory stays a few bytes per pixel beyond the input and output;
+    upsample='guided' resizes the guided filter's coefficients instead and applies them to the full-resolution L
+    (guided_coefficients), so colour stops at L's edges."""
     if upsample not in UPSAMPLING:
         raise ValueError(f"unknown upsampling {upsample!r}; use one of {', '.join(UPSAMPLING)}")
     H, W = image.shape[:2]
@@ -52,14 +54,17 @@ def colorize(G, image, size=0, device='cpu', saturation=1.0, hints=None, upsampl
     h, w = working_size(H, W, size or G.config['image_size'], G.multiple)
     L_small = F.interpolate(L[None, None].to(device), size=(h, w), mode='area')  # [1,1,h,w]
     L_net = normalize_lab(L_small)[0]
-    if saturation == 0:  # gray output (the baselines use it): no need to run G
+    if saturation == 0 and not hints:  # gray output (the baselines use it): no need to run G
         ab_small = torch.zeros(2, h, w, device=L_net.device)
     else:
         hint_input = hint_map(hints, H, W, h, w, L_net.device) if hints else None
-        ab_small = denormalize_lab(L_net, G(L_net, hint_input).float())[0, 1:] * saturation  # [2,h,w], Lab units
+        # with a spread, G sees each hint over at most MODEL_HINT_RADIUS cells (the spread holds the rest at the
+        # hint's colour): a large patch of one colour makes G recolour the whole photo
+        seen = hint_map(hints, H, W, h, w, L_net.device, MODEL_HINT_RADIUS) if hints and hint_spread else hint_input
+        ab_small = denormalize_lab(L_net, G(L_net, seen).float())[0, 1:] * saturation  # [2,h,w], Lab units
         if hints:  # what each hint corrects, spread along L's flat regions (the network's own reach is short)
             ab_small = spread_hints(L_small, ab_small[None], hint_input, hint_spread, cell=(H / h, W / w))[0]
-    guided = upsample == 'guided' and saturation != 0
+    guided = upsample == 'guided' and (saturation != 0 or bool(hints))
     # what goes up to full size: ab itself, or the guided filter's A (2 maps) and B (2 maps) applied to L/100 there
     small = torch.cat(guided_coefficients(L_small[0] / 100, ab_small)) if guided else ab_small  # [2 or 4,h,w]
     cols = small @ _bicubic_matrix(w, W, small.device).T  # [C,h,W]: columns already at full width

@@ -22,6 +22,21 @@ def test_each_hint_reveals_the_mean_colour_of_its_square_patch():
     assert sides == set(range(1, 10))  # patches of 1 to 9 px
 
 
+def test_what_the_generator_sees_of_a_simulated_hint_is_the_centre_of_its_patch():
+    ab = torch.randn(300, 2, 16, 20)
+    alone = sample_hints(ab, torch.Generator().manual_seed(1), p_none=0, max_hints=1)
+    hints, seen = sample_hints(ab, torch.Generator().manual_seed(1), p_none=0, max_hints=1, model_side=4)
+    assert torch.equal(hints, alone)  # the same draws: the full hints are those without model_side
+    for i in range(len(ab)):
+        ys, xs = torch.nonzero(hints[i, 2], as_tuple=True)
+        y0, x0, side = ys.min(), xs.min(), int(ys.max() + 1 - ys.min())
+        cut = min(side, 4)
+        c0, c1 = y0 + (side - cut) // 2, x0 + (side - cut) // 2
+        want = torch.zeros(3, 16, 20)
+        want[:, c0:c0 + cut, c1:c1 + cut] = hints[i, :, c0:c0 + cut, c1:c1 + cut]  # the centred square, same colour
+        assert torch.equal(seen[i], want)
+
+
 def test_how_many_hints_and_reproducibility():
     ab = torch.rand(4000, 2, 12, 12) - 0.5
     hints = sample_hints(ab, torch.Generator().manual_seed(0), p_none=0.5, max_hints=32, max_patch=1)
@@ -70,6 +85,13 @@ def test_the_hint_map_puts_each_colour_s_ab_at_its_place_on_the_working_grid():
     assert m[0, 2, :16, 20:40].sum() == 0 and (m[0, :2][:, m[0, 2] == 0] == 0).all()  # nothing elsewhere
     with pytest.raises(ValueError, match=r'outside the photo \(200x100 px\)'):
         hint_map([parse_hint('200,5,red')], 100, 200, 32, 64)
+    capped = hint_map(hints, 100, 200, 32, 64, max_radius=2)  # what the generator sees: at most 2 cells of radius
+    assert 9 <= capped[0, 2, :, :12].sum() <= 13 and capped[0, 2, int(90 * .32), int(10 * .32)] == 1  # ~ pi * 2^2
+    assert torch.equal(capped[0, :, :, 32:], m[0, :, :, 32:])  # the point hint (radius 0) is as it was
+    # a squeezed grid (cells 3 px tall, 12.5 px wide on a 100 x 800 photo): still 2 cells, not 2 cells' worth of px
+    squeezed = hint_map([parse_hint('400,50,red,100')], 100, 800, 32, 64, max_radius=2)
+    whole = hint_map([parse_hint('400,50,red,100')], 100, 800, 32, 64)
+    assert 9 <= squeezed[0, 2].sum() <= 13 and whole[0, 2].sum() > 100
 
 
 class PassHints(torch.nn.Module):
@@ -163,6 +185,17 @@ def test_a_hint_colours_its_place_keeps_lightness_and_leaves_far_places_alone():
     near, far = out[30, 40].astype(int), out[80, 140].astype(int)
     assert near[0] - near[2] > 40  # reddish around the point
     assert np.abs(far - without[80, 140].astype(int)).max() <= 2  # unchanged far from it
+
+
+def test_saturation_0_with_a_hint_colours_only_the_hint_s_region():
+    import numpy as np
+
+    from colorize_gan import photo
+    gray = np.full((96, 160), 120, np.uint8)
+    out = photo.colorize(PassHints(), gray, saturation=0, hints=[parse_hint('40,30,#c02020,12')]).astype(int)
+    assert out[30, 40, 0] - out[30, 40, 2] > 40  # reddish at the hint
+    assert np.abs(out[80, 140] - 120).max() <= 2  # gray far from it
+    assert np.abs(photo.colorize(PassHints(), gray, saturation=0).astype(int) - 120).max() <= 1  # no hints: all gray
 
 
 def test_an_output_made_without_a_spread_names_it_0_when_a_rerun_asks_for_one():
@@ -260,3 +293,27 @@ def test_the_shipped_model_pulls_colour_toward_a_hint_near_it_and_leaves_far_pla
             - ab(without)[:, 195:206, 295:306].mean((1, 2))
         assert torch.cosine_similarity(near, wanted, 0) > 0.8 and near.norm() > 0.3 * wanted.norm()
         assert change.norm(dim=0)[distance > 120].mean() < 0.5  # ab units, far from the point: little change
+        # a large hint (radius 30 px, about 10 working cells): the generator sees 2 cells of it, the spread the rest;
+        # seen whole, a patch this size of an unexpected colour makes it recolour the whole photo (5-12 ab)
+        big = ab(photo.colorize(G, gray, hints=[parse_hint(f'300,200,{colour},30')])) - ab(without)
+        assert big.norm(dim=0)[distance > 150].mean() < 2.5
+
+
+def test_evaluation_with_hints_shows_the_generator_the_centre_of_each_patch_and_spreads_all_of_it():
+    import numpy as np
+
+    from colorize_gan import evaluation
+    from colorize_gan.dataset import ImageSplit
+
+    class Recorder(PassHints):
+        def forward(self, L, hints=None):
+            self.seen = hints.clone()
+            return super().forward(L, hints)
+
+    rgb = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (6, 3, 32, 32), dtype=np.uint8))
+    split, G = ImageSplit(rgb, torch.arange(6), 'x', 0, 0), Recorder()
+    evaluation.evaluate(G, split, hints=10, seed=3)
+    full = sample_hints(rgb_to_lab(rgb.float() / 255)[:, 1:] / 110, torch.Generator().manual_seed(3), count=10)
+    assert 0 < G.seen[:, 2].sum() < full[:, 2].sum()  # cut patches (at most 4 px wide) where the whole is larger
+    evaluation.evaluate(G, split, hints=10, seed=3, hint_spread=0)  # no spread: the generator sees whole patches
+    assert torch.equal(G.seen[:, 2], full[:, 2])
