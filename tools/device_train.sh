@@ -10,9 +10,10 @@
 # and of the best epoch (fp16 safetensors, about 10 MB each; $OUT takes 8 files of at most 16 MiB, so the ~120 MB
 # training state stays behind: continue on the CPU with --init_from=<export>), the log and the history. Settings
 # after `train` override the recipe below. A CPU rehearsal (about 2 minutes; session 17):
-#   STAGE=/tmp/reh_stage OUT=/tmp/reh_out DATA=/tmp/reh_data bash tools/device_train.sh stage
-#   STAGE=/tmp/reh_stage OUT=/tmp/reh_out DATA=/tmp/reh_data RUN=/tmp/reh_run TRAIN_SECONDS=200 bash tools/device_train.sh train \
-#       --device=cpu --train_limit=128 --epochs=1 --lr_decay_epochs=0 --l1_warmup_epochs=0 --val_size=64
+#   export STAGE=/tmp/reh_stage OUT=/tmp/reh_out DATA=/tmp/reh_data RUN=/tmp/reh_run TRAIN_SECONDS=200
+#   bash tools/device_train.sh stage
+#   bash tools/device_train.sh train --device=cpu --train_limit=128 --epochs=1 --lr_decay_epochs=0 \
+#       --l1_warmup_epochs=0 --val_size=64
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:?usage: bash tools/device_train.sh stage|train [--name=value ...]}
