@@ -91,6 +91,15 @@ def test_the_hint_map_puts_each_colour_s_ab_at_its_place_on_the_working_grid():
     # a squeezed grid (cells 3 px tall, 12.5 px wide on a 100 x 800 photo): still 2 cells, not 2 cells' worth of px
     squeezed = hint_map([parse_hint('400,50,red,100')], 100, 800, 32, 64, max_radius=2)
     whole = hint_map([parse_hint('400,50,red,100')], 100, 800, 32, 64)
+    # overlaps: a small hint inside a large one wins its cells (in either order); hints of one radius are averaged
+    ab_of = lambda name: normalize_lab(rgb_to_lab(torch.tensor(name).view(1, 3, 1, 1) / 255.0))[1].flatten()
+    red, green = ab_of([255.0, 0, 0]), ab_of([0, 128.0, 0])
+    for order in (1, -1):
+        both = hint_map([parse_hint('100,50,green,80'), parse_hint('100,50,red')][::order], 100, 200, 32, 64)
+        assert torch.allclose(both[0, :2, 16, 32], red, atol=1e-5)  # the point's cell: red
+        assert torch.allclose(both[0, :2, 16, 40], green, atol=1e-5)  # the rest of the disc: green
+    same = hint_map([parse_hint('100,50,green,5'), parse_hint('100,50,red,5')], 100, 200, 32, 64)
+    assert torch.allclose(same[0, :2, 16, 32], (red + green) / 2, atol=1e-5)
     assert 9 <= squeezed[0, 2].sum() <= 13 and whole[0, 2].sum() > 100
 
 
