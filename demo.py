@@ -179,7 +179,10 @@ def add_hint(path, model, saturation, size, color, radius, hints, evt: gr.Select
     if not generators[model].hints:
         raise gr.Error(f"The model '{model}' has no hint input; {HINT_MODELS_NOTE}.")
     x, y = evt.index[:2]
-    hints = hints + [make_hint(x, y, color or '#1f4fbf', radius or 0, 'the hint')]
+    try:
+        hints = hints + [make_hint(x, y, color or '#1f4fbf', radius or 0, 'the hint')]
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
     return (hints, hint_rows(hints)) + colorize_for_page(path, model, saturation, size, hints)
 
 

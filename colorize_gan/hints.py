@@ -6,6 +6,7 @@ A hint map is [N,3,H,W]: hint_ab (network scale, ab / 110) where a hint is place
 """
 import math
 import numbers
+import re
 
 import numpy as np
 import torch
@@ -74,9 +75,21 @@ def parse_hint(text):
     return make_hint(parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else 0, where=f"hint {text!r}")
 
 
+_RGB_FUNCTION = re.compile(r'rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(?:,\s*[\d.]+%?\s*)?\)', re.I)
+
+
+def _rgb_triple(values):
+    """(r, g, b) from three numbers of 0-255 (Python or numpy; rounded); ValueError otherwise."""
+    if len(values) != 3 or not all(isinstance(c, numbers.Real) and not isinstance(c, (bool, np.bool_))
+                                   and math.isfinite(c) and 0 <= c <= 255 for c in values):
+        raise ValueError
+    return tuple(int(round(float(c))) for c in values)
+
+
 def make_hint(x, y, color, radius=0, where='hint'):
-    """One hint from its parts (numbers or numeric strings; a colour as a string, hex or a CSS name, or an (r, g, b)
-    triple of 0-255 integers, as hints hold it); raises ValueError naming the bad part."""
+    """One hint from its parts (numbers or numeric strings; a colour as a string: hex, a CSS name or rgb()/rgba()
+    with 0-255 numbers, fractions rounded, as browsers' colour pickers write it; or an (r, g, b) triple of 0-255
+    numbers, as hints hold it); raises ValueError naming the bad part."""
     if any(isinstance(v, bool) for v in (x, y, radius)):
         raise ValueError(f"{where}: x, y and radius must be numbers, not true/false")
     try:
@@ -86,11 +99,10 @@ def make_hint(x, y, color, radius=0, where='hint'):
     if not all(map(math.isfinite, (x, y, radius))) or not 0 <= radius <= 100000:
         raise ValueError(f"{where}: x, y must be finite and radius between 0 and 100000 px")
     try:
-        if isinstance(color, (tuple, list)):  # (r, g, b), as a parsed hint holds it
-            if len(color) != 3 or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255
-                                          for c in color):
-                raise ValueError
-            rgb = tuple(color)
+        if isinstance(color, (tuple, list, np.ndarray)):  # (r, g, b), as a parsed hint holds it
+            rgb = _rgb_triple(list(np.asarray(color).ravel()) if isinstance(color, np.ndarray) else color)
+        elif _RGB_FUNCTION.fullmatch(str(color).strip()):  # rgba(12.5, 200.3, 30.1, 1) from a colour picker
+            rgb = _rgb_triple([float(v) for v in _RGB_FUNCTION.fullmatch(str(color).strip()).groups()])
         else:
             rgb = ImageColor.getrgb(str(color).strip())[:3]
     except ValueError:

@@ -52,6 +52,16 @@ def test_how_many_hints_and_reproducibility():
 def test_people_s_hints_parse_from_the_command_line_and_json(tmp_path):
     assert parse_hint('120,80,#1f4fbf') == {'x': 120.0, 'y': 80.0, 'color': (31, 79, 191), 'radius': 0.0}
     assert parse_hint(' 3, 4, red, 5 ')['color'] == (255, 0, 0) and parse_hint('3,4,navy,5')['radius'] == 5
+    import numpy as np
+
+    from colorize_gan.hints import make_hint
+    # what a browser's colour picker writes (fractions), and a colour read off a photo's pixel (numpy numbers)
+    assert make_hint(1, 2, 'rgba(12.5, 200.3, 30.1, 1)')['color'] == (12, 200, 30)
+    assert make_hint(1, 2, tuple(np.array([190, 3, 4], np.uint8)))['color'] == (190, 3, 4)
+    assert make_hint(1, 2, np.array([255.0, 0, 0]))['color'] == (255, 0, 0)
+    for colour in ('rgba(300, 0, 0, 1)', (1, 2), (True, 0, 0), (256, 0, 0), (float('nan'), 0, 0)):
+        with pytest.raises(ValueError, match='unknown colour'):
+            make_hint(1, 2, colour)
     for bad, message in [('1,2', 'is not x,y,colour'), ('1,2,blurple', "unknown colour 'blurple'"),
                          ('a,2,red', 'must be numbers'), ('1,2,red,-3', 'radius between 0 and 100000'),
                          ('1,2,red,1e300', 'radius between'), ('nan,2,red', 'finite')]:
