@@ -74,7 +74,8 @@ def output_settings(model, size, saturation, upsample='bicubic', side_by_side=Fa
     """The settings an output is made with, as the 'name=value' words its file records (source_record), so that a
     rerun tells an output made as it would make it from one made otherwise: `model` is model_id(...), `size` the
     working size used (not 0), `hints` the photo's hints in any order (recorded as their number and a digest),
-    `hint_spread` recorded only with hints and when not 0 (UNRECORDED: as outputs made before it existed), `more`
+    `hint_spread` recorded only with hints and when not 0 and HINT_RULE with any hints (UNRECORDED: as outputs
+    made before they existed), `more`
     further settings (a video's). Values are percent-encoded: no spaces."""
     import hashlib
     import json
@@ -82,6 +83,8 @@ def output_settings(model, size, saturation, upsample='bicubic', side_by_side=Fa
     plain = lambda v: v.tolist() if hasattr(v, 'tolist') else str(v)  # noqa: E731  (numpy numbers in a hint)
     digest = hashlib.sha1(json.dumps(sorted(json.dumps(h, sort_keys=True, default=plain) for h in hints)).encode())
     words['hints'] = f"{len(hints)}@{digest.hexdigest()[:8]}" if hints else 'none'
+    if hints:
+        words['hint_rule'] = HINT_RULE
     if hints and hint_spread:
         words['hint_spread'] = hint_spread
     if image_format == 'jpg':
@@ -90,7 +93,10 @@ def output_settings(model, size, saturation, upsample='bicubic', side_by_side=Fa
     return ' '.join(f"{name}={quote(str(value), safe='@#.,+-')}" for name, value in words.items())
 
 
-UNRECORDED = {'hint_spread': '0'}  # what a setting an output does not record was (0: no spread, as before it existed)
+HINT_RULE = 2  # how hints make an output: 2 = the model sees at most 2 cells of each and smaller hints win overlaps
+# (session 17), 1 = before; recorded with hints so a rerun does not keep an output the hints would now make otherwise
+UNRECORDED = {'hint_spread': '0', 'hint_rule': '1'}  # what a setting an output does not record was (as before it
+# existed: no spread; the first hint rule)
 
 
 def settings_changes(recorded, current):

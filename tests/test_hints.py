@@ -223,6 +223,10 @@ def test_an_output_made_without_a_spread_names_it_0_when_a_rerun_asks_for_one():
     before = output_settings('m', 128, 1.0, hints=hint)  # as colorize.py records --hint_spread=0 (and older outputs)
     assert settings_changes(before, output_settings('m', 128, 1.0, hints=hint, hint_spread=0.25)) == \
         'hint_spread=0, now 0.25'
+    # an output made with hints before the hint rule changed (no hint_rule recorded) is not taken as done
+    older = before.replace(' hint_rule=2', '')
+    assert 'hint_rule' not in older and settings_changes(older, before) == 'hint_rule=1, now 2'
+    assert 'hint_rule' not in output_settings('m', 128, 1.0)  # without hints nothing about them changed
 
 
 def test_a_hint_on_a_photo_smaller_than_the_working_grid_covers_its_whole_pixel():
