@@ -33,8 +33,9 @@ def evaluate(G, split, batch_size=500, autocast=nullcontext, baseline=True, name
         lab_real = denormalize_lab(L, ab_real)
         hint_map = seen = None
         if hints:  # with a spread G sees each hint cut to its centre (as colorize does), the spread holds all of it
-            hint_map = sample_hints(ab_real, hint_rng, count=hints, model_side=2 * MODEL_HINT_RADIUS)
-            hint_map, seen = hint_map if hint_spread else (hint_map[0], hint_map[0])
+            hint_map, seen = sample_hints(ab_real, hint_rng, count=hints, model_side=2 * MODEL_HINT_RADIUS)
+            if not hint_spread:  # G's own use alone: whole patches
+                seen = hint_map
         with autocast():
             ab_fake = (G(L, seen) if hints else G(L)).float()  # a generator without hint input takes L alone
         if hints:

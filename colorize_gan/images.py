@@ -74,9 +74,8 @@ def output_settings(model, size, saturation, upsample='bicubic', side_by_side=Fa
     """The settings an output is made with, as the 'name=value' words its file records (source_record), so that a
     rerun tells an output made as it would make it from one made otherwise: `model` is model_id(...), `size` the
     working size used (not 0), `hints` the photo's hints in any order (recorded as their number and a digest),
-    `hint_spread` recorded only with hints and when not 0 and HINT_RULE with any hints (UNRECORDED: as outputs
-    made before they existed), `more`
-    further settings (a video's). Values are percent-encoded: no spaces."""
+    `hint_spread` recorded only with hints and when not 0, HINT_RULE with any hints (UNRECORDED: what outputs made
+    before they existed were), `more` further settings (a video's). Values are percent-encoded: no spaces."""
     import hashlib
     import json
     words = {'model': model, 'size': size, 'saturation': saturation, 'upsample': upsample, 'side_by_side': side_by_side}

@@ -37,10 +37,10 @@ def colorize(G, image, size=0, device='cpu', saturation=1.0, hints=None, upsampl
     """Colorize a photo at full resolution: uint8 HxWx3 RGB whose L is the input's luminance.
 
     G predicts ab at `size` (0 = the size it was trained at) from the downscaled L; `saturation` scales that chroma
-    before the gamut mapping (0 gives gray, above 1 more vivid colour, L kept either way; hints keep their own
-    colour, so saturation 0 with hints colours only their regions). `hints`, for a generator
-    with hint input, is a list of hints.make_hint dicts in this photo's pixels (colours people know); ValueError if G
-    has no hint input or a hint lies outside the photo. G sees each hint over at most MODEL_HINT_RADIUS working
+    before the gamut mapping (0 gives gray, above 1 more vivid colour, L kept either way; with a spread, hints keep
+    their own colour, so saturation 0 with hints colours only their regions). `hints`, for a generator with hint
+    input, is a list of hints.make_hint dicts in this photo's pixels (colours people know); ValueError if G has no
+    hint input or a hint lies outside the photo. G sees each hint over at most MODEL_HINT_RADIUS working
     cells; the hint's whole radius is held at its colour and what G leaves of each hint's correction is spread over
     `hint_spread` x the short side along flat lightness (hints.spread_hints; 0 = G's own use alone, G seeing each
     hint's whole radius). The ab map is resized bicubically onto the full-resolution L as two matrix products (rows,
