@@ -215,13 +215,15 @@ try:
 except ValueError as e:
     raise UserError(str(e)) from None
 hints_of = {path: list(given) for path, _ in jobs}
-if isinstance(from_file, dict):  # keyed by file name, or by the end of its path (a/photo.jpg) where names repeat
+if isinstance(from_file, dict):  # keyed by file name, the end of its path (a/photo.jpg) where names repeat, or its path
     for key, key_hints in from_file.items():
         parts = os.path.normpath(key).split(os.sep)
-        matches = [path for path, rel in planned if os.path.normpath(rel).split(os.sep)[-len(parts):] == parts]
+        same_file = os.path.realpath(os.path.expanduser(key))  # a key may also be an input's own path
+        matches = [path for path, rel in planned if os.path.normpath(rel).split(os.sep)[-len(parts):] == parts
+                   or os.path.realpath(path) == same_file]
         if not matches:
             raise UserError(f"--hints={hints} has hints for {key!r}, which is not among the inputs; key the object "
-                            "by the inputs' file names (or the end of their paths, e.g. a/photo.jpg)")
+                            "by the inputs' file names (or the end of their paths, e.g. a/photo.jpg, or their paths)")
         if len(matches) > 1:
             named = ', '.join(shown(m) for m in matches[:3])
             raise UserError(f"--hints={hints}: {key!r} names {len(matches)} inputs ({named}); key it by more of "

@@ -263,6 +263,11 @@ def test_hints_keyed_by_path_and_malformed_hints_files(tmp_path):
     assert proc.returncode == 1 and '--hint_spread=-1.0 must be 0 (the model' in proc.stderr
     (tmp_path / 'ok.json').write_text(json.dumps({'a/photo.png': [{'x': 3, 'y': 3, 'color': 'red', 'radius': 4}]}))
     assert 'wrote 2, failed 0' in run('colorize.py', *common, f'--hints={tmp_path / "ok.json"}').stdout
+    # an input's own path is a key too (absolute here)
+    (tmp_path / 'path.json').write_text(json.dumps({str(tmp_path / 'album' / 'b' / 'photo.png'): [
+        {'x': 3, 'y': 3, 'color': 'blue'}]}))
+    proc = run('colorize.py', *common, f'--hints={tmp_path / "path.json"}', '--overwrite')
+    assert 'wrote 2, failed 0' in proc.stdout
 
 
 def test_odd_output_folders(tmp_path, model):
