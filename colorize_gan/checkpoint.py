@@ -11,7 +11,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from .assets import PRETRAINED_DIR
 from .models import build_generator, fold_batchnorm
-from .utils import UserError, atomic_write, describe_generator
+from .utils import UserError, atomic_write, describe_generator, interrupt_after
 
 CIFAR10_GENERATOR = os.path.join(PRETRAINED_DIR, 'generator.safetensors')  # the paper's reproduction: eval.py's default
 PHOTO_GENERATOR = os.path.join(PRETRAINED_DIR, 'photo_generator.safetensors')  # natural photos: colorize.py's
@@ -149,7 +149,7 @@ def load_generator(path, device='cpu', fold=True, ckpt=None):
             raise UserError(f"checkpoint '{path}' does not exist{_relative_hint(path)}; "
                             "pass --checkpoint=PATH to a generator checkpoint")
         try:
-            with safe_open(path, framework='pt') as f:
+            with interrupt_after(), safe_open(path, framework='pt') as f:  # Ctrl-C here is no damaged file
                 config = json.loads(f.metadata()['config'])
                 precision = f.metadata().get('precision', 'fp16')
                 state = _dequantize({k: f.get_tensor(k) for k in f.keys()})

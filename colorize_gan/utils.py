@@ -12,8 +12,9 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import weakref
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 
 class UserError(Exception):
@@ -87,6 +88,26 @@ def exit_at_once_on_signals(signals=(signal.SIGINT, signal.SIGTERM)):
         os._exit(128 + signum)
     for s in signals:
         signal.signal(s, leave)
+
+
+@contextmanager
+def interrupt_after():
+    """Ctrl-C inside the block takes effect as it ends (the usual KeyboardInterrupt, or the handler in place): for
+    library calls that turn an interrupt into an error of their own (safetensors' reader reports a ValueError, which
+    read as a damaged file). Only in the main thread, where signal handlers live; elsewhere the block runs as is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    frames = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: frames.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if frames and callable(previous):
+            previous(signal.SIGINT, frames[0])
+        elif frames and previous == signal.SIG_DFL:
+            os.kill(os.getpid(), signal.SIGINT)
 
 
 def _release_at_exit(ref):

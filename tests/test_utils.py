@@ -89,3 +89,20 @@ def test_atomic_write_syncs_to_disk_unless_told_the_file_can_be_remade(tmp_path,
     utils.atomic_write(tmp_path / 'crop.png', lambda f: f.write(b'pixels'), durable=False)
     assert len(synced) == 1 and (tmp_path / 'crop.png').read_bytes() == b'pixels'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['crop.png', 'state.pt']  # no temporary file left
+
+
+def test_ctrl_c_inside_interrupt_after_takes_effect_as_the_block_ends():
+    import os
+    import time
+
+    from colorize_gan.utils import interrupt_after
+    before, reached = signal.signal(signal.SIGINT, signal.default_int_handler), []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with interrupt_after():  # a library call that must not see the interrupt runs here
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+                reached.append('the block ran to its end')
+        assert reached and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
+    finally:
+        signal.signal(signal.SIGINT, before)
