@@ -73,9 +73,6 @@ if image_format not in ('png', 'jpg'):
     raise UserError(f"--image_format={image_format} is not supported; use --image_format=png or --image_format=jpg")
 try:
     check_colorize_settings(size, saturation, upsample, UPSAMPLING, quality)
-except ValueError as e:
-    raise UserError(f"--{e}") from None
-try:
     hint_spread = config['hint_spread'] = check_hint_spread(hint_spread)
 except ValueError as e:
     raise UserError(f"--{e}") from None

@@ -5,7 +5,6 @@ A hint map is [N,3,H,W]: hint_ab (network scale, ab / 110) where a hint is place
 (1 there, 0 elsewhere). No hints is all zeros: exactly the automatic case.
 """
 import math
-import numbers
 import re
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageColor, ImageDraw
 
 from .color import normalize_lab, rgb_to_lab
+from .utils import is_number
 
 
 def sample_hints(ab, rng, p_none=0.5, p_geometric=1 / 8, max_hints=32, max_patch=9, count=None, model_side=None):
@@ -80,8 +80,7 @@ _RGB_FUNCTION = re.compile(r'rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*
 
 def _rgb_triple(values):
     """(r, g, b) from three numbers of 0-255 (Python or numpy; rounded); ValueError otherwise."""
-    if len(values) != 3 or not all(isinstance(c, numbers.Real) and not isinstance(c, (bool, np.bool_))
-                                   and math.isfinite(c) and 0 <= c <= 255 for c in values):
+    if len(values) != 3 or not all(is_number(c) and math.isfinite(c) and 0 <= c <= 255 for c in values):
         raise ValueError
     return tuple(int(round(float(c))) for c in values)
 
@@ -101,8 +100,8 @@ def make_hint(x, y, color, radius=0, where='hint'):
     try:
         if isinstance(color, (tuple, list, np.ndarray)):  # (r, g, b), as a parsed hint holds it
             rgb = _rgb_triple(list(np.asarray(color).ravel()) if isinstance(color, np.ndarray) else color)
-        elif _RGB_FUNCTION.fullmatch(str(color).strip()):  # rgba(12.5, 200.3, 30.1, 1) from a colour picker
-            rgb = _rgb_triple([float(v) for v in _RGB_FUNCTION.fullmatch(str(color).strip()).groups()])
+        elif match := _RGB_FUNCTION.fullmatch(str(color).strip()):  # rgba(12.5, 200.3, 30.1, 1): a colour picker
+            rgb = _rgb_triple([float(v) for v in match.groups()])
         else:
             rgb = ImageColor.getrgb(str(color).strip())[:3]
     except ValueError:
@@ -238,7 +237,7 @@ def check_hint_spread(value, name='hint_spread'):
     """The hint spread as a float: 0 (the generator's own use of hints) or MIN_HINT_SPREAD to MAX_HINT_SPREAD (x the
     photo's short side); ValueError naming `name` otherwise (not a number, NaN, negative, too small to reach past a
     working cell, or so large that it reaches everywhere alike)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_number(value):
         raise ValueError(f"{name}={value!r} must be a number")
     if not (value == 0 or MIN_HINT_SPREAD <= value <= MAX_HINT_SPREAD):
         raise ValueError(f"{name}={value} must be 0 (the model's own use of hints) or between {MIN_HINT_SPREAD:g} and "

@@ -84,8 +84,8 @@ def output_settings(model, size, saturation, upsample='bicubic', side_by_side=Fa
     words['hints'] = f"{len(hints)}@{digest.hexdigest()[:8]}" if hints else 'none'
     if hints:
         words['hint_rule'] = HINT_RULE
-    if hints and hint_spread:
-        words['hint_spread'] = hint_spread
+        if hint_spread:
+            words['hint_spread'] = hint_spread
     if image_format == 'jpg':
         words['quality'] = quality
     words.update(more)

@@ -287,12 +287,17 @@ def working_size(height, width, size, multiple):
     return snap(height), snap(width)
 
 
+def is_number(value):
+    """True for a real number, Python's or numpy's (np.float32 is no float), but not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_colorize_settings(size, saturation, upsample=None, upsampling=(), quality=95):
     """The colorize settings that colorize.py, the API and light.py share, checked once for all three: ValueError
     naming the setting unless size is 0 (the model's own) or a whole number of px up to 4096, saturation a number in
     [0, 10], upsample (when given) one of `upsampling`, and the JPEG quality 1-100."""
     for name, value in (('size', size), ('saturation', saturation)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if not is_number(value):
             raise ValueError(f"{name}={value!r} must be a number")
     if not (0 <= size <= 4096 and size == int(size)):
         raise ValueError(f"size={size} must be 0 (the model's own) or a whole number of pixels up to 4096")

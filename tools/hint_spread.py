@@ -7,10 +7,10 @@
 For each whole colour photo (the first `limit` of each folder, sorted), `hints` simulated hints are drawn one at a
 time (hints.simulated_photo_hints: the mean colour of a 1-9 cell patch of the real photo at a random place, as
 `eval.py --hints` draws them), and the photo is colorized through colorize.py's pipeline (its hint spread too;
---hint_spread=0 measures the model's own use alone) with and without it. The
-colour error is the CIE ab distance to the real photo per pixel; the table gives, per band of distance from the hint
-(in working-resolution cells: the photo's short side over the model's), the mean error without the hint and the
-share of it the hint removes. A model whose hints spread over their objects keeps large shares farther out.
+--hint_spread=0 measures the model's own use alone) with and without it. The colour error is the CIE ab distance to
+the real photo per pixel; the table gives, per band of distance from the hint (in working-resolution cells: the
+photo's short side over the model's), the mean error without the hint and the share of it the hint removes. A
+model whose hints spread over their objects keeps large shares farther out.
 """
 import json
 import os
