@@ -71,7 +71,9 @@ def parse_hint(text):
     working-resolution cell that holds the point). Raises ValueError naming what is wrong."""
     parts = [p.strip() for p in str(text).split(',')]
     if len(parts) not in (3, 4):
-        raise ValueError(f"hint {text!r} is not x,y,colour[,radius] (e.g. 120,80,#1f4fbf or 300,410,red,20)")
+        rgb_note = '; an rgb() colour holds commas: give it as hex here, or put it in a --hints file' \
+            if 'rgb' in str(text).lower() else ''
+        raise ValueError(f"hint {text!r} is not x,y,colour[,radius] (e.g. 120,80,#1f4fbf or 300,410,red,20){rgb_note}")
     return make_hint(parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else 0, where=f"hint {text!r}")
 
 
@@ -105,8 +107,8 @@ def make_hint(x, y, color, radius=0, where='hint'):
         else:
             rgb = ImageColor.getrgb(str(color).strip())[:3]
     except ValueError:
-        raise ValueError(f"{where}: unknown colour {color!r}; use hex (#1f4fbf) or a CSS colour name (red, navy)") \
-            from None
+        raise ValueError(f"{where}: unknown colour {color!r}; use hex (#1f4fbf), a CSS colour name (red, navy) or "
+                         "rgb(r, g, b) with 0-255 values") from None
     return {'x': x, 'y': y, 'color': tuple(int(c) for c in rgb), 'radius': radius}
 
 
@@ -149,6 +151,9 @@ def hints_from_list(items, where='hints'):
         raise ValueError(f"{where} must be a list of {{\"x\": ..., \"y\": ..., \"color\": ...}} objects")
     out = []
     for i, item in enumerate(items):
+        if isinstance(item, (list, tuple)) or item is None:  # per-image lists: the API's list of images
+            raise ValueError(f"{where} is one list of hints for every image, not one list per image; colorize each "
+                             "image with its own call to give it hints of its own")
         if not isinstance(item, dict) or not {'x', 'y', 'color'} <= set(item):
             raise ValueError(f"{where}[{i}] needs x, y and color (and may have radius)")
         unknown = sorted(set(item) - {'x', 'y', 'color', 'radius'})

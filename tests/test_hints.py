@@ -60,8 +60,15 @@ def test_people_s_hints_parse_from_the_command_line_and_json(tmp_path):
     assert make_hint(1, 2, tuple(np.array([190, 3, 4], np.uint8)))['color'] == (190, 3, 4)
     assert make_hint(1, 2, np.array([255.0, 0, 0]))['color'] == (255, 0, 0)
     for colour in ('rgba(300, 0, 0, 1)', (1, 2), (True, 0, 0), (256, 0, 0), (float('nan'), 0, 0)):
-        with pytest.raises(ValueError, match='unknown colour'):
+        with pytest.raises(ValueError, match=r'unknown colour .*or rgb\(r, g, b\) with 0-255 values'):
             make_hint(1, 2, colour)
+    with pytest.raises(ValueError, match=r'an rgb\(\) colour holds commas: give it as hex here'):
+        parse_hint('10,10,rgb(255,0,0)')  # the command line splits it at its commas
+    from colorize_gan.hints import hints_from_list
+    one = {'x': 1, 'y': 2, 'color': 'red'}
+    for per_image in ([[one], []], [[one], None]):  # what a list of images with hints of their own would look like
+        with pytest.raises(ValueError, match='one list of hints for every image, not one list per image'):
+            hints_from_list(per_image)
     for bad, message in [('1,2', 'is not x,y,colour'), ('1,2,blurple', "unknown colour 'blurple'"),
                          ('a,2,red', 'must be numbers'), ('1,2,red,-3', 'radius between 0 and 100000'),
                          ('1,2,red,1e300', 'radius between'), ('nan,2,red', 'finite')]:
