@@ -34,7 +34,7 @@ from colorize_gan.images import read_image
 from colorize_gan.metrics import color_distribution_consistency, color_histograms, warping_error
 from colorize_gan.models import Discriminator, EncoderUNet, Generator, fold_batchnorm, gan_step, update_ema
 from colorize_gan.photo import colorize
-from colorize_gan.utils import UserError, autocast_for, configure, resolve_device
+from colorize_gan.utils import UserError, autocast_for, configure, resolve_device, training_amp
 from tools.make_clips import CLIPS, clip_frames, flow_between, gray, write_clip
 
 # -----------------------------------------------------------------------------
@@ -45,6 +45,7 @@ train_steps = 6  # timed training steps per variant (after 2 warm-up steps)
 matmul_max = 3072  # largest n (>= 64) of the n x n float32 products timed for the CPU's peak GFLOP/s
 eval_images = 2000  # images per timed evaluation
 torch_compile = False  # torch.compile the fast path's models (CUDA only)
+amp = 'auto'  # the training figures' mixed precision, as train.py's: auto (bf16 on CUDA, AMX CPUs) | bf16 | fp32
 colorize_mp = 12.0  # megapixels of the synthetic 4:3 photo for the colorize timing
 colorize_checkpoint = ''  # generator of the colorize and video figures (in child processes too); '' = colorize.py's
 memory_images = '10000,60000'  # dataset sizes (64 px) at which to measure the training process's anonymous memory
@@ -87,7 +88,9 @@ if cuda:
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-autocast = autocast_for(dev)
+autocast = autocast_for(dev)  # evaluation: bf16 on CUDA, fp32 on the CPU (as eval.py)
+amp = training_amp(amp, dev)
+train_autocast = autocast_for(dev, amp)  # training: as train.py
 memory_format = torch.channels_last
 torch.manual_seed(0)
 n_images = max(eval_images, batch_size * (train_steps + 2))
@@ -202,7 +205,7 @@ def bench_train_fast():
 
     def step():
         L, ab = next(stream)
-        gan_step(G_compiled, D_compiled, opt_G, opt_D, L, ab, autocast=autocast, D_frozen=D)
+        gan_step(G_compiled, D_compiled, opt_G, opt_D, L, ab, autocast=train_autocast, D_frozen=D)
         update_ema(G_ema, G, 0.999)
 
     for _ in range(2):
@@ -517,9 +520,10 @@ def bench_encoder(encoder):
     D = Discriminator(32).to(dev, memory_format=memory_format)
     opt_G, opt_D = (torch.optim.Adam(m.parameters(), 2e-4, betas=(0.5, 0.999)) for m in (G, D))
     n = encoder_batch
-    L, ab = torch.rand(n, 1, 128, 128, device=dev) * 2 - 1, torch.rand(n, 2, 128, 128, device=dev) - 0.5
-    hints = torch.zeros(n, 3, 128, 128, device=dev)
-    step = lambda: gan_step(G, D, opt_G, opt_D, L, ab, autocast=autocast, hints=hints)  # noqa: E731
+    L, ab, hints = (t.contiguous(memory_format=memory_format) for t in (  # as train.py's batches
+        torch.rand(n, 1, 128, 128, device=dev) * 2 - 1, torch.rand(n, 2, 128, 128, device=dev) - 0.5,
+        torch.zeros(n, 3, 128, 128, device=dev)))
+    step = lambda: gan_step(G, D, opt_G, opt_D, L, ab, autocast=train_autocast, hints=hints)  # noqa: E731
     step(), step()
     img_s = n * train_steps / timed(lambda: [step() for _ in range(train_steps)])
     G_eval = fold_batchnorm(G.eval())
@@ -545,7 +549,7 @@ if encoders:
             raise UserError(f"--encoders: {name} does not work as the U-Net's encoder ({type(e).__name__}: "
                             f"{str(e).splitlines()[0][:100]}); pass CNNs with features at strides 2-32, e.g. "
                             "tf_efficientnet_lite1 or resnet18") from None
-    print(f"device {device_name}")
+    print(f"device {device_name}, training in {amp}")
     wide = max(len('encoder'), *map(len, names))  # the name column fits the longest name
     print(f"| {'encoder':<{wide}} | {'train img/s':>11} | {'G ms, 128x224':>13} | {'G params, M':>11} |")
     print(f"|{'-' * (wide + 2)}|{'-' * 13}|{'-' * 15}|{'-' * 13}|")
@@ -555,7 +559,7 @@ if encoders:
         print(f"| {name:<{wide}} | {found[name]['train_img_s']:>11.1f} | {found[name]['generator_ms_128x224']:>13.1f} "
               f"| {found[name]['params_m']:>11.2f} |")
     if as_json:
-        print(json.dumps({'device': device_name, 'encoders': found}), flush=True)
+        print(json.dumps({'device': device_name, 'amp': amp, 'encoders': found}), flush=True)
     sys.exit(0)
 
 
@@ -579,11 +583,11 @@ if only_video:
 
 # -----------------------------------------------------------------------------
 print(f"device {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if cuda else f" ({torch.get_num_threads()} threads)")
-      + f", width {width}, batch {batch_size}")
+      + f", width {width}, batch {batch_size}, training in {amp}")
 # as load_generator returns it
 G_eval = fold_batchnorm(Generator(width).to(dev, memory_format=torch.channels_last).eval())
 G_plain = Generator(width).to(dev).eval()
-results = {'device': device_name, 'width': width}
+results = {'device': device_name, 'width': width, 'amp': amp}
 results['matmul_gflops'] = matmul_gflops(torch.float32)
 if cuda:
     results['matmul_gflops_bf16'] = matmul_gflops(torch.bfloat16)

@@ -64,6 +64,7 @@ from colorize_gan.utils import (
     describe_generator,
     exit_at_once_on_signals,
     resolve_device,
+    training_amp,
 )
 
 # -----------------------------------------------------------------------------
@@ -101,6 +102,7 @@ ema_decay = 0.999  # per-step decay of the EMA generator used for validation and
 # system
 device = 'auto'  # auto | cpu | cuda (under torchrun: each process takes cuda:LOCAL_RANK)
 torch_compile = False  # torch.compile the models (CUDA only; slow first epoch)
+amp = 'auto'  # mixed precision: auto (bf16 autocast on CUDA and on a CPU with AMX units) | bf16 | fp32
 seed = 1337  # weights, permutations, flips, hints and dropout all follow from it
 out_dir = ''  # the run folder (state.pt, best.pt, epochNNN.pt, config.json, images/); '' = runs/<dataset>
 init_from = 'scratch'  # scratch | resume (the run in out_dir) | auto (resume if any) | a generator file (a run: D too)
@@ -187,7 +189,8 @@ if cuda:
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-autocast = autocast_for(dev)
+amp = training_amp(amp, dev)  # 'auto': bf16 where it is fast (CUDA, a CPU with AMX units)
+autocast = autocast_for(dev, amp)
 memory_format = torch.channels_last  # faster convolutions with cuDNN and with oneDNN on the CPU at paper width
 
 
@@ -366,7 +369,7 @@ if state is not None:
     log(f"resumed from {state_source} " + (f"in epoch {start_epoch + 1}, after batch {start_batch}" if start_batch
                                             else f"after epoch {start_epoch}") + f", step {step}")
 log(f"G: {sum(p.numel() for p in G.parameters()) / 1e6:.2f}M parameters, width {width}; "
-    f"D: {sum(p.numel() for p in D.parameters()) / 1e6:.2f}M; device {dev}; run folder {out_dir}")
+    f"D: {sum(p.numel() for p in D.parameters()) / 1e6:.2f}M; device {dev} ({amp}); run folder {out_dir}")
 
 # the modules that train: under torchrun, DDP averages gradients over the processes. broadcast_buffers is off
 # because GlobalBatchNorm keeps the running statistics equal everywhere, and a broadcast between D's two forward

@@ -165,7 +165,8 @@ class EncoderUNet(nn.Module):
     def forward(self, L, hints=None):
         """L [N,1,H,W] in [-1,1], hints [N,3,H,W] (hint_ab, hint_mask) or None -> ab [N,2,H,W] in [-1,1]."""
         x = with_hints(self, L, hints)
-        features = self.encoder(x)
+        with torch.autocast('cpu', enabled=False):  # under CPU bf16 autocast the encoder stays fp32: oneDNN's bf16
+            features = self.encoder(x.float())  # depthwise backward is ~5x slower than fp32 (CUDA's autocast holds)
         skips = features[-2::-1] + [self.full(x)]
         y = features[-1]
         for block, skip, stride in zip(self.up, skips, self.skip_strides):

@@ -22,7 +22,7 @@ from .utils import UserError, atomic_write
 FORMAT = 2  # 1: the two-folder layout; 2: one state.pt per run
 
 # settings a resume may change without changing what the run is: where and how it runs, how long, what it keeps
-FREE_SETTINGS = {'device', 'torch_compile', 'out_dir', 'checkpoint_minutes', 'log_seconds', 'keep_snapshots',
+FREE_SETTINGS = {'device', 'torch_compile', 'amp', 'out_dir', 'checkpoint_minutes', 'log_seconds', 'keep_snapshots',
                  'select_by', 'select_color', 'select_mae', 'init_from', 'data_dir', 'epochs', 'lr_decay_epochs',
                  'l1_warmup_epochs'}
 # of those, the schedule may change only where no trained epoch would have run differently (checked by schedule_fn)

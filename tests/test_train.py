@@ -22,8 +22,9 @@ def _json(proc):
 @pytest.mark.slow
 def test_one_training_step_changes_the_weights_and_gives_finite_losses(tiny_data, tmp_path):
     out = tmp_path / 'run'
-    run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', '--train_limit=16', '--seed=7',
-        '--lr_decay_epochs=1', *TRAIN_TINY, '--batch_size=64')
+    proc = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', '--train_limit=16',
+               '--seed=7', '--lr_decay_epochs=1', *TRAIN_TINY, '--batch_size=64', '--amp=bf16')
+    assert 'device cpu (bf16)' in proc.stdout  # bf16 autocast on the CPU when asked (auto: on CPUs with AMX)
     ckpt = checkpoint.load_checkpoint(_ckpt(out))
     assert ckpt['step'] == 1 and ckpt['epoch'] == 1
     assert ckpt['opt_G']['param_groups'][0]['lr'] == pytest.approx(1e-4)  # the one epoch is the decay: 2e-4 x 1/2
@@ -102,12 +103,13 @@ def test_resume_refuses_settings_that_change_the_run_and_records_the_ones_it_all
     assert past.returncode == 1 and 'lr_decay_epochs=0 (asked 3)' in past.stderr
     # what the command leaves out (here: the data, the model, every setting of TRAIN_TINY) comes from the run
     ok = run('train.py', f'--out_dir={out}', '--epochs=3', '--lr_decay_epochs=2', '--keep_snapshots=True',
-             '--init_from=resume')
+             '--amp=fp32', '--init_from=resume')
+    assert 'device cpu (fp32)' in ok.stdout  # the precision is free to change, as the device is
     assert f"resume: the run's settings apply: --data_dir={tiny_data}" in ok.stdout
     assert 'resume: lr_decay_epochs changes from 0 to 2' in ok.stdout
     state = checkpoint.load_checkpoint(out / 'state.pt')
     assert state['config']['lr_decay_epochs'] == 2 and state['changes'][0]['changed'] == {
-        'epochs': [1, 3], 'lr_decay_epochs': [0, 2], 'keep_snapshots': [False, True]}
+        'epochs': [1, 3], 'lr_decay_epochs': [0, 2], 'keep_snapshots': [False, True], 'amp': ['auto', 'fp32']}
     assert json.load(open(out / 'config.json'))['changes'] == state['changes']
     nothing = run('train.py', *common, '--init_from=resume', f'--out_dir={tmp_path / "new" / "empty"}', check=False)
     assert nothing.returncode == 1 and "there is no run to resume in" in nothing.stderr
