@@ -27,13 +27,16 @@ from colorize_gan.images import (
     IMAGE_EXTENSIONS,
     describe_failure,
     image_size,
+    input_digest,
     list_images,
+    matches_output,
     model_id,
     output_settings,
     parse_record,
     read_image,
     settings_changes,
     source_id,
+    without_input,
     write_colorized,
 )
 from colorize_gan.images import recorded_source as image_source
@@ -275,14 +278,17 @@ if jobs:
     print(f"model: {description}")
 
 
-def settings_of(path):
-    """The settings the output of `path` is made with (images.output_settings), as its file records them."""
+def settings_of(path, digests={}):
+    """The settings the output of `path` is made with (images.output_settings), as its file records them: with the
+    input's digest (images.input_digest, read once a file)."""
     working_size = size or G.config['image_size']
+    if path not in digests:
+        digests[path] = input_digest(path)
     if is_video(path):
         return output_settings(model_record, working_size, saturation, upsample, side_by_side, temporal=temporal,
-                               video_quality=video_quality)
+                               video_quality=video_quality, input_sha1=digests[path])
     return output_settings(model_record, working_size, saturation, upsample, side_by_side, hints_of[path],
-                           image_format, quality, hint_spread)
+                           image_format, quality, hint_spread, input_sha1=digests[path])
 
 
 model_record = model_id(checkpoint if backend == 'onnx' else checkpoint_file(checkpoint or PHOTO_GENERATOR)) \
@@ -380,20 +386,33 @@ for path, out in jobs:
     if os.path.exists(out):  # a rerun continues: what is done stays, nothing is silently replaced
         record = (video_source if is_video(path) else image_source)(out)
         made_from, made_with = parse_record(record) if record is not None else (None, None)
-        newer, settings = os.path.getmtime(out) >= os.path.getmtime(path), settings_of(path)
-        if made_from == source_id(path) and made_with == settings and newer:
+        newer = os.path.getmtime(out) >= os.path.getmtime(path)
+        try:
+            settings = settings_of(path)
+        except OSError as e:
+            print(f"error: '{shown(path)}' cannot be read ({describe_failure(e)})", file=sys.stderr)
+            failed.append(path)
+            continue
+        same, by_date = matches_output(made_with, settings) if made_with is not None else (False, True)
+        if made_from == source_id(path) and same and (newer or not by_date):
             done_before += 1  # made as this run makes it (so an --overwrite run stopped by Ctrl-C continues too)
             continue
         if overwrite:
             pass  # redone below
-        elif made_from is not None and made_from != source_id(path):
+        elif made_from is None:
+            print(f"error: '{shown(out)}' exists and was not written by colorize.py (it records no input); pass "
+                  "another --out_dir, or --overwrite to replace it", file=sys.stderr)
+            failed.append(path)
+            continue
+        elif made_from != source_id(path):
             print(f"error: '{shown(out)}' exists and was made from another input "
                   f"('{shown(made_from.rsplit('#', 1)[0])}'), not from '{shown(path)}'; pass another --out_dir, or "
                   "--overwrite to replace it", file=sys.stderr)
             failed.append(path)
             continue
-        elif made_with is not None and made_with != settings:  # one line for them all, after the loop
-            other_settings.append((out, settings_changes(made_with, settings)))
+        elif made_with is not None and not same:  # one line for them all, after the loop
+            compared = without_input(settings) if by_date else settings
+            other_settings.append((out, settings_changes(made_with, compared)))
             continue
         elif newer:  # written before outputs recorded their settings: taken as done, as then
             done_before += 1
@@ -455,12 +474,12 @@ for path, out in jobs:
 
 if other_settings:
     first, change = other_settings[0]
-    print(f"error: {len(other_settings)} output(s) in '{shown(out_dir)}' were made with other settings (e.g. "
-          f"'{shown(first)}': {change}); pass --overwrite to redo them with these, or another --out_dir",
+    print(f"error: {len(other_settings)} output(s) in '{shown(out_dir)}' were made with other settings or inputs "
+          f"(e.g. '{shown(first)}': {change}); pass --overwrite to redo them with these, or another --out_dir",
           file=sys.stderr)
 print(f"wrote {written}, failed {len(failed)}" + (f" ({', '.join(shown(f) for f in failed)})" if failed else '')
       + (f", already done {done_before} (kept; --overwrite redoes them)" if done_before else '')
-      + (f", {len(other_settings)} made with other settings (kept)" if other_settings else '')
+      + (f", {len(other_settings)} made with other settings or inputs (kept)" if other_settings else '')
       + (f" ({len(partial)} partial: {', '.join(shown(f) for f in partial)})" if partial else '')
       + (f"; outputs in {shown(out_dir)}/; {t_model:.1f}s colorizing, {t_io:.1f}s decode+encode" if written else '')
       + (f", {t_video:.1f}s on videos" if t_video else ''))

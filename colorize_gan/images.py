@@ -62,6 +62,24 @@ def source_record(source, settings=''):
     return source_id(source) + (f'; {settings}' if settings else '')
 
 
+def input_digest(path, whole_up_to=64 << 20, ends=8 << 20):
+    """8 hex digits of the SHA-1 of the file at `path`: of its bytes, or for a file over `whole_up_to` bytes (a film)
+    of its size and its first and last `ends` bytes. An output records it (output_settings' `input_sha1`), so a
+    rerun tells an output of this input from one of a file since replaced at the same path, whatever the dates say.
+    Raises OSError when the file cannot be read."""
+    import hashlib
+    digest = hashlib.sha1()
+    size = os.path.getsize(path)
+    with open(path, 'rb') as f:
+        if size <= whole_up_to:
+            hashlib.file_digest(f, lambda: digest)
+        else:
+            digest.update(str(size).encode() + f.read(ends))
+            f.seek(size - ends)
+            digest.update(f.read(ends))
+    return digest.hexdigest()[:8]
+
+
 def model_id(path):
     """How an output names the model file it was made with: its name, '@', the first 8 hex digits of its SHA-1."""
     import hashlib
@@ -75,7 +93,8 @@ def output_settings(model, size, saturation, upsample='bicubic', side_by_side=Fa
     rerun tells an output made as it would make it from one made otherwise: `model` is model_id(...), `size` the
     working size used (not 0), `hints` the photo's hints in any order (recorded as their number and a digest),
     `hint_spread` recorded only with hints and when not 0, HINT_RULE with any hints (UNRECORDED: what outputs made
-    before they existed were), `more` further settings (a video's). Values are percent-encoded: no spaces."""
+    before they existed were), `more` further settings (input_sha1=input_digest(...), a video's). Values are
+    percent-encoded: no spaces."""
     import hashlib
     import json
     words = {'model': model, 'size': size, 'saturation': saturation, 'upsample': upsample, 'side_by_side': side_by_side}
@@ -98,12 +117,28 @@ UNRECORDED = {'hint_spread': '0', 'hint_rule': '1'}  # what a setting an output 
 # existed: no spread; the first hint rule)
 
 
+def matches_output(recorded, current):
+    """(equal, by date): whether an output recording the settings `recorded` (output_settings' text) is the one
+    `current` makes. An output made before outputs recorded their input (no `input_sha1`) is compared without it,
+    and by_date is then True: the caller must also find it newer than its input, as such outputs were judged."""
+    if 'input_sha1=' in recorded:
+        return recorded == current, False
+    return recorded == without_input(current), True
+
+
+def without_input(settings):
+    """output_settings' text without its input_sha1 word (what outputs made before it was recorded hold)."""
+    return ' '.join(word for word in settings.split() if not word.startswith('input_sha1='))
+
+
 def settings_changes(recorded, current):
-    """'saturation=1.0, now 1.3; ...': the settings that differ between two output_settings texts."""
+    """'saturation=1.0, now 1.3; ...': the settings that differ between two output_settings texts ('the input file
+    changed since' for input_sha1)."""
     old, new = ({name: unquote(value) for name, _, value in (w.partition('=') for w in text.split())}
                 for text in (recorded, current))
     shown = lambda words, name: words.get(name, UNRECORDED.get(name, '(none)'))  # noqa: E731
-    return '; '.join(f"{name}={shown(old, name)}, now {shown(new, name)}"
+    return '; '.join(f"the input file changed since (sha1 {old[name]}, now {new[name]})" if name == 'input_sha1'
+                     else f"{name}={shown(old, name)}, now {shown(new, name)}"
                      for name in dict.fromkeys([*new, *old]) if old.get(name) != new.get(name))
 
 

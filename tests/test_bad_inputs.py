@@ -297,12 +297,32 @@ def test_a_rerun_keeps_what_is_done_and_never_replaces_a_file_silently(tmp_path,
     assert 'wrote 0, failed 0, already done 2' in again.stdout and again.returncode == 0
     assert images.parse_record(images.recorded_source(str(tmp_path / 'o' / f'{b}.png')))[0] == \
         images.source_id(str(tmp_path / f'{b}.png'))
-    os.utime(tmp_path / 'o' / f'{b}.png', (0, 0))  # an output older than its input: someone else's, or stale
+    os.utime(tmp_path / 'o' / f'{b}.png', (0, 0))  # older than its input, but of the same bytes: still done
+    assert 'wrote 0, failed 0, already done 2' in run('colorize.py', *args).stdout
+    # the input replaced by another photo whose date is older than the output's (as cp -p, rsync -t or unzip give)
+    Image.fromarray(_gray(seed=99)).save(tmp_path / f'{b}.png')
+    os.utime(tmp_path / f'{b}.png', (0, 0))
     refused = run('colorize.py', *args, check=False)
-    assert refused.returncode == 1 and 'exists and is older than its input' in refused.stderr and '--overwrite' in \
+    assert refused.returncode == 1 and 'the input file changed since (sha1 ' in refused.stderr and '--overwrite' in \
         refused.stderr and os.path.getmtime(tmp_path / 'o' / f'{b}.png') == 0
     redone = run('colorize.py', *args, '--overwrite')  # redoes the stale one; a.png's is as this run would make it
     assert 'wrote 1, failed 0, already done 1' in redone.stdout and os.path.getmtime(tmp_path / 'o' / f'{b}.png') > 0
+    # an output from before outputs recorded their input's digest is judged by the dates, as then
+    out = tmp_path / 'o' / 'a.png'
+    with Image.open(out) as im:
+        exif, pixels = im.getexif(), im.copy()
+    exif[0x010D] = ' '.join(w for w in exif[0x010D].split() if not w.startswith('input_sha1='))
+    pixels.save(out, exif=exif)
+    assert 'already done 2' in run('colorize.py', *args).stdout
+    os.utime(out, (0, 0))
+    stale = run('colorize.py', *args, check=False)
+    assert stale.returncode == 1 and "'a.png' exists and is older than its input" in stale.stderr.replace(
+        str(tmp_path / 'o') + os.sep, "'")
+    # a file colorize.py did not write is never taken as done, however new
+    Image.fromarray(_gray(seed=5)).save(out)
+    foreign = run('colorize.py', *args, check=False)
+    assert foreign.returncode == 1 and 'was not written by colorize.py (it records no input)' in foreign.stderr
+    assert 'already done' in foreign.stdout and 'already done 2' not in foreign.stdout
 
 
 def test_an_output_made_from_another_input_is_never_taken_as_done_or_replaced_silently(tmp_path, model):
@@ -331,10 +351,10 @@ def test_a_rerun_with_other_settings_keeps_the_outputs_and_names_the_settings_th
     first = (tmp_path / 'o' / 'p0.png').read_bytes()
     other = run('colorize.py', *args, '--saturation=1.3', check=False)  # not 'already done': another result
     assert other.returncode == 1 and (tmp_path / 'o' / 'p0.png').read_bytes() == first
-    assert other.stderr.strip() == (f"error: 2 output(s) in '{tmp_path / 'o'}' were made with other settings (e.g. "
-                                    f"'{tmp_path / 'o' / 'p0.png'}': saturation=1.0, now 1.3); pass --overwrite to "
-                                    "redo them with these, or another --out_dir")
-    assert 'wrote 0, failed 0, 2 made with other settings (kept)' in other.stdout
+    assert other.stderr.strip() == (f"error: 2 output(s) in '{tmp_path / 'o'}' were made with other settings or inputs "
+                                    f"(e.g. '{tmp_path / 'o' / 'p0.png'}': saturation=1.0, now 1.3); pass --overwrite "
+                                    "to redo them with these, or another --out_dir")
+    assert 'wrote 0, failed 0, 2 made with other settings or inputs (kept)' in other.stdout
     guided = run('colorize.py', *args, '--upsample=guided', '--saturation=0.9', check=False)
     assert guided.returncode == 1 and "p0.png': saturation=1.0, now 0.9; upsample=bicubic, now guided)" in guided.stderr
     assert 'already done 2' in run('colorize.py', *args).stdout  # the same settings: done
@@ -342,7 +362,7 @@ def test_a_rerun_with_other_settings_keeps_the_outputs_and_names_the_settings_th
     assert 'wrote 2, failed 0' in run('colorize.py', *args, '--saturation=1.3', '--overwrite').stdout
     assert 'already done 2' in run('colorize.py', *args, '--saturation=1.3').stdout
     # --overwrite redoes what was made otherwise only: a stopped --overwrite run continues where it stopped
-    os.utime(tmp_path / 'o' / 'p1.png', (0, 0))  # p1's output now looks older than its photo: it is redone
+    Image.fromarray(_gray(seed=7)).save(tmp_path / 'p1.png')  # p1 is now another photo: its output is redone
     again = run('colorize.py', *args, '--saturation=1.3', '--overwrite').stdout
     assert 'wrote 1, failed 0, already done 1' in again
     retrained = tmp_path / 'g.safetensors'  # the same file name, other weights: another model
