@@ -25,9 +25,11 @@ from colorize_gan.color import is_gray
 from colorize_gan.hints import HINT_SPREAD, check_hint_spread, check_inside, load_hints_file, parse_hint
 from colorize_gan.images import (
     IMAGE_EXTENSIONS,
+    OTHER_TYPE,
     describe_failure,
     image_size,
     input_digest,
+    is_record,
     list_images,
     matches_output,
     model_id,
@@ -108,11 +110,19 @@ def inside_out_dir(path):
     return real == out_real or real.startswith(out_real + os.sep)
 
 
+EARLIER_OUTPUT = ('colorized output of an earlier run', 'colorized outputs of an earlier run')
+
+
 def list_media(folder):
-    """images.list_images, with the videos (video.VIDEO_EXTENSIONS) among what it leaves out taken as well."""
+    """images.list_images, with the videos (video.VIDEO_EXTENSIONS) among what it leaves out taken as well, and
+    colorize.py's own outputs (they record their input) left out as EARLIER_OUTPUT: a rerun into another --out_dir
+    does not colorize the first run's outputs again."""
     files, left_out = list_images(folder)
-    videos = {path for path, reason in left_out if reason == 'not an image type' and is_video(path)}
-    return sorted(files + list(videos)), [item for item in left_out if item[0] not in videos]
+    videos = {path for path, reason in left_out if reason == OTHER_TYPE and is_video(path)}
+    files = sorted(files + list(videos))
+    earlier = {path for path in files if is_record((video_source if is_video(path) else image_source)(path))}
+    return ([f for f in files if f not in earlier],
+            [item for item in left_out if item[0] not in videos] + [(path, EARLIER_OUTPUT) for path in sorted(earlier)])
 
 
 def expand(arg):
@@ -130,8 +140,15 @@ def expand(arg):
         matched = sorted(glob.glob(arg, recursive=True))
         files = []
         for f in matched:  # a glob may name folders too: they are searched as folders are
-            files.extend(list_media(f)[0] if os.path.isdir(f) else
-                         [f] if os.path.isfile(f) and f.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS) else [])
+            if os.path.isdir(f):
+                found, left_out = list_media(f)
+                files.extend(found)
+                skipped.extend(item for item in left_out if item[1] == EARLIER_OUTPUT)
+            elif os.path.isfile(f) and f.lower().endswith(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS):
+                if is_record((video_source if is_video(f) else image_source)(f)):
+                    skipped.append((f, EARLIER_OUTPUT))
+                else:
+                    files.append(f)
         kept = [f for f in files if not inside_out_dir(f)]
         excluded[arg] = len(files) - len(kept)
         return kept, os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in kept]) if kept else None
@@ -147,14 +164,18 @@ def relative_name(path, base):
 # every input gets its own output: names that would collide keep more of their folders, then their extension
 planned, failed, seen, excluded, skipped = [], [], set(), {}, []  # planned: (input path, name relative to its base)
 for arg in inputs:
+    skipped_before = len(skipped)
     files, base = expand(arg)
     if files is None:
         print(f"error: '{shown(arg)}' does not exist", file=sys.stderr)
         failed.append(arg)
         continue
     if not files:
-        why = f"its {excluded[arg]} image(s) are under --out_dir={shown(out_dir)}, and outputs are never inputs" \
-            if excluded.get(arg) else "none with an extension Pillow or the video decoder opens"
+        earlier = sum(reason == EARLIER_OUTPUT for _, reason in skipped[skipped_before:])
+        why = (f"its {excluded[arg]} image(s) are under --out_dir={shown(out_dir)}, and outputs are never inputs"
+               if excluded.get(arg) else f"its {earlier} file(s) are colorized outputs of an earlier run; name such a "
+               "file itself to colorize it again" if earlier else
+               "none with an extension Pillow or the video decoder opens")
         print(f"error: '{shown(arg)}' holds no image files to colorize ({why})", file=sys.stderr)
         failed.append(arg)
         continue
@@ -183,26 +204,44 @@ def output_names(planned):
                 break
         for path, tail in zip(paths, tails):
             stems[path] = tail
-    outputs, taken = {}, set()
-    for path, stem in stems.items():
-        ext = 'mp4' if is_video(path) else image_format
-        out = os.path.join(out_dir, f'{stem}.{ext}')
-        if out in taken:  # photo.jpg and photo.png in one folder
-            out = os.path.join(out_dir, f'{stem}_{os.path.splitext(path)[1].lstrip(".").lower()}.{ext}')
-        n = 2
+    plain = {path: os.path.join(out_dir, f"{stem}.{'mp4' if is_video(path) else image_format}")
+             for path, stem in stems.items()}
+    claims = {}
+    for path, out in plain.items():
+        claims.setdefault(out, []).append(path)
+    outputs = {}
+    for out, paths in claims.items():  # the plain name goes to the same input whichever others join it later
+        outputs[paths[0] if len(paths) == 1 else min(paths, key=lambda path: plain_name_rank(path, out))] = out
+    taken = set(outputs.values())
+    for path, stem in stems.items():  # the others: photo.jpg and photo.png in one folder -> photo_jpg.png
+        if path in outputs:
+            continue
+        ext, own = os.path.splitext(plain[path])[1], os.path.splitext(path)[1].lstrip('.').lower()
+        out, n = os.path.join(out_dir, f'{stem}_{own}{ext}'), 2
         while out in taken:  # photo.jpg, photo.JPG and photo.Jpg
-            out = os.path.join(out_dir, f'{stem}_{os.path.splitext(path)[1].lstrip(".").lower()}_{n}.{ext}')
+            out = os.path.join(out_dir, f'{stem}_{own}_{n}{ext}')
             n += 1
         taken.add(out)
         outputs[path] = out
     return outputs
 
 
+def plain_name_rank(path, out):
+    """Which of the inputs that would share the output name `out` keeps it (lowest first): the one an output already
+    there was made from, then one of the output's own type (photo.png for photo.png; .jpeg after .jpg), then the first
+    by name."""
+    if os.path.exists(out) and parse_record((video_source if is_video(path) else image_source)(out) or '')[0] == \
+            source_id(path):
+        return 0, path
+    own, ext = os.path.splitext(path)[1].lower(), os.path.splitext(out)[1]
+    return (1 if own == ext else 2 if (own, ext) == ('.jpeg', '.jpg') else 3), path
+
+
 if skipped:  # one line for everything a folder held that is not taken
     kinds = {}
     for path, reason in skipped:
         kinds.setdefault(reason, []).append(path)
-    print("skipped " + '; '.join(f"{len(paths)} {reason}{'s' if len(paths) > 1 else ''} ("
+    print("skipped " + '; '.join(f"{len(paths)} {reason[len(paths) > 1]} ("
                                  + ', '.join(shown(os.path.basename(p)) for p in paths[:3])
                                  + (', ...' if len(paths) > 3 else '') + ')' for reason, paths in kinds.items()))
 outputs = output_names(planned)

@@ -145,8 +145,17 @@ def settings_changes(recorded, current):
 def parse_record(record):
     """(source_id, settings or None) of a record source_record made; settings is None for an output that records
     none (written before settings were recorded)."""
-    match = re.fullmatch(r'(.*#[0-9a-f]{12})(?:; (.*))?', record, flags=re.S)
+    match = re.fullmatch(_RECORD, record, flags=re.S)
     return (match.group(1), match.group(2)) if match else (record, None)
+
+
+_RECORD = r'(.*#[0-9a-f]{12})(?:; (.*))?'  # source_record's form
+
+
+def is_record(record):
+    """True for a record (recorded_source, or the video's) that source_record wrote: the file is colorize.py's output;
+    False for None or any other text."""
+    return record is not None and re.fullmatch(_RECORD, record, flags=re.S) is not None
 
 
 def recorded_source(path):
@@ -304,8 +313,15 @@ SYSTEM_FOLDERS = {'@eaDir', '#recycle', '#snapshot', '__MACOSX', '$RECYCLE.BIN',
                   'Thumbs', '.thumbnails', '.picasaoriginals', 'lost+found'}
 
 
+# why list_images leaves a file out, as (one, several) for the line that counts them
+HIDDEN_FOLDER = ('hidden or system folder', 'hidden or system folders')
+HIDDEN_FILE = ('hidden file', 'hidden files')
+OTHER_TYPE = ('file of no image type', 'files of no image type')
+
+
 def list_images(folder):
-    """(image files under `folder` at any depth, sorted; what was left out, as (path, reason) pairs). Left out:
+    """(image files under `folder` at any depth, sorted; what was left out, as (path, reason) pairs, each reason
+    one of HIDDEN_FOLDER, HIDDEN_FILE, OTHER_TYPE). Left out:
     files no Pillow decoder takes by their extension, hidden files and folders (a leading dot), and SYSTEM_FOLDERS.
     Links to folders are followed, each real folder once (so a link loop ends)."""
     found, skipped, visited = [], [], set()
@@ -317,13 +333,13 @@ def list_images(folder):
         visited.add(real)
         for d in sorted(dirs):
             if d.startswith('.') or d in SYSTEM_FOLDERS:
-                skipped.append((os.path.join(root, d), 'a hidden or system folder'))
+                skipped.append((os.path.join(root, d), HIDDEN_FOLDER))
         dirs[:] = sorted(d for d in dirs if not (d.startswith('.') or d in SYSTEM_FOLDERS))
         for f in sorted(files):
             if f.startswith('.'):
-                skipped.append((os.path.join(root, f), 'a hidden file'))
+                skipped.append((os.path.join(root, f), HIDDEN_FILE))
             elif f.lower().endswith(IMAGE_EXTENSIONS):
                 found.append(os.path.join(root, f))
             else:
-                skipped.append((os.path.join(root, f), 'not an image type'))
+                skipped.append((os.path.join(root, f), OTHER_TYPE))
     return found, skipped

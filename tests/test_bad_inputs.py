@@ -213,6 +213,22 @@ def test_names_that_differ_in_case_or_share_a_stem_in_one_folder_never_collide(t
     assert len(written) == 4 and all(w.startswith('case/photo') for w in written)  # no absolute path nested inside
 
 
+def test_a_file_added_beside_one_of_the_same_stem_leaves_the_first_output_s_name_alone(tmp_path, model):
+    album = tmp_path / 'st'
+    album.mkdir()
+    Image.fromarray(_gray(seed=1)).save(album / 'photo.jpg', format='JPEG')  # a jpg alone: photo.png
+    args = (album, f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
+    run('colorize.py', *args)
+    Image.fromarray(_gray(seed=2)).save(album / 'photo.png')  # a png joins it: it takes photo_png.png, not the jpg's
+    again = run('colorize.py', *args)
+    assert 'wrote 1, failed 0, already done 1' in again.stdout and again.returncode == 0
+    assert _pngs(tmp_path / 'o') == ['st/photo.png', 'st/photo_png.png']
+    assert images.parse_record(images.recorded_source(str(tmp_path / 'o' / 'st' / 'photo.png')))[0] == \
+        images.source_id(str(album / 'photo.jpg'))
+    fresh = run('colorize.py', album, f'--out_dir={tmp_path / "new"}', f'--checkpoint={model}')  # no earlier output:
+    assert f"photo.png -> {tmp_path / 'new' / 'st' / 'photo.png'}" in fresh.stdout  # the output's own type keeps it
+
+
 def test_deep_pixel_values_are_scaled_by_the_range_they_use(tmp_path, model):
     ramp = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (32, 1))
     Image.fromarray(ramp * 1.5).save(tmp_path / 'float_over_1.tif')  # a float image a little over 0-1
@@ -390,7 +406,29 @@ def test_what_a_folder_holds_beside_photos_is_skipped_and_named_in_one_line(tmp_
     proc = run('colorize.py', album, f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}')
     assert 'wrote 1, failed 0' in proc.stdout and _pngs(tmp_path / 'o') == ['album/p.png']
     line = next(line for line in proc.stdout.splitlines() if line.startswith('skipped'))
-    assert '2 a hidden or system folders (.thumbnails, @eaDir)' in line and '1 not an image type (notes.txt)' in line
+    assert '2 hidden or system folders (.thumbnails, @eaDir)' in line and '1 file of no image type (notes.txt)' in line
+
+
+def test_a_rerun_into_another_out_dir_leaves_the_first_run_s_outputs_out(tmp_path, model):
+    album = tmp_path / 'album'
+    album.mkdir()
+    for i in range(2):
+        Image.fromarray(_gray(seed=i)).save(album / f'p{i}.png')
+    (album / 'a.txt').write_text('x')
+    (album / 'b.txt').write_text('y')
+    common = (f'--checkpoint={model}',)
+    run('colorize.py', '.', *common, cwd=album)  # writes album/colorized/
+    vivid = run('colorize.py', '.', '--out_dir=vivid', '--saturation=1.3', *common, cwd=album)
+    assert 'wrote 2, failed 0' in vivid.stdout and sorted(os.listdir(album / 'vivid')) == ['p0.png', 'p1.png']
+    line = next(line for line in vivid.stdout.splitlines() if line.startswith('skipped'))
+    assert line == ('skipped 2 files of no image type (a.txt, b.txt); 2 colorized outputs of an earlier run (p0.png, '
+                    'p1.png)')
+    for arg in ('colorized', 'colorized/*.png'):  # nothing else to take: said so
+        none = run('colorize.py', arg, '--out_dir=other', *common, cwd=album, check=False)
+        assert none.returncode == 1 and 'its 2 file(s) are colorized outputs of an earlier run; name such a file ' \
+            'itself' in none.stderr and not (album / 'other').exists()
+    named = run('colorize.py', 'colorized/p0.png', '--out_dir=other', *common, cwd=album)  # named itself: taken
+    assert 'wrote 1, failed 0' in named.stdout
 
 
 def test_a_folder_takes_every_file_a_decoder_opens_whatever_its_extension(tmp_path, model):
