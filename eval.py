@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
+from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator, training_config
 from colorize_gan.dataset import dataset_name, load_split, load_train_val
 from colorize_gan.evaluation import evaluate, evaluate_photos
 from colorize_gan.hints import HINT_SPREAD, check_hint_spread
@@ -28,7 +28,7 @@ device = 'auto'  # auto | cpu | cuda
 batch_size = 500
 test_limit = 0  # evaluate on a fixed random subset of this many test images, 0 = all
 split = 'test'  # test | val: the training images train.py holds out, to choose a model without the test split
-val_size = 1000  # as in train.py
+val_size = 1000  # as in train.py; taken from the model's training record when it has one
 image_size = 0  # px the test images are resized to; 0 = the size the model was trained at
 full_resolution = False  # whole photos (data_dir/test/ or data_dir) at full size through colorize.py's pipeline
 upsample = 'bicubic'  # full_resolution: how ab reaches full size, bicubic | guided (guided filter on L), as colorize.py
@@ -38,7 +38,7 @@ saturation = 1.0  # full_resolution: scales the predicted chroma, as colorize.py
 as_json = False  # also print one JSON object with every metric
 out_dir = 'runs/eval'  # the sample grid (grayscale | generated | original) goes here; '' = none
 # -----------------------------------------------------------------------------
-configure(globals(), sys.argv[1:], flags=('as_json', 'full_resolution'))
+_, given = configure(globals(), sys.argv[1:], flags=('as_json', 'full_resolution'), given=True)
 if batch_size < 1:
     sys.exit(f"error: --batch_size={batch_size} must be at least 1")
 if split not in ('test', 'val'):
@@ -91,7 +91,12 @@ if full_resolution:  # the pipeline people use: whole photos, the model at its w
                                                      hint_spread=hint_spread)
     n, name = len(photos), 'full-resolution photos'
 else:
-    if split == 'val':
+    if split == 'val':  # the images the model's own run held out: with another --val_size, some it trained on
+        trained_with = (training_config(checkpoint) or {}).get('val_size')
+        if trained_with and 'val_size' in given and val_size != trained_with:
+            raise UserError(f"--val_size={val_size}, but {description} was trained holding out {trained_with} "
+                            "images; the others were trained on, so drop --val_size (it is taken from the model)")
+        val_size = trained_with or val_size
         test = load_train_val(data_dir, size, val_size)[1].to(dev)
     else:
         test = load_split(data_dir, 'test', size, test_limit).to(dev)

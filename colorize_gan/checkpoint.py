@@ -80,6 +80,18 @@ def training_history(path):
     return load_checkpoint(path).get('history')
 
 
+def training_config(path):
+    """The train.py settings (its config dict) a checkpoint, folder or export was trained with; None if it records
+    none (an export of weights alone)."""
+    path = checkpoint_file(path)
+    if path.endswith('.safetensors'):
+        return _export_info(path)[1].get('train_config')
+    if path.endswith('.onnx'):
+        return None
+    ckpt = load_checkpoint(path)
+    return ckpt.get('config') if isinstance(ckpt, dict) else None
+
+
 # -----------------------------------------------------------------------------
 # shipping a generator, and loading any generator
 

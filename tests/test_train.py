@@ -161,7 +161,7 @@ def test_a_run_of_the_old_two_folder_layout_resumes_through_the_conversion(tiny_
 @pytest.mark.slow
 def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
     out = tmp_path / 'run'
-    train = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', *TRAIN_TINY)
+    train = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={out}', '--epochs=1', *TRAIN_TINY, '--val_size=8')
     assert 'epoch 1/1' in train.stdout and 'val_mae' in train.stdout
     assert sorted(os.listdir(out / 'images')) == ['tiny_curves.png', 'tiny_samples_epoch001.png']
     ev = run('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={out}', '--device=cpu', '--as_json',
@@ -178,14 +178,21 @@ def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
     assert os.listdir(tmp_path / 'eval') == ['tiny_test_run_samples.png']
 
     # --split=val is train.py's held-out validation set: the same images, so the same MAE as the training log
+    # (its size comes from the run: eval.py's own default, 1000, capped at a third of these 48 images, would take 16,
+    # half of them trained on; a --val_size other than the run's is refused)
     val = _json(run('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={_ckpt(out)}', '--split=val',
-                    '--val_size=16', '--out_dir=', '--as_json'))
-    assert val['split'] == 'val' and val['images'] == 16
+                    '--out_dir=', '--as_json'))
+    assert val['split'] == 'val' and val['images'] == 8
     assert val['mae'] == pytest.approx(checkpoint.load_checkpoint(_ckpt(out))['history'][-1]['val_mae'], abs=1e-3)
+    other = run('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={out}', '--split=val', '--val_size=16',
+                check=False)
+    assert other.returncode == 1 and 'was trained holding out 8 images; the others were trained on' in other.stderr
 
     # ship it, then compare the export with the checkpoint it came from: the same model, so the same numbers
     run('export.py', f'--checkpoint={out}', '--out_name=shipped.safetensors')
     export = out / 'shipped.safetensors'  # in the run folder by default
+    assert _json(run('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={export}', '--split=val', '--out_dir=',
+                     '--as_json'))['images'] == 8  # an export knows its run's held-out size too
     cmp = run('compare.py', f'--data_dir={tiny_data}', f'--checkpoints={_ckpt(out)},{export}', '--names=ckpt,export',
               f'--out_dir={tmp_path / "cmp"}', '--as_json')
     models_ = _json(cmp)['models']
