@@ -46,6 +46,7 @@ from colorize_gan.photo import UPSAMPLING, colorize
 from colorize_gan.utils import (
     UserError,
     check_colorize_settings,
+    check_out_dir,
     configure,
     exit_at_once_on_signals,
     resolve_device,
@@ -287,12 +288,7 @@ for path, _ in jobs:
 
 # the output folder must be writable before the model loads and any photo is read (it is made at the first write)
 if jobs:
-    existing = os.path.abspath(out_dir)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
-        why = f"'{shown(existing)}' is " + ("a file" if not os.path.isdir(existing) else "not writable")
-        raise UserError(f"cannot write to --out_dir={shown(out_dir)} ({why}); choose a folder you can write to")
+    check_out_dir(out_dir)
 
 dev = resolve_device(device)
 if backend == 'onnx':  # light.py: photos only, bicubic upsampling, no hints

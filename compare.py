@@ -11,7 +11,7 @@ from colorize_gan.dataset import load_split
 from colorize_gan.evaluation import evaluate
 from colorize_gan.metrics import METRIC_NAMES
 from colorize_gan.plots import plot_curves, sample_grid, save_png
-from colorize_gan.utils import autocast_for, configure, resolve_device
+from colorize_gan.utils import autocast_for, check_out_dir, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/, or 'data' = torchvision CIFAR-10
@@ -33,6 +33,10 @@ if len(labels) != len(paths):
 twice = sorted({label for label in labels if labels.count(label) > 1})
 if twice:  # the table, the grid and the curves tell generators apart by name
     sys.exit(f"error: two generators are named {twice[0]!r}; pass --names=A,B,... with one name each")
+if test_limit < 0:
+    sys.exit(f"error: --test_limit={test_limit} must be >= 0 (0 = the whole test split)")
+if out_dir:
+    check_out_dir(out_dir)
 dev = resolve_device(device)
 
 generators = [load_generator(p, dev) for p in paths]

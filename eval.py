@@ -19,7 +19,7 @@ from colorize_gan.evaluation import evaluate, evaluate_photos
 from colorize_gan.hints import HINT_SPREAD, check_hint_spread
 from colorize_gan.images import list_images
 from colorize_gan.plots import sample_grid, save_png
-from colorize_gan.utils import UserError, autocast_for, configure, resolve_device
+from colorize_gan.utils import UserError, autocast_for, check_out_dir, configure, resolve_device
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/ (train/ not needed), or 'data' = torchvision CIFAR-10
@@ -55,6 +55,10 @@ try:
     hint_spread = check_hint_spread(hint_spread)
 except ValueError as e:
     raise UserError(f"--{e}") from None
+if test_limit < 0:
+    raise UserError(f"--test_limit={test_limit} must be >= 0 (0 = every test image)")
+if out_dir:
+    check_out_dir(out_dir)
 if full_resolution and split != 'test':
     sys.exit("error: --full_resolution reads the test/ images at their own size; it does not combine with --split=val")
 

@@ -45,6 +45,11 @@ if not checkpoint:
     sys.exit("error: pass --checkpoint=<run folder> or <run folder>/best.pt (a train.py checkpoint)")
 if format not in ('safetensors', 'onnx'):
     sys.exit(f"error: --format={format} is not supported; use --format=safetensors or --format=onnx")
+if format == 'onnx' and precision != 'fp16':
+    raise UserError(f"--precision={precision} is for .safetensors exports; an ONNX export is fp32 (drop --precision, "
+                    "or use --format=safetensors)")
+if os.path.basename(out_name) != out_name:
+    raise UserError(f"--out_name={out_name} is a path; pass a file name, and the folder as --out_dir")
 path = checkpoint_file(checkpoint)
 folder = os.path.expanduser(out_dir) or os.path.dirname(os.path.abspath(path))
 out = os.path.join(folder, out_name or f'generator.{format}')
@@ -52,8 +57,9 @@ if not out.endswith(f'.{format}'):
     raise UserError(f"--out_name={out_name} does not end in .{format}, the file's format (--format={format}); the "
                     "scripts tell exports apart by it")
 if interpolate_with:
-    if not 0.0 <= interpolation <= 1.0:  # NaN fails this too
-        raise UserError(f"--interpolation={interpolation} is not in [0, 1] (the share of --interpolate_with's weights)")
+    if not 0.0 < interpolation <= 1.0:  # NaN fails this too
+        raise UserError(f"--interpolation={interpolation} is not in (0, 1], the share of --interpolate_with's "
+                        "weights; pass it with --interpolate_with (at 0 the mix would be --checkpoint alone)")
     interpolate_with = checkpoint_file(interpolate_with)
     if not os.path.exists(interpolate_with):
         raise UserError(f"--interpolate_with={interpolate_with} does not exist; pass a generator file (a train.py "

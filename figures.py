@@ -15,7 +15,7 @@ from skimage import data as skdata
 from colorize_gan.checkpoint import PHOTO_GENERATOR, load_generator
 from colorize_gan.photo import colorize
 from colorize_gan.plots import save_png
-from colorize_gan.utils import configure
+from colorize_gan.utils import UserError, check_out_dir, configure
 
 # -----------------------------------------------------------------------------
 checkpoint = ''  # the generator to draw with; '' = pretrained/photo_generator.safetensors
@@ -23,6 +23,9 @@ out_dir = 'images'  # where the two figures go (the README's copies live here)
 height = 240  # px of each panel
 # -----------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
+if not 16 <= height <= 2048:  # three rows of three panels: 2048 px rows already make a 100 MB figure
+    raise UserError(f"--height={height} must be between 16 and 2048 (px of each panel)")
+check_out_dir(out_dir)
 G, description = load_generator(checkpoint or PHOTO_GENERATOR)
 print(f"drawing with {description}")
 

@@ -33,6 +33,23 @@ def _excepthook(kind, value, traceback, _default=sys.excepthook):
         _default(kind, value, traceback)
 
 
+def check_out_dir(folder, option='--out_dir'):
+    """Refuse, before any work, an output folder that cannot be made or written: walks up to the nearest existing
+    folder and makes (then removes) a hidden folder in it, which also catches a read-only file system or /proc.
+    Makes nothing that stays. Raises UserError naming `option`, the path and the fix."""
+    existing = os.path.abspath(os.path.expanduser(folder))
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    why = f"'{existing}' is a file" if not os.path.isdir(existing) else ''
+    if not why:
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix='.write-test-', dir=existing))
+        except OSError as e:
+            why = f"'{existing}' is not writable: {e.strerror}"
+    if why:
+        raise UserError(f"cannot write to {option}={folder} ({why}); choose a folder you can write to")
+
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

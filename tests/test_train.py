@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from colorize_gan import checkpoint, models, plots, runstate
-from conftest import TRAIN_TINY, run
+from conftest import REPO, TRAIN_TINY, run
+
+PHOTO = os.path.join(REPO, 'pretrained', 'photo_generator.safetensors')
 
 
 def _ckpt(out_dir):
@@ -296,6 +298,17 @@ def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     ('export.py', [], 'pass --checkpoint='),
     ('compare.py', ['--checkpoints=a,b', '--names=x'], '2 checkpoints but 1 names'),
     ('compare.py', ['--checkpoints=runs/x/run,runs/y/run'], "two generators are named 'run'"),
+    ('compare.py', ['--checkpoints=a', '--test_limit=-2'], '--test_limit=-2 must be >= 0'),
+    ('compare.py', ['--checkpoints=a', '--out_dir=/proc/x'], 'cannot write to --out_dir=/proc/x'),
+    ('eval.py', ['--test_limit=-3'], '--test_limit=-3 must be >= 0'),
+    ('eval.py', ['--out_dir=/proc/x'], 'cannot write to --out_dir=/proc/x'),
+    ('figures.py', ['--height=100000'], '--height=100000 must be between 16 and 2048'),
+    ('figures.py', ['--out_dir=/proc/x'], 'cannot write to --out_dir=/proc/x'),
+    ('export.py', [f'--checkpoint={PHOTO}', '--format=onnx', '--precision=int8', '--out_dir=x'],
+     '--precision=int8 is for .safetensors exports; an ONNX export is fp32'),
+    ('export.py', [f'--checkpoint={PHOTO}', '--interpolate_with=a.pt', '--out_dir=x'],
+     "--interpolation=0.0 is not in (0, 1], the share of --interpolate_with's weights"),
+    ('export.py', [f'--checkpoint={PHOTO}', '--out_name=../x.safetensors'], 'is a path; pass a file name'),
 ])
 def test_bad_command_lines_exit_with_one_line(script, args, message, tmp_path):
     proc = run(script, *args, check=False, cwd=tmp_path)
