@@ -67,14 +67,15 @@ upsample = 'bicubic'  # how the predicted colour reaches full size: bicubic | gu
 overwrite = False  # redo outputs made otherwise (else: made from this input with these settings = done; others refused)
 max_megapixels = 500.0  # larger images are refused before decoding (memory); raise it for bigger scans
 hint = ''  # x,y,colour[,radius]: a colour you know at that point (repeatable); only its ab is used, L is kept
-hints = ''  # a JSON file of hints: [{"x": .., "y": .., "color": .., "radius": ..}], or an object keyed by file name
+hints = ''  # a JSON file of hints (repeatable): [{"x": .., "y": .., "color": .., "radius": ..}], or an object keyed by
+# file name
 hint_spread = HINT_SPREAD  # how far each hint's colour spreads on flat lightness, x the short side; 0 = model only
 temporal = 0.95  # videos: colour stabilization over frames: 0 = each frame alone, 0.95 = averaged over ~39 frames
 video_quality = 18  # videos (written as H.264 mp4): x264 CRF: 0 lossless, 18 about visually lossless, 51 worst
 backend = 'torch'  # torch | onnx: --checkpoint=model.onnx (export.py --format=onnx) on onnxruntime (light.py)
 # -----------------------------------------------------------------------------
 config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('side_by_side', 'overwrite'),
-                           repeatable=('hint',))
+                           repeatable=('hint', 'hints'))
 if image_format not in ('png', 'jpg'):
     raise UserError(f"--image_format={image_format} is not supported; use --image_format=png or --image_format=jpg")
 try:
@@ -251,27 +252,29 @@ jobs = [(path, outputs[path]) for path, _ in planned]
 # hints (Zhang et al. 2017): checked whole, against each photo's size, before any work
 try:
     given = [parse_hint(text) for text in hint.split('\n') if text.strip()]
-    from_file = load_hints_file(os.path.expanduser(hints)) if hints else []
+    from_files = [(name, load_hints_file(os.path.expanduser(name))) for name in hints.split('\n') if name.strip()]
 except ValueError as e:
     raise UserError(str(e)) from None
 hints_of = {path: list(given) for path, _ in jobs}
-if isinstance(from_file, dict):  # keyed by file name, the end of its path (a/photo.jpg) where names repeat, or its path
-    for key, key_hints in from_file.items():
-        parts = os.path.normpath(key).split(os.sep)
-        same_file = os.path.realpath(os.path.expanduser(key))  # a key may also be an input's own path
-        matches = [path for path, rel in planned if os.path.normpath(rel).split(os.sep)[-len(parts):] == parts
-                   or os.path.realpath(path) == same_file]
-        if not matches:
-            raise UserError(f"--hints={hints} has hints for {key!r}, which is not among the inputs; key the object "
-                            "by the inputs' file names (or the end of their paths, e.g. a/photo.jpg, or their paths)")
-        if len(matches) > 1:
-            named = ', '.join(shown(m) for m in matches[:3])
-            raise UserError(f"--hints={hints}: {key!r} names {len(matches)} inputs ({named}); key it by more of "
-                            f"the path, e.g. {os.path.join('<folder>', key)!r}")
-        hints_of[matches[0]] += key_hints
-elif from_file:
-    for path in hints_of:
-        hints_of[path] += from_file
+for name, from_file in from_files:  # each file adds its hints to those before it
+    if isinstance(from_file, dict):  # keyed by file name, the end of its path (a/photo.jpg) where names repeat, or path
+        for key, key_hints in from_file.items():
+            parts = os.path.normpath(key).split(os.sep)
+            same_file = os.path.realpath(os.path.expanduser(key))  # a key may also be an input's own path
+            matches = [path for path, rel in planned if os.path.normpath(rel).split(os.sep)[-len(parts):] == parts
+                       or os.path.realpath(path) == same_file]
+            if not matches:
+                raise UserError(f"--hints={name} has hints for {key!r}, which is not among the inputs; key the object "
+                                "by the inputs' file names (or the end of their paths, e.g. a/photo.jpg, or their "
+                                "paths)")
+            if len(matches) > 1:
+                named = ', '.join(shown(m) for m in matches[:3])
+                raise UserError(f"--hints={name}: {key!r} names {len(matches)} inputs ({named}); key it by more of "
+                                f"the path, e.g. {os.path.join('<folder>', key)!r}")
+            hints_of[matches[0]] += key_hints
+    else:
+        for path in hints_of:
+            hints_of[path] += from_file
 for path, _ in jobs:
     if hints_of[path] and is_video(path):
         print(f"note: hints are used for photos only; '{shown(path)}' is colorized without them")

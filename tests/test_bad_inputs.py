@@ -284,6 +284,13 @@ def test_hints_keyed_by_path_and_malformed_hints_files(tmp_path):
         {'x': 3, 'y': 3, 'color': 'blue'}]}))
     proc = run('colorize.py', *common, f'--hints={tmp_path / "path.json"}', '--overwrite')
     assert 'wrote 2, failed 0' in proc.stdout
+    # --hints given twice: both files' hints apply (a: 1 from ok.json; b: 1 from path.json, 1 from the list)
+    (tmp_path / 'all.json').write_text(json.dumps([{'x': 1, 'y': 2, 'color': 'green'}]))
+    run('colorize.py', *common, f'--hints={tmp_path / "ok.json"}', f'--hints={tmp_path / "path.json"}',
+        f'--hints={tmp_path / "all.json"}', '--overwrite')
+    counts = [images.parse_record(images.recorded_source(str(tmp_path / 'o' / 'album' / sub / 'photo.png')))[1]
+              .split('hints=')[1].split('@')[0] for sub in 'ab']
+    assert counts == ['2', '2']
 
 
 def test_odd_output_folders(tmp_path, model):
