@@ -50,6 +50,7 @@ from colorize_gan.utils import (
     configure,
     exit_at_once_on_signals,
     resolve_device,
+    working_short_side,
 )
 from colorize_gan.video import MAX_TEMPORAL, VIDEO_EXTENSIONS, colorize_video, is_video
 from colorize_gan.video import recorded_source as video_source
@@ -335,7 +336,7 @@ if any(hints_of.values()) and not G.hints:
     raise UserError(f"the model {checkpoint or PHOTO_GENERATOR} has no hint input (it was trained without colour "
                     "hints); drop --hint/--hints, or pass --checkpoint=<a model trained with --hints=True>")
 input_paths = {os.path.realpath(p) for p, _ in jobs}
-written, colored = 0, 0
+written, colored, size_capped = 0, 0, []
 t_model = t_io = 0.0
 
 
@@ -488,6 +489,10 @@ for path, out in jobs:
             colored += 1
             if colored == 1:
                 print("note: colour inputs are colorized from their luminance only; their own colours are discarded")
+        if size and working_short_side(*image.shape[:2], size, G.config['image_size']) < size and not size_capped:
+            size_capped.append(path)
+            print(f"note: --size={size} is above the short side of '{shown(path)}' ({min(image.shape[:2])} px): a "
+                  "photo is worked at no more than its own short side (more adds no detail, only time)")
         result = colorize(G, image, size, dev, saturation, hints_of[path], upsample, hint_spread)  # HxWx3 uint8
         t2 = time.time()
         if side_by_side:

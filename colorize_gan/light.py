@@ -239,7 +239,7 @@ def colorize(G, image, size=0, saturation=1.0):
     check_colorize_settings(size, saturation)
     H, W = image.shape[:2]
     L = luminance(image)  # [H,W], 0-100
-    h, w = working_size(H, W, size or G.config['image_size'], G.multiple)
+    h, w = working_size(H, W, size, G.multiple, G.config['image_size'])
     L_small = _area_matrix(H, h) @ L @ _area_matrix(W, w).T  # [h,w]
     if saturation == 0:
         ab_small = np.zeros((2, h, w), np.float32)

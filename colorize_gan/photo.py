@@ -51,7 +51,7 @@ def colorize(G, image, size=0, device='cpu', saturation=1.0, hints=None, upsampl
         raise ValueError(f"unknown upsampling {upsample!r}; use one of {', '.join(UPSAMPLING)}")
     H, W = image.shape[:2]
     L = luminance(image)  # [H,W], 0-100
-    h, w = working_size(H, W, size or G.config['image_size'], G.multiple)
+    h, w = working_size(H, W, size, G.multiple, G.config['image_size'])
     L_small = F.interpolate(L[None, None].to(device), size=(h, w), mode='area')  # [1,1,h,w]
     L_net = normalize_lab(L_small)[0]
     if saturation == 0 and not hints:  # gray output (the baselines use it): no need to run G

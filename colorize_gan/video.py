@@ -324,7 +324,7 @@ def colorize_frames(G, frames, stabilizer, size=0, device='cpu', saturation=1.0,
     stabilized frame by frame (Stabilizer), then photo.colorize's full-resolution path per frame, so each output
     frame's L is its input's. Returns a list of uint8 HxWx3 RGB."""
     H, W = frames[0].shape[:2]
-    h, w = working_size(H, W, size or G.config['image_size'], G.multiple)
+    h, w = working_size(H, W, size, G.multiple, G.config['image_size'])
     L_small = torch.cat([F.interpolate(luminance(f)[None, None].to(device), size=(h, w), mode='area')
                          for f in frames])  # [B,1,h,w], 0-100, as photo.colorize makes it
     ab = G(normalize_lab(L_small)[0]).float() * AB_SCALE if saturation else \

@@ -149,7 +149,7 @@ def test_a_multi_frame_file_is_refused_with_one_line_and_the_rest_still_go(tmp_p
 
 def test_thin_strips_have_a_bounded_working_size(tmp_path, model):
     for h, w in ((1, 2000), (2000, 1), (4, 4000)):
-        assert max(photo.working_size(h, w, 64, 16)) <= utils.MAX_ASPECT * 64
+        assert max(photo.working_size(h, w, 64, 16, 64)) <= utils.MAX_ASPECT * 64
     Image.fromarray(_gray(1, 2000)).save(tmp_path / 'row.png')
     Image.fromarray(_gray(300, 1)).save(tmp_path / 'col.png')
     proc = run('colorize.py', tmp_path / 'row.png', tmp_path / 'col.png', f'--out_dir={tmp_path / "o"}',

@@ -101,9 +101,15 @@ def test_colorize_size_sets_the_working_resolution(tmp_path):
             f'--out_dir={tmp_path / "out"}')
     finally:
         photo.working_size = original
-    assert seen == [(100, 150, 64, 16)]  # short side 64 (not the model's 32), in multiples of 16
-    assert photo.working_size(100, 150, 64, 16) == (64, 96)
+    assert seen == [(100, 150, 64, 16, 32)]  # short side 64 (not the model's 32), in multiples of 16
+    assert photo.working_size(100, 150, 64, 16, 64) == (64, 96)
     assert Image.open(tmp_path / 'out' / 'p.png').size == (150, 100)
+    # never above the photo's own short side, unless that is below the model's size
+    assert photo.working_size(100, 150, 4096, 16, 32) == photo.working_size(100, 150, 100, 16, 32) == (96, 144)
+    assert photo.working_size(3, 3, 2048, 16, 128) == (128, 128) and photo.working_size(3, 3, 0, 16, 128) == (128, 128)
+    big = run('colorize.py', tmp_path / 'p.png', f'--checkpoint={tmp_path / "g.safetensors"}', '--size=4096',
+              f'--out_dir={tmp_path / "big"}')
+    assert "note: --size=4096 is above the short side of" in big.stdout and "(100 px)" in big.stdout
 
 
 def test_figures_redraws_both_figures(tmp_path):
