@@ -17,7 +17,7 @@ from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_gen
 from colorize_gan.dataset import dataset_name, load_split, load_train_val
 from colorize_gan.evaluation import evaluate, evaluate_photos
 from colorize_gan.hints import HINT_SPREAD, check_hint_spread
-from colorize_gan.images import list_images
+from colorize_gan.images import OTHER_TYPE, list_images
 from colorize_gan.plots import sample_grid, save_png
 from colorize_gan.utils import UserError, autocast_for, check_out_dir, configure, resolve_device
 
@@ -85,7 +85,7 @@ autocast = autocast_for(dev)
 samples = ''
 if full_resolution:  # the pipeline people use: whole photos, the model at its working size, ab upsampled onto L
     folder = os.path.join(data_dir, 'test') if os.path.isdir(os.path.join(data_dir, 'test')) else data_dir
-    photos = list_images(folder)[0] if os.path.isdir(folder) else []
+    photos, left_out = list_images(folder) if os.path.isdir(folder) else ([], [])
     if not photos:
         raise UserError(f"no images under '{folder}'; --full_resolution needs a folder of colour photos (or one with "
                         "test/ in it), e.g. ../shared/data/photos_dev, or data/natural/full from "
@@ -93,7 +93,12 @@ if full_resolution:  # the pipeline people use: whole photos, the model at its w
     photos = photos[:test_limit or None]
     model, gray, colorfulness_real = evaluate_photos(G, photos, dev, image_size, saturation, upsample, hints,
                                                      hint_spread=hint_spread)
-    n, name = len(photos), 'full-resolution photos'
+    skipped = [(path, reason[0]) for path, reason in left_out if reason == OTHER_TYPE] + model['skipped']
+    if skipped:  # what the folder held beside colour photos: left out of every figure, and said
+        print(f"skipped {len(skipped)} file(s) that are not colour photos to score: "
+              + '; '.join(f"{os.path.basename(path)} ({reason})" for path, reason in skipped[:5])
+              + ('; ...' if len(skipped) > 5 else ''))
+    n, name = len(photos) - len(model['skipped']), 'full-resolution photos'
 else:
     if split == 'val':  # the images the model's own run held out: with another --val_size, some it trained on
         trained_with = (training_config(checkpoint) or {}).get('val_size')

@@ -5,9 +5,9 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from .color import AB_SCALE, denormalize_lab, rgb_to_lab, rgb_uint8_to_network
+from .color import AB_SCALE, denormalize_lab, is_gray, rgb_to_lab, rgb_uint8_to_network
 from .hints import HINT_SPREAD, MODEL_HINT_RADIUS, sample_hints, simulated_photo_hints, spread_hints
-from .images import read_image
+from .images import describe_failure, read_image
 from .metrics import METRIC_NAMES, all_metrics, colorfulness, image_metrics
 from .photo import colorize
 from .utils import UserError
@@ -55,6 +55,9 @@ def _photo_tensor(image):
     return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float()
 
 
+MIN_PHOTO_SIDE = 11  # px: SSIM's Gaussian window
+
+
 def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bicubic', hints=0, seed=0,
                     hint_spread=HINT_SPREAD):
     """Colorize each photo at its full size through colorize.py's pipeline (photo.colorize) and score it against the
@@ -62,14 +65,23 @@ def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bi
     metrics also hold 'better_than_gray', the share of photos whose MAE is below the grayscale output's, and
     'worst_vs_gray' = (path, the largest per-photo ratio of the model's MAE to the grayscale output's). hints > 0
     gives a hint generator that many simulated user hints per photo (hints.simulated_photo_hints from the real
-    colours, photo i's drawn from seed + i), spread over `hint_spread` x the short side as colorize.py does."""
+    colours, photo i's drawn from seed + i), spread over `hint_spread` x the short side as colorize.py does. Files
+    that are unreadable, not colour photos or under MIN_PHOTO_SIDE px are left out and listed, as (path, reason),
+    in the model's 'skipped'; UserError when none is left."""
     sums = {key: dict.fromkeys(METRIC_NAMES, 0.0) for key in ('model', 'gray')}
-    colorfulness_real, better, worst = 0.0, 0, (None, 0.0)
+    colorfulness_real, better, worst, skipped = 0.0, 0, (None, 0.0), []
     for i, path in enumerate(paths):
-        real = read_image(path)
-        if real.ndim != 3 or real.dtype.name != 'uint8':
-            raise UserError(f"'{path}' is not an 8-bit colour image; full-resolution evaluation needs the "
-                            "colour originals")
+        try:
+            real = read_image(path)
+        except Exception as e:
+            skipped.append((path, f'unreadable: {describe_failure(e)}'))
+            continue
+        if real.ndim != 3 or real.dtype.name != 'uint8' or is_gray(real):
+            skipped.append((path, 'not an 8-bit colour photo'))
+            continue
+        if min(real.shape[:2]) < MIN_PHOTO_SIDE:
+            skipped.append((path, f'smaller than {MIN_PHOTO_SIDE} px (the SSIM window)'))
+            continue
         rgb_real = _photo_tensor(real)
         lab_real = rgb_to_lab(rgb_real / 255)
         photo_mae = {}
@@ -86,8 +98,12 @@ def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bi
         ratio = photo_mae['model'] / max(photo_mae['gray'], 1e-9)
         worst = (path, ratio) if ratio > worst[1] else worst
         colorfulness_real += colorfulness(rgb_real).item()
-    n = len(paths)
+    n = len(paths) - len(skipped)
+    if not n:
+        raise UserError(f"none of the {len(paths)} files is a colour photo to score ('{skipped[0][0]}': "
+                        f"{skipped[0][1]}); pass a folder of colour originals")
     means = {key: {k: v / n for k, v in sums[key].items()} for key in sums}
     means['model']['better_than_gray'] = better / n
     means['model']['worst_vs_gray'] = worst
+    means['model']['skipped'] = skipped
     return means['model'], means['gray'], colorfulness_real / n

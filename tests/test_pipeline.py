@@ -69,12 +69,21 @@ def test_eval_full_resolution_scores_whole_photos_beside_a_true_grayscale_baseli
     photos = {'coffee': skdata.coffee()[::3, ::3], 'chelsea': skdata.chelsea()[::3, ::3]}
     for name, rgb in photos.items():
         Image.fromarray(rgb).save(folder / f'{name}.png')
+    # what a user's folder also holds: each left out of every figure, and named
+    (folder / 'empty.jpg').write_bytes(b'')
+    Image.fromarray(skdata.coffee()[:5, :7]).save(folder / 'tiny.png')
+    Image.fromarray(skdata.camera()[::8, ::8]).save(folder / 'gray.png')
+    (folder / 'notes.txt').write_text('x')
     torch.manual_seed(0)
     checkpoint.export_generator(str(tmp_path / 'g.safetensors'), Generator(8, 32).eval())
     proc = run('eval.py', f'--data_dir={folder}', f'--checkpoint={tmp_path / "g.safetensors"}', '--full_resolution',
                '--as_json', '--device=cpu')
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result['images'] == 2 and result['full_resolution']
+    skipped = next(line for line in proc.stdout.splitlines() if line.startswith('skipped'))
+    assert skipped.startswith('skipped 4 file(s) that are not colour photos to score: notes.txt (file of no image '
+                              'type)') and 'empty.jpg (unreadable' in skipped and 'gray.png (not an 8-bit colour ' \
+        'photo)' in skipped and 'tiny.png (smaller than 11 px' in skipped
     want = np.mean([_gray_baseline_mae(rgb) for rgb in photos.values()])
     assert result['gray']['mae'] == pytest.approx(want, abs=0.05)  # a baseline computed some other way
     assert result['gray']['colorfulness'] < 0.5 < result['colorfulness_real']
