@@ -44,6 +44,7 @@ from colorize_gan.runstate import (
     adopt_legacy_files,
     best_epoch,
     capture,
+    check_new_run_folder,
     check_resume,
     check_resume_data,
     find_state,
@@ -268,6 +269,10 @@ def schedule(settings, epoch):
 # the run folder: one live run at a time, and what it already holds decides how this one starts (checked
 # before any data is read: a refusal comes at once)
 check_data_dir(data_dir)  # a missing data folder is refused before the run folder is made
+if init_from not in ('resume', 'auto') or not (os.path.exists(paths['state']) or os.path.isdir(out_dir) and any(
+        e.endswith('_train_generator') for e in os.listdir(out_dir))):
+    check_new_run_folder(out_dir, None if is_torchvision_source(data_dir) else data_dir)  # a new run: not inside
+    # the image folder, nor among someone's files
 lock = RunLock(out_dir) if master else None
 if master:
     note = lock.acquire()
@@ -597,9 +602,12 @@ for epoch in range(start_epoch, epochs):
         broken = check_nan and not bool(torch.isfinite(sums).all())  # a host sync, so not every step
         stop, checkpoint_due, broken = agree(stop, checkpoint_due, broken)
         if broken:
-            finish(f"error: the loss became NaN or inf in epoch {epoch + 1}, by step {step} (batch {done}); the last "
-                   f"checkpoint in {out_dir} is untouched. Lower --lr or --lr_d, then rerun with --init_from=resume",
-                   code=1)
+            # a resume keeps the run's learning rates: a new run from the saved weights can lower them
+            finish(f"error: the loss became NaN or inf in epoch {epoch + 1}, by step {step} (batch {done}); "
+                   + (f"{paths['state']} (the last checkpoint) is untouched: start a new run from it with a lower "
+                      f"--lr or --lr_d (--init_from={paths['state']} --out_dir=<a new folder>)"
+                      if os.path.exists(paths['state']) else "nothing was saved: rerun with a lower --lr or --lr_d")
+                   + (f" or a --lambda_l1 below {lambda_l1:g}" if lambda_l1 > 1000 else ''), code=1)
         if master and not bar.disable and done % 20 == 0:
             d, g, l1 = (sums / done).tolist()
             bar.set_postfix_str(f'D {d:.3f} G_adv {g:.3f} G_l1 {l1:.4f}')

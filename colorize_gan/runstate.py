@@ -12,6 +12,7 @@ Runs written before this layout (<dataset>_train_generator/latest.pt beside <dat
 are read through `convert_legacy_run`, once, on resume.
 """
 import os
+import re
 import shutil
 
 import torch
@@ -33,6 +34,25 @@ def run_paths(out_dir):
     """The files of the run in `out_dir`: {'folder', 'state', 'best', 'config', 'images'}; snapshot_path for epochs."""
     return {'folder': out_dir, 'state': os.path.join(out_dir, 'state.pt'), 'best': os.path.join(out_dir, 'best.pt'),
             'config': os.path.join(out_dir, 'config.json'), 'images': os.path.join(out_dir, 'images')}
+
+
+# what a run folder may hold beside a run's files before a new run starts in it: exports, soups, the lock, temp files
+_RUN_ENTRY = re.compile(r'(state|best|epoch\d+)\.pt|config\.json|images|\.lock(\.owner)?|.*\.(safetensors|onnx)|'
+                        r'.*_train_(generator|discriminator)|\..*\.tmp')
+
+
+def check_new_run_folder(out_dir, data_dir):
+    """Refuse, before anything is written, a folder a new run must not write into: one inside the image folder
+    `data_dir` (its sample grids would become training images; None for a source that is no image folder) or one
+    holding files that are not a run's (the repository, a photo album). UserError naming the fix."""
+    out, data = os.path.realpath(out_dir), data_dir and os.path.realpath(data_dir)
+    if data and (out == data or out.startswith(data + os.sep)):
+        raise UserError(f"--out_dir={out_dir} is inside --data_dir={data_dir}: the run's sample images would become "
+                        "training images; pass an --out_dir outside the data (e.g. runs/<name>)")
+    others = sorted(e for e in (os.listdir(out_dir) if os.path.isdir(out_dir) else []) if not _RUN_ENTRY.fullmatch(e))
+    if others:
+        raise UserError(f"--out_dir={out_dir} holds files that are not a run's ({', '.join(others[:3])}"
+                        f"{', ...' if len(others) > 3 else ''}); pass a new or empty folder for a new run")
 
 
 def snapshot_path(out_dir, epoch):

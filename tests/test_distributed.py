@@ -17,7 +17,9 @@ from conftest import REPO, run
 
 pytestmark = pytest.mark.slow  # every test here runs whole scripts
 
-TINY = ('--width=4', '--device=cpu', '--val_size=16', '--dropout=0', '--log_seconds=0')
+TINY = ('--width=4', '--device=cpu', '--val_size=16', '--dropout=0', '--log_seconds=0', '--amp=fp32')
+# (fp32: 1 and 2 processes add gradients in other orders, which bf16 autocast, train.py's default on a CPU with AMX,
+# would round past any tolerance that still tells a wrong gradient from a right one)
 
 
 def _train(args, nproc=1, check=True, **popen):
@@ -151,7 +153,12 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_data, 
     proc = run('train.py', *common, '--epochs=2', '--lr=1e30', '--lr_d=1e30', '--init_from=resume', check=False)
     assert proc.returncode != 0
     assert 'the loss became NaN or inf in epoch 2' in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert f"(the last checkpoint) is untouched: start a new run from it with a lower --lr or --lr_d (--init_from=" \
+        f"{out / 'state.pt'} --out_dir=<a new folder>)" in proc.stderr  # what works: a resume keeps the rates
     assert (out / 'state.pt').read_bytes() == good
+    fresh = run('train.py', *common, '--epochs=1', '--lr=1e30', '--lr_d=1e30', f'--out_dir={tmp_path / "new"}',
+                check=False)
+    assert 'nothing was saved: rerun with a lower --lr or --lr_d' in fresh.stderr
 
 
 def test_a_failed_checkpoint_write_names_the_problem_and_keeps_the_old_file(tmp_path, monkeypatch):

@@ -154,3 +154,22 @@ def test_best_epoch_by_color_is_the_color_nearest_real_among_accurate_enough_epo
     assert runstate.best_epoch(history, 0.8) == 3  # 'mae' stays the default
     old = [{k: v for k, v in h.items() if k != 'val_mae_gray'} for h in history]  # logged before the gray MAE
     assert runstate.best_epoch(old, 0.8, 'color', 0.93) is None
+
+
+def test_a_new_run_refuses_a_folder_inside_the_images_or_holding_other_files(tmp_path):
+    data = tmp_path / 'photos'
+    (data / 'train').mkdir(parents=True)
+    for inside in (data, data / 'train' / 'run1'):
+        with pytest.raises(UserError, match='is inside --data_dir=.*sample images would become training images'):
+            runstate.check_new_run_folder(str(inside), str(data))
+    runstate.check_new_run_folder(str(data / 'train' / 'run1'), None)  # torchvision's data folder holds no images
+    mine = tmp_path / 'mine'
+    mine.mkdir()
+    for name in ('state.pt', 'best.pt', 'epoch003.pt', 'config.json', 'images', '.lock', '.lock.owner',
+                 'generator.safetensors', 'g.onnx', 'cifar10_train_generator', '.state.pt.abc123.tmp'):
+        (mine / name).touch()
+    runstate.check_new_run_folder(str(mine), str(data))  # what runs, exports and soups leave: a new run may start
+    (mine / 'README.md').touch()
+    with pytest.raises(UserError, match=r"holds files that are not a run's \(README.md\); pass a new or empty folder"):
+        runstate.check_new_run_folder(str(mine), str(data))
+    runstate.check_new_run_folder(str(tmp_path / 'new' / 'run'), str(data))  # not there yet: fine
