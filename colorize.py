@@ -123,7 +123,8 @@ def list_media(folder):
     files, left_out = list_images(folder)
     videos = {path for path, reason in left_out if reason == OTHER_TYPE and is_video(path)}
     files = sorted(files + list(videos))
-    earlier = {path for path in files if is_record((video_source if is_video(path) else image_source)(path))}
+    earlier = {path for path in files if not inside_out_dir(path)  # those are left out anyway, and said so
+               and is_record((video_source if is_video(path) else image_source)(path))}
     return ([f for f in files if f not in earlier],
             [item for item in left_out if item[0] not in videos] + [(path, EARLIER_OUTPUT) for path in sorted(earlier)])
 
@@ -473,9 +474,11 @@ for path, out in jobs:
         if os.path.getsize(path) == 0:
             raise ValueError('the file is empty')
         height, width = image_size(path)
-        if height * width > max_megapixels * 1e6:
-            raise ValueError(f"it is {width}x{height} ({height * width / 1e6:.0f} MP), over --max_megapixels="
-                             f"{max_megapixels:g}; raise that to colorize it")
+        if height * width > max_megapixels * 1e6:  # readable, but refused before it is decoded
+            print(f"error: '{shown(path)}' is {width}x{height} ({height * width / 1e6:.3g} MP), over --max_megapixels="
+                  f"{max_megapixels:g}; raise that to colorize it", file=sys.stderr)
+            failed.append(path)
+            continue
         image = read_image(path)
         if image.size == 0:
             raise ValueError('image has no pixels')

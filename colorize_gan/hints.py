@@ -74,7 +74,8 @@ def parse_hint(text):
         rgb_note = '; an rgb() colour holds commas: give it as hex here, or put it in a --hints file' \
             if 'rgb' in str(text).lower() else ''
         raise ValueError(f"hint {text!r} is not x,y,colour[,radius] (e.g. 120,80,#1f4fbf or 300,410,red,20){rgb_note}")
-    return make_hint(parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else 0, where=f"hint {text!r}")
+    return make_hint(parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else 0, where=f"hint {text!r}",
+                     commas=False)
 
 
 _RGB_FUNCTION = re.compile(r'rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(?:,\s*[\d.]+%?\s*)?\)', re.I)
@@ -87,10 +88,11 @@ def _rgb_triple(values):
     return tuple(int(round(float(c))) for c in values)
 
 
-def make_hint(x, y, color, radius=0, where='hint'):
+def make_hint(x, y, color, radius=0, where='hint', commas=True):
     """One hint from its parts (numbers or numeric strings; a colour as a string: hex, a CSS name or rgb()/rgba()
     with 0-255 numbers, fractions rounded, as browsers' colour pickers write it; or an (r, g, b) triple of 0-255
-    numbers, as hints hold it); raises ValueError naming the bad part."""
+    numbers, as hints hold it); raises ValueError naming the bad part (commas=False: the hint came as one
+    comma-separated text, which cannot hold an rgb() colour, so the message does not offer one)."""
     if any(isinstance(v, bool) for v in (x, y, radius)):
         raise ValueError(f"{where}: x, y and radius must be numbers, not true/false")
     try:
@@ -107,8 +109,9 @@ def make_hint(x, y, color, radius=0, where='hint'):
         else:
             rgb = ImageColor.getrgb(str(color).strip())[:3]
     except ValueError:
-        raise ValueError(f"{where}: unknown colour {color!r}; use hex (#1f4fbf), a CSS colour name (red, navy) or "
-                         "rgb(r, g, b) with 0-255 values") from None
+        raise ValueError(f"{where}: unknown colour {color!r}; use hex (#1f4fbf) or a CSS colour name (red, navy)"
+                         + (" or rgb(r, g, b) with 0-255 values" if commas else
+                            " (an rgb() colour fits in a --hints file)")) from None
     return {'x': x, 'y': y, 'color': tuple(int(c) for c in rgb), 'radius': radius}
 
 

@@ -38,12 +38,20 @@ def _to_srgb(im):
         raise ValueError(f"its embedded colour profile cannot be applied ({e})") from None
 
 
+# TIFF tags that describe how the input file lays out its pixels (size, bits and format per sample, strips, tiles,
+# compression, colour model, palette, its ICC profile): true of the input, false of an 8-bit sRGB output. A TIFF's
+# getexif() holds them beside the descriptive tags; they are not carried over.
+LAYOUT_TAGS = {256, 257, 258, 259, 262, 273, 277, 278, 279, 280, 281, 284, 317, 320, 322, 323, 324, 325, 330, 338,
+               339, 340, 341, 347, 529, 530, 531, 532, 34675}
+
+
 def read_metadata(path):
     """What a photo's file says beyond its pixels, for the output: {'dpi': (x, y) or None, 'exif': the EXIF less its
-    orientation tag (the pixels come out already rotated)}."""
+    orientation tag (the pixels come out already rotated) and LAYOUT_TAGS}."""
     with Image.open(path) as im:
         exif = im.getexif()
-        exif.pop(0x0112, None)
+        for tag in (0x0112, *LAYOUT_TAGS):
+            exif.pop(tag, None)
         dpi = im.info.get('dpi')
         return {'dpi': tuple(float(v) for v in dpi) if dpi else None, 'exif': exif}
 
@@ -137,6 +145,8 @@ def settings_changes(recorded, current):
     old, new = ({name: unquote(value) for name, _, value in (w.partition('=') for w in text.split())}
                 for text in (recorded, current))
     shown = lambda words, name: words.get(name, UNRECORDED.get(name, '(none)'))  # noqa: E731
+    if 'none' in (old.get('hints'), new.get('hints')):  # hints on one side only: how they are used is no change
+        old, new = ({k: v for k, v in words.items() if k not in ('hint_rule', 'hint_spread')} for words in (old, new))
     return '; '.join(f"the input file changed since (sha1 {old[name]}, now {new[name]})" if name == 'input_sha1'
                      else f"{name}={shown(old, name)}, now {shown(new, name)}"
                      for name in dict.fromkeys([*new, *old]) if old.get(name) != new.get(name))

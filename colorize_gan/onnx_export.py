@@ -3,8 +3,8 @@
 The model: input `L` float32 [N,1,H,W], the lightness at network scale (CIE L / 50 - 1, in [-1,1]), and for a
 generator trained with hints also `hints` float32 [N,3,H,W] (hint_ab = ab / 110 where a hint is placed, hint_mask;
 all zeros = no hints: models.with_hints); output `ab` float32 [N,2,H,W] in [-1,1] (multiply by 110 for CIE ab).
-N, H and W are dynamic; H and W must be multiples of the generator's `multiple` (32 for the encoder U-Net; for the
-paper's U-Net image_size / 2: 16 for the 32 px CIFAR-10 model, 32 for the 64 px photo model), stored in the
+N, H and W are dynamic; H and W must be multiples of the generator's `multiple` (32 for the encoder U-Net, today's photo
+model; for the paper's U-Net image_size / 2: 16 for the 32 px CIFAR-10 model), stored in the
 metadata as `multiple`. Weights are fp32 with BatchNorm folded into the convolutions (inference only: the EMA
 weights when the checkpoint has them, dropout off). ONNX opset 17 (OPSET). metadata_props also hold `config` (the JSON
 G.config that checkpoint.load_generator rebuilds it from: architecture, width, image_size, hints), so a loader

@@ -264,9 +264,12 @@ def parse_overrides(argv, config, positional=False, flags=(), script=None, repea
             print(f"colorize-gan {__version__}")
             raise SystemExit(0)
         if not arg.startswith('--'):
-            if positional:
-                extra.append(arg)
+            if positional and not (arg.startswith('-') and len(arg) > 1 and not os.path.exists(arg)):
+                extra.append(arg)  # a file, folder or glob ('-v' is taken for one only where such a file exists)
                 continue
+            if positional:
+                raise UserError(f"unknown option {arg}; options take the form --name=value (see --help), and no "
+                                f"file '{arg}' exists")
             raise UserError(f"unexpected argument {arg!r}; options take the form --name=value")
         name, eq, value = arg[2:].partition('=')
         name = name.replace('-', '_')

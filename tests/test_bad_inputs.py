@@ -462,8 +462,12 @@ def test_images_over_the_megapixel_limit_are_refused_in_one_plain_line(tmp_path,
     Image.fromarray(_gray()).save(tmp_path / 'small.png')
     proc = run('colorize.py', tmp_path / 'scan.png', tmp_path / 'small.png', '--max_megapixels=5',
                f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}', check=False)
-    assert proc.returncode == 1 and 'over --max_megapixels=5; raise that to colorize it' in proc.stderr
+    assert proc.returncode == 1 and f"error: '{tmp_path / 'scan.png'}' is 3000x2000 (6 MP), over --max_megapixels=5;" \
+        " raise that to colorize it" in proc.stderr and 'readable' not in proc.stderr  # it is readable: just large
     assert 'wrote 1, failed 1' in proc.stdout
+    small = run('colorize.py', tmp_path / 'small.png', '--max_megapixels=0.001', f'--out_dir={tmp_path / "o2"}',
+                f'--checkpoint={model}', check=False)
+    assert '56x40 (0.00224 MP), over --max_megapixels=0.001' in small.stderr  # a small photo's size is not rounded to 0
 
 
 @pytest.mark.slow
@@ -527,6 +531,15 @@ def test_resolution_exif_and_colour_profile_stay_with_the_photo(tmp_path, model)
         assert tags[0x0131].startswith('colorize-gan') and 'colorized' in tags[0x010E]
         assert ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(
             __import__('io').BytesIO(out.info['icc_profile']))).strip().startswith('sRGB')
+    # a float TIFF: its descriptive tags come along, the ones describing its own pixel layout do not
+    tiff = Image.fromarray(_gray(30, 40).astype(np.float32) / 255)
+    tiff_tags = Image.Exif()
+    tiff_tags[0x013B] = 'A. Photographer'  # Artist
+    tiff.save(tmp_path / 'float.tif', exif=tiff_tags)
+    assert {258, 339, 273} <= set(Image.open(tmp_path / 'float.tif').getexif())  # bits, sample format, strips
+    run('colorize.py', tmp_path / 'float.tif', f'--out_dir={tmp_path / "tif"}', f'--checkpoint={model}')
+    tags = Image.open(tmp_path / 'tif' / 'float.png').getexif()
+    assert tags[0x013B] == 'A. Photographer' and not set(tags) & images.LAYOUT_TAGS
     # an embedded profile is applied: a gray ramp tagged as linear gray (gamma 1.0) comes out as a colour-managed
     # viewer shows it (much lighter than its raw numbers), within 3 levels
     ramp = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (16, 1))

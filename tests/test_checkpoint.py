@@ -149,7 +149,7 @@ def test_interpolated_export_is_the_weighted_mean_of_two_generators(tmp_path):
     for args, message in ((['--interpolation=0.5'], 'needs --interpolate_with'),
                           ([f'--interpolate_with={tmp_path / "nope.pt"}', '--interpolation=0.5'],
                            'nope.pt does not exist'),
-                          ([f'--interpolate_with={files["b"]}', '--interpolation=1.5'], 'is not in [0, 1]')):
+                          ([f'--interpolate_with={files["b"]}', '--interpolation=1.5'], 'is not in (0, 1]')):
         bad = run('export.py', f'--checkpoint={files["a"]}', *args, f'--out_dir={tmp_path / "x"}', check=False)
         assert bad.returncode == 1 and message in bad.stderr and not (tmp_path / 'x').exists(), args
     if importlib.util.find_spec('onnx'):  # the ONNX export of a soup is the soup too

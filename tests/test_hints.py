@@ -69,6 +69,9 @@ def test_people_s_hints_parse_from_the_command_line_and_json(tmp_path):
     for per_image in ([[one], []], [[one], None]):  # what a list of images with hints of their own would look like
         with pytest.raises(ValueError, match='one list of hints for every image, not one list per image'):
             hints_from_list(per_image)
+    with pytest.raises(ValueError) as refused:  # the command line: no rgb() offered where it cannot be given
+        parse_hint('100,100,notacolour')
+    assert 'rgb(r, g, b)' not in str(refused.value) and 'an rgb() colour fits in a --hints file' in str(refused.value)
     for bad, message in [('1,2', 'is not x,y,colour'), ('1,2,blurple', "unknown colour 'blurple'"),
                          ('a,2,red', 'must be numbers'), ('1,2,red,-3', 'radius between 0 and 100000'),
                          ('1,2,red,1e300', 'radius between'), ('nan,2,red', 'finite')]:
@@ -234,6 +237,11 @@ def test_an_output_made_without_a_spread_names_it_0_when_a_rerun_asks_for_one():
     older = before.replace(' hint_rule=2', '')
     assert 'hint_rule' not in older and settings_changes(older, before) == 'hint_rule=1, now 2'
     assert 'hint_rule' not in output_settings('m', 128, 1.0)  # without hints nothing about them changed
+    # a rerun without hints over an output made with them: the hints differ, not how hints are used
+    spread = output_settings('m', 128, 1.0, hints=hint, hint_spread=0.25)
+    assert settings_changes(spread, output_settings('m', 128, 1.0)).startswith('hints=1@') and \
+        settings_changes(spread, output_settings('m', 128, 1.0)).endswith(', now none')
+    assert settings_changes(output_settings('m', 128, 1.0), spread).count(';') == 0
 
 
 def test_a_hint_on_a_photo_smaller_than_the_working_grid_covers_its_whole_pixel():

@@ -133,3 +133,12 @@ def test_ctrl_c_inside_interrupt_after_takes_effect_as_the_block_ends():
         assert reached and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+def test_a_short_option_is_an_error_unless_a_file_has_that_name(tmp_path, monkeypatch):
+    cfg = {'out_dir': 'x'}
+    with pytest.raises(UserError, match=r"unknown option -v; options take the form --name=value .*no file '-v'"):
+        utils.parse_overrides(['photo.jpg', '-v'], cfg, positional=True)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / '-v').touch()  # a file may be named so: then it is an input
+    assert utils.parse_overrides(['photo.jpg', '-v', '-'], cfg, positional=True) == ({}, ['photo.jpg', '-v', '-'])
