@@ -226,6 +226,11 @@ if fine_tune_from:  # a new run that starts from a generator's weights (and a ru
     init_ckpt = None if init_file.endswith(('.safetensors', '.onnx')) else load_checkpoint(init_file)
     G_init, description = load_generator(init_file, 'cpu', fold=False, ckpt=init_ckpt)
     init_D = init_ckpt.get('D') if isinstance(init_ckpt, dict) else None  # a run state's discriminator, if any
+    partial = init_ckpt.get('loss_sums') if isinstance(init_ckpt, dict) else None  # a mid-epoch stop's sums so far
+    if init_D is not None and not any(h.get('loss_D', 0) > 0 for h in init_ckpt.get('history') or []) and not (
+            partial is not None and float(partial[0]) > 0):
+        init_D = None  # an L1-only run (or one stopped in its L1 warm-up) holds a D that never trained: a fresh one
+        log(f"note: {init_file}'s discriminator never trained (no adversarial epoch): D starts fresh")
     source = init_ckpt.get('config', {}) if init_D is not None else {}
     source_width_d = source.get('width_d') or source.get('width')
     grow = not G_init.config.get('hint_decoder') and {**G_init.config, 'hint_decoder': True} == G.config  # add them

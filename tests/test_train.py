@@ -238,6 +238,11 @@ def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
     no_d = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "no_d"}', f'--init_from={out}',
                '--width_d=16', '--lambda_adv=0', '--epochs=1', *TRAIN_TINY).stdout  # L1 only: no D to match
     assert "discriminator (width 8) is not used: --lambda_adv=0 trains none" in no_d
+    # that L1-only run's D never trained: a run from it starts a fresh D, of any width, and says so
+    from_l1 = run('train.py', f'--data_dir={tiny_data}', f'--out_dir={tmp_path / "from_l1"}',
+                  f'--init_from={tmp_path / "no_d"}', '--width_d=16', '--epochs=1', *TRAIN_TINY).stdout
+    assert 'discriminator never trained (no adversarial epoch): D starts fresh' in from_l1
+    assert 'D starts from' not in from_l1
 
 
 @pytest.mark.slow
