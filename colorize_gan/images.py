@@ -271,12 +271,21 @@ def pixels(im):
 
 
 def as_pixels(image):
-    """A PIL image, or a numpy array (HxW gray, HxWx3 RGB or HxWx4 RGBA; uint8 0-255 or float 0-1), as the
-    pipeline's input: what read_image gives for the same picture saved to a file. Raises ValueError otherwise."""
+    """A PIL image, or a numpy array (HxW gray, HxWx3 RGB or HxWx4 RGBA; uint8 0-255 or float 0-1; HxW gray also
+    uint16 or int32, scaled by the range its values use, as read_image scales such files), as the pipeline's input:
+    what read_image gives for the same picture saved to a file. Raises ValueError otherwise: an animation (several
+    frames: as colorize.py, none is dropped silently), or a file that fails to decode."""
     if isinstance(image, Image.Image):
         if min(image.size) < 1:
             raise ValueError(f"the image is {image.size[0]}x{image.size[1]} pixels: nothing to colorize")
-        image.load()
+        frames = getattr(image, 'n_frames', 1)
+        if frames > 1:
+            raise ValueError(f"the image holds {frames} frames (an animation or a multi-page file); pass one frame "
+                             "(image.seek(i), then image.copy())")
+        try:
+            image.load()
+        except (OSError, SyntaxError) as e:  # what PIL raises for a damaged or truncated file
+            raise ValueError(f"the image cannot be decoded ({describe_failure(e)})") from None
         return pixels(image)
     if not isinstance(image, np.ndarray):
         raise ValueError(f"cannot colorize a {type(image).__name__}: pass a PIL image or a numpy array (a list of "
@@ -287,8 +296,11 @@ def as_pixels(image):
         image = image[..., 0]
     if image.dtype == np.uint8:
         return pixels(Image.fromarray(image)) if image.ndim == 3 and image.shape[2] == 4 else image
+    if image.ndim == 2 and image.dtype in (np.uint16, np.int32):  # a 16-bit scan, as Pillow reads one
+        return pixels(Image.fromarray(image))
     if not np.issubdtype(image.dtype, np.floating):
-        raise ValueError(f"an image array is uint8 (0-255) or float (0-1), not {image.dtype}")
+        raise ValueError(f"an image array is uint8 (0-255) or float (0-1) (gray also uint16 or int32), not "
+                         f"{image.dtype}{' colour' if image.ndim == 3 else ''}")
     if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
         raise ValueError("a float image array holds values in [0, 1] (and no nan or inf)")
     if image.ndim == 3:  # float colour: 8 bits are what the pipeline reads from colour files

@@ -49,8 +49,18 @@ def test_every_kind_of_array_reads_as_its_file_does(tmp_path):
     assert np.allclose(as_pixels(floats), floats) and as_pixels(floats).dtype == np.float32
     deep = Image.fromarray(gray.astype(np.uint16) * 257)  # 16-bit, as scanners write
     assert np.allclose(as_pixels(deep), floats, atol=1e-6)
+    for array in (gray.astype(np.uint16) * 3 + 100, gray.astype(np.int32) * 4):  # deep gray arrays, as their files
+        Image.fromarray(array).save(tmp_path / 'deep.png' if array.dtype == np.uint16 else tmp_path / 'deep.tif')
+        assert np.array_equal(as_pixels(array), read_image(
+            tmp_path / ('deep.png' if array.dtype == np.uint16 else 'deep.tif'))), array.dtype
+    frames = [Image.fromarray(gray), Image.fromarray(255 - gray)]
+    frames[0].save(tmp_path / 'anim.gif', save_all=True, append_images=frames[1:])
+    (tmp_path / 'cut.png').write_bytes((tmp_path / 'a.png').read_bytes()[:400])
     for bad, message in ((np.zeros((4, 4), np.int64), 'uint8'), (floats * 2, r'\[0, 1\]'),
-                         (np.zeros((4, 4, 2), np.uint8), 'HxW'), ('photo.jpg', 'PIL image or a numpy array')):
+                         (np.zeros((4, 4, 3), np.uint16), 'not uint16 colour'),
+                         (np.zeros((4, 4, 2), np.uint8), 'HxW'), ('photo.jpg', 'PIL image or a numpy array'),
+                         (Image.open(tmp_path / 'anim.gif'), 'holds 2 frames .*pass one frame'),
+                         (Image.open(tmp_path / 'cut.png'), 'cannot be decoded .*damaged or incomplete')):
         with pytest.raises(ValueError, match=message):
             as_pixels(bad)
 
