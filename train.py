@@ -25,7 +25,14 @@ from tqdm import tqdm
 
 from colorize_gan.checkpoint import checkpoint_file, load_checkpoint, load_generator
 from colorize_gan.color import colorized_rgb, rgb_uint8_to_network
-from colorize_gan.dataset import batches, check_data_dir, dataset_name, is_torchvision_source, load_train_val
+from colorize_gan.dataset import (
+    batches,
+    check_data_dir,
+    dataset_name,
+    is_torchvision_source,
+    load_train_val,
+    split_fingerprint,
+)
 from colorize_gan.evaluation import evaluate
 from colorize_gan.hints import sample_hints
 from colorize_gan.metrics import colorfulness, mae_rgb
@@ -294,6 +301,8 @@ if state is None and init_from == 'resume':
 if state is None and init_from == 'auto':
     log(f"no run in '{out_dir}' yet: starting a new one")
 changes = check_resume(state, config, defaults, schedule, state_source) if state is not None else {}
+if state is not None and state.get('data_fingerprint'):  # other images: refused from their names, before decoding
+    check_resume_data(state, config, None, state_source, split_fingerprint(data_dir, 'train', image_size))
 asked = dict(state.get('asked') or {}) if state is not None else {}  # values the command gave before a cut to fit
 for key, (old, new) in changes.items():
     log(f"resume: {key} changes from {old!r} to {new!r}")

@@ -354,7 +354,25 @@ def load_split(data_dir, split, image_size=32, limit=0, drop_gray=False, verbose
         if len(rows) == 0:
             raise DatasetError(f"every image in the {split} split of '{data_dir}' is grayscale; "
                                "training needs color images")
+    return ImageSplit(pixels, rows, name, dropped, len(bad), _fingerprint(paths, source, split, image_size, limit))
+
+
+def _fingerprint(paths, source, split, image_size, limit):
+    """16 hex digits of the SHA-1 of a split's file names (relative to `source`) and sizes (paths None: torchvision's
+    CIFAR-10): names and sizes, not dates, so a copied or moved folder is the same data."""
     digest = hashlib.sha1(f'{split}|{image_size}|{limit}'.encode())
-    for p in paths or ['torchvision-cifar10']:  # names and sizes, not dates: a copied or moved folder is the same data
+    for p in paths or ['torchvision-cifar10']:
         digest.update(f'|{os.path.relpath(p, source) if paths else p}|{_size_and_mtime(p)[0] if paths else 0}'.encode())
-    return ImageSplit(pixels, rows, name, dropped, len(bad), digest.hexdigest()[:16])
+    return digest.hexdigest()[:16]
+
+
+def split_fingerprint(data_dir, split, image_size=32, limit=0):
+    """The fingerprint load_split gives a split (ImageSplit.fingerprint), from its file listing alone: no image is
+    decoded, so a resume can refuse another folder's images at once. Raises DatasetError as load_split does for a
+    missing folder."""
+    if is_torchvision_source(data_dir):
+        return _fingerprint(None, None, split, image_size, limit)
+    _check_folder(data_dir, split)
+    paths, _ = list_images(os.path.join(data_dir, split))
+    paths = [paths[i] for i in _subset(len(paths), limit)]
+    return _fingerprint(paths, os.path.abspath(data_dir), split, image_size, limit)

@@ -235,9 +235,9 @@ def check_resume(state, config, defaults, schedule_fn, source):
 
 
 def check_resume_data(state, config, n_train, source, data_fingerprint=''):
-    """Refuse (UserError) a resume on other training images than the run's: another count (n_train), or other names
-    or sizes (data_fingerprint, dataset.py's) where the run recorded them."""
-    if state.get('n_train') is not None and state['n_train'] != n_train:
+    """Refuse (UserError) a resume on other training images than the run's: another count (n_train; None: not read
+    yet), or other names or sizes (data_fingerprint, dataset.py's) where the run recorded them."""
+    if state.get('n_train') is not None and n_train is not None and state['n_train'] != n_train:
         raise UserError(f"{source} was trained on {state['n_train']} images but --data_dir={config['data_dir']} gives "
                         f"{n_train}; resume on the same data, or start a new run in another --out_dir")
     if state.get('data_fingerprint') and data_fingerprint and state['data_fingerprint'] != data_fingerprint:

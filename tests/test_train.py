@@ -355,6 +355,7 @@ def test_resume_refuses_other_images_and_weights_only_files_and_leaves_no_stale_
     make_images(other / 'train' / 'dog', 24, seed=12, size=(34, 50))
     bad = run('train.py', f'--data_dir={other}', *common, '--epochs=3', '--init_from=resume', check=False)
     assert bad.returncode == 1 and 'was trained on other images than' in bad.stderr
+    assert 'data:' not in bad.stdout and 'decoding' not in bad.stderr  # refused from the names, before decoding
     assert not (out / '.lock.owner').exists()  # a refusal after taking the lock leaves none behind
     moved = tmp_path / 'moved' / 'tiny'  # the same images copied elsewhere: the same data
     shutil.copytree(tiny_data, moved)
