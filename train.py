@@ -665,11 +665,14 @@ if master:
         best_saved = best
         print(f"best.pt: now epoch {best} (copied from its snapshot) under the selection rule of this run")
         checkpoint(max(start_epoch, epochs), elapsed_s)  # state.pt records which epoch best.pt holds
+        changes = {}  # recorded with it
     elif best != best_saved:
         print(f"the selection rule ({rule}) picks epoch {best}, but best.pt holds epoch {best_saved}: its weights "
               "were not kept (--keep_snapshots=True keeps every epoch)")
     else:
         print(f"best.pt: epoch {best} ({rule}): {paths['best']}")
+    if changes and start_epoch >= epochs:  # a resume that only changed settings (the rule, snapshots): recorded, so
+        checkpoint(max(start_epoch, epochs), elapsed_s)  # the next resume does not report them again
     print("evaluate it: python3 " + shlex.join([script_as_run('eval.py'), f'--data_dir={data_dir}',
                                                 f"--checkpoint={paths['best'] if best else out_dir}"]))
 finish()

@@ -280,6 +280,11 @@ def test_a_new_selection_rule_on_resume_moves_best_to_its_epoch(tiny_data, tmp_p
     assert all(torch.equal(chosen['G_ema'][k], snapshot['G_ema'][k]) for k in snapshot['G_ema'])
     bad = run('train.py', *common, '--select_by=colour', '--init_from=resume', check=False)
     assert bad.returncode != 0 and 'select_by must be one of mae, color' in bad.stderr
+    # a resume with nothing left to train that only changes a setting records it: said once, not at every resume
+    once = run('train.py', f'--out_dir={out}', '--select_mae=20', '--init_from=resume').stdout
+    assert 'resume: select_mae changes from 10.0 to 20.0' in once and 'nothing to do' in once
+    again = run('train.py', f'--out_dir={out}', '--init_from=resume').stdout
+    assert 'changes from' not in again and '--select_mae=20.0' in again  # the run's settings apply
 
 
 @pytest.mark.slow
