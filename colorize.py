@@ -294,6 +294,20 @@ for path, _ in jobs:
 # the output folder must be writable before the model loads and any photo is read (it is made at the first write)
 if jobs:
     check_out_dir(out_dir)
+    # what a killed run (SIGKILL, out of memory) left half-written beside an output: atomic_write's .<name>.*.tmp,
+    # untouched for 2 minutes (a live run writing a video touches its own every frame)
+    outputs_in = {}
+    for _, out in jobs:
+        outputs_in.setdefault(os.path.dirname(out), set()).add(os.path.basename(out))
+    stale = [os.path.join(folder, entry) for folder, names in outputs_in.items() if os.path.isdir(folder)
+             for entry in os.listdir(folder) if entry.startswith('.') and entry.endswith('.tmp')
+             and entry[1:].rsplit('.', 2)[0] in names
+             and time.time() - os.path.getmtime(os.path.join(folder, entry)) > 120]
+    for tmp in stale:
+        os.remove(tmp)
+    if stale:
+        print(f"removed {len(stale)} half-written temp file(s) a stopped run left "
+              f"({', '.join(shown(os.path.basename(t)) for t in stale[:3])}{', ...' if len(stale) > 3 else ''})")
 
 dev = resolve_device(device)
 if backend == 'onnx':  # light.py: photos only, bicubic upsampling, no hints

@@ -571,3 +571,20 @@ def _gray_profile(gamma):
     header = struct.pack('>I', offset + len(data)) + b'none' + bytes([2, 0x10, 0, 0]) + b'mntrGRAYXYZ ' + b'\0' * 12 \
         + b'acsp' + b'\0' * 24 + struct.pack('>I', 0) + s15(0.9642) + s15(1.0) + s15(0.8249) + b'\0' * 48
     return header + struct.pack('>I', len(tags)) + table + data
+
+
+def test_a_rerun_removes_what_a_killed_run_left_half_written_and_nothing_else(tmp_path, model):
+    Image.fromarray(_gray()).save(tmp_path / 'p.png')
+    out = tmp_path / 'o'
+    out.mkdir()
+    left = out / '.p.png.k1ll3d.tmp'  # atomic_write's temp file of p.png's output, from a run killed mid-write
+    left.write_bytes(b'half')
+    os.utime(left, (0, 0))
+    live = out / '.p.png.l1v3.tmp'  # touched just now: perhaps another run's, writing
+    live.write_bytes(b'half')
+    other = out / '.q.png.0ld.tmp'  # no output of this run's
+    other.write_bytes(b'half')
+    os.utime(other, (0, 0))
+    proc = run('colorize.py', tmp_path / 'p.png', f'--out_dir={out}', f'--checkpoint={model}')
+    assert 'removed 1 half-written temp file(s) a stopped run left (.p.png.k1ll3d.tmp)' in proc.stdout
+    assert not left.exists() and live.exists() and other.exists() and (out / 'p.png').exists()
