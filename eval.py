@@ -49,8 +49,12 @@ if upsample not in ('bicubic', 'guided'):
     raise UserError(f"--upsample={upsample}; use bicubic or guided")
 if not 0 <= saturation <= 10 or saturation != 1 and not full_resolution:
     raise UserError(f"--saturation={saturation} must be between 0 and 10, and works with --full_resolution")
+if upsample != 'bicubic' and not full_resolution:
+    raise UserError(f"--upsample={upsample} works with --full_resolution (small images are scored at the model's size)")
 if hints < 0:
     raise UserError(f"--hints={hints} must be >= 0 (simulated user hints per image)")
+if 'hint_spread' in given and not hints:
+    raise UserError(f"--hint_spread={hint_spread} spreads simulated hints: pass --hints=N with it")
 try:
     hint_spread = check_hint_spread(hint_spread)
 except ValueError as e:

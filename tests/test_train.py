@@ -311,6 +311,8 @@ def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     ('compare.py', ['--checkpoints=a', '--test_limit=-2'], '--test_limit=-2 must be >= 0'),
     ('compare.py', ['--checkpoints=a', '--out_dir=/proc/x'], 'cannot write to --out_dir=/proc/x'),
     ('eval.py', ['--test_limit=-3'], '--test_limit=-3 must be >= 0'),
+    ('eval.py', ['--upsample=guided'], '--upsample=guided works with --full_resolution'),
+    ('eval.py', ['--hint_spread=0.5'], '--hint_spread=0.5 spreads simulated hints: pass --hints=N with it'),
     ('eval.py', ['--out_dir=/proc/x'], 'cannot write to --out_dir=/proc/x'),
     ('figures.py', ['--height=100000'], '--height=100000 must be between 16 and 2048'),
     ('figures.py', ['--out_dir=/proc/x'], 'cannot write to --out_dir=/proc/x'),
