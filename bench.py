@@ -28,13 +28,14 @@ from colorize_gan import video
 from colorize_gan.checkpoint import PHOTO_GENERATOR, load_generator
 from colorize_gan.color import denormalize_lab, normalize_lab, rgb_to_lab, rgb_uint8_to_network
 from colorize_gan.dataset import ImageSplit, batches
+from colorize_gan.device import autocast_for, resolve_device, training_amp
 from colorize_gan.evaluation import evaluate
 from colorize_gan.hints import make_hint
 from colorize_gan.images import read_image
 from colorize_gan.metrics import color_distribution_consistency, color_histograms, warping_error
 from colorize_gan.models import Discriminator, EncoderUNet, Generator, fold_batchnorm, gan_step, update_ema
 from colorize_gan.photo import colorize
-from colorize_gan.utils import UserError, autocast_for, configure, resolve_device, training_amp
+from colorize_gan.utils import UserError, configure
 from tools.make_clips import CLIPS, clip_frames, flow_between, gray, write_clip
 
 # -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from colorize_gan.checkpoint import PHOTO_GENERATOR, checkpoint_file, load_generator
 from colorize_gan.color import is_gray
+from colorize_gan.device import resolve_device
 from colorize_gan.hints import HINT_SPREAD, check_hint_spread, check_inside, load_hints_file, parse_hint
 from colorize_gan.images import (
     IMAGE_EXTENSIONS,
@@ -49,7 +50,7 @@ from colorize_gan.utils import (
     check_out_dir,
     configure,
     exit_at_once_on_signals,
-    resolve_device,
+    remove_stale_temps,
     working_short_side,
 )
 from colorize_gan.video import MAX_TEMPORAL, VIDEO_EXTENSIONS, colorize_video, is_video
@@ -299,15 +300,11 @@ if jobs:
     outputs_in = {}
     for _, out in jobs:
         outputs_in.setdefault(os.path.dirname(out), set()).add(os.path.basename(out))
-    stale = [os.path.join(folder, entry) for folder, names in outputs_in.items() if os.path.isdir(folder)
-             for entry in os.listdir(folder) if entry.startswith('.') and entry.endswith('.tmp')
-             and entry[1:].rsplit('.', 2)[0] in names
-             and time.time() - os.path.getmtime(os.path.join(folder, entry)) > 120]
-    for tmp in stale:
-        os.remove(tmp)
+    stale = [name for folder, names in outputs_in.items()
+             for name in remove_stale_temps(folder, names.__contains__, min_age_s=120)]
     if stale:
         print(f"removed {len(stale)} half-written temp file(s) a stopped run left "
-              f"({', '.join(shown(os.path.basename(t)) for t in stale[:3])}{', ...' if len(stale) > 3 else ''})")
+              f"({', '.join(shown(name) for name in stale[:3])}{', ...' if len(stale) > 3 else ''})")
 
 dev = resolve_device(device)
 if backend == 'onnx':  # light.py: photos only, bicubic upsampling, no hints

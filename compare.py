@@ -8,10 +8,11 @@ import sys
 
 from colorize_gan.checkpoint import load_generator, training_history
 from colorize_gan.dataset import load_split
+from colorize_gan.device import autocast_for, resolve_device
 from colorize_gan.evaluation import evaluate
 from colorize_gan.metrics import METRIC_NAMES
 from colorize_gan.plots import plot_curves, sample_grid, save_png
-from colorize_gan.utils import autocast_for, check_out_dir, configure, resolve_device
+from colorize_gan.utils import check_out_dir, configure
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/, or 'data' = torchvision CIFAR-10

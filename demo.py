@@ -20,10 +20,11 @@ from PIL import Image
 from colorize_gan.assets import EXAMPLES_DIR
 from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
 from colorize_gan.color import is_gray
+from colorize_gan.device import resolve_device
 from colorize_gan.hints import make_hint, mark_hints, parse_hints_json
 from colorize_gan.images import describe_failure, read_image, write_colorized
 from colorize_gan.photo import colorize
-from colorize_gan.utils import UserError, configure, resolve_device
+from colorize_gan.utils import UserError, configure
 from colorize_gan.video import TEMPORAL, colorize_video, probe
 
 # -----------------------------------------------------------------------------

@@ -15,11 +15,12 @@ import time
 
 from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator, training_config
 from colorize_gan.dataset import dataset_name, load_split, load_train_val
+from colorize_gan.device import autocast_for, resolve_device
 from colorize_gan.evaluation import evaluate, evaluate_photos
 from colorize_gan.hints import HINT_SPREAD, check_hint_spread
 from colorize_gan.images import OTHER_TYPE, list_images
 from colorize_gan.plots import sample_grid, save_png
-from colorize_gan.utils import UserError, autocast_for, check_out_dir, configure, resolve_device
+from colorize_gan.utils import UserError, check_out_dir, configure
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/ (train/ not needed), or 'data' = torchvision CIFAR-10

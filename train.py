@@ -33,6 +33,7 @@ from colorize_gan.dataset import (
     load_train_val,
     split_fingerprint,
 )
+from colorize_gan.device import autocast_for, resolve_device, training_amp
 from colorize_gan.evaluation import evaluate
 from colorize_gan.hints import sample_hints
 from colorize_gan.metrics import colorfulness, mae_rgb
@@ -66,13 +67,10 @@ from colorize_gan.utils import (
     RunLock,
     UserError,
     atomic_write,
-    autocast_for,
     config_defaults,
     configure,
     describe_generator,
     exit_at_once_on_signals,
-    resolve_device,
-    training_amp,
 )
 
 # -----------------------------------------------------------------------------

@@ -12,10 +12,11 @@ ValueError for an input or setting that cannot be used, utils.UserError for a mo
 import os
 
 from .checkpoint import PHOTO_GENERATOR, load_generator
+from .device import resolve_device
 from .hints import HINT_SPREAD, check_hint_spread, hints_from_list
 from .images import as_pixels
 from .photo import UPSAMPLING, colorize
-from .utils import UserError, check_colorize_settings, resolve_device
+from .utils import UserError, check_colorize_settings
 
 
 class Colorizer:

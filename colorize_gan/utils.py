@@ -1,5 +1,5 @@
 """What every script shares: the nanoGPT-style --name=value command line, the one-line errors, atomic file writes,
-the run-folder lock, the device and the autocast context. Imports no torch at module level (torch and filelock are
+the run-folder lock, the output-folder check, the working size. Imports no torch at module level (torch and filelock are
 imported where used), so the torch-free colorize path (light.py, images.py) can use it."""
 import ast
 import atexit
@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import weakref
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 
 class UserError(Exception):
@@ -80,15 +80,18 @@ def atomic_write(path, write_fn, mode='wb', durable=True):
         raise
 
 
-def remove_stale_temps(folder, is_target=lambda name: True):
+def remove_stale_temps(folder, is_target=lambda name: True, min_age_s=0):
     """Remove the temp files atomic_write leaves in `folder` when its process is killed mid-write (.<name>.<random>.tmp,
-    regular files only), for the target names `is_target(name)` accepts (default: all); returns how many went."""
-    removed = 0
+    regular files only), for the target names `is_target(name)` accepts (default: all) and untouched for at least
+    `min_age_s` seconds (a live writer elsewhere touches its own); returns the names of those removed."""
+    import time
+    removed = []
     for entry in os.listdir(folder) if os.path.isdir(folder) else []:
         temp = re.fullmatch(r'\.(.+)\.\w+\.tmp', entry)
-        if temp and is_target(temp[1]) and os.path.isfile(os.path.join(folder, entry)):
-            os.remove(os.path.join(folder, entry))
-            removed += 1
+        path = os.path.join(folder, entry)
+        if temp and is_target(temp[1]) and os.path.isfile(path) and time.time() - os.path.getmtime(path) >= min_age_s:
+            os.remove(path)
+            removed.append(entry)
     return removed
 
 
@@ -367,56 +370,6 @@ def configure(namespace, argv, excepthook=True, given=False, **kwargs):
     config = {k: namespace[k] for k in names}
     result = (config,) + ((extra,) if kwargs.get('positional') else ()) + ((set(overrides),) if given else ())
     return result if len(result) > 1 else config
-
-
-def resolve_device(name):
-    """'auto' | 'cpu' | 'cuda' | 'cuda:N' -> torch.device; asking for CUDA without one is an error, not a fallback."""
-    import torch
-    if name == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if name.startswith('cuda'):
-        if not torch.cuda.is_available():
-            raise UserError(f"--device={name} but no CUDA device is available; "
-                             "use --device=cpu or --device=auto")
-        return torch.device(name)
-    if name == 'cpu':
-        return torch.device('cpu')
-    raise UserError(f"unknown --device={name}; use auto, cpu or cuda")
-
-
-def cpu_has_amx():
-    """True on a CPU with AMX bf16 units (Linux's /proc/cpuinfo flag amx_bf16: Intel Xeon since Sapphire Rapids), where
-    oneDNN's bf16 matrix products run about 7x faster than fp32 ones; False elsewhere, or where it cannot tell."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            return any(line.startswith('flags') and 'amx_bf16' in line.split() for line in f)
-    except OSError:
-        return False
-
-
-def training_amp(amp, device):
-    """What train.py's --amp means on `device` (a torch.device or its name): 'auto' is 'bf16' on CUDA and on a CPU
-    with AMX units (cpu_has_amx), where bf16 training measured 1.6-2x faster (docs/experiments.md, "bf16 training on
-    the CPU"), else 'fp32'; 'bf16' and 'fp32' stay. Raises UserError for another value."""
-    import torch
-    if amp not in ('auto', 'bf16', 'fp32'):
-        raise UserError(f"unknown --amp={amp}; use auto, bf16 or fp32")
-    if amp == 'auto':
-        return 'bf16' if torch.device(device).type == 'cuda' or cpu_has_amx() else 'fp32'
-    return amp
-
-
-def autocast_for(device, amp='auto'):
-    """The one way to get mixed precision: a factory of autocast contexts. amp 'auto': bf16 on CUDA, none on the CPU
-    (evaluation's figures stay fp32 there); 'bf16': bf16 autocast on either; 'fp32': none. Raises UserError for
-    another amp."""
-    import torch
-    if amp not in ('auto', 'bf16', 'fp32'):
-        raise UserError(f"unknown --amp={amp}; use auto, bf16 or fp32")
-    kind = torch.device(device).type
-    if amp == 'bf16' or amp == 'auto' and kind == 'cuda':
-        return lambda: torch.autocast(kind, dtype=torch.bfloat16)
-    return nullcontext
 
 
 def describe_generator(config):

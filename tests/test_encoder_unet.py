@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from colorize_gan import checkpoint, models, photo
-from colorize_gan.utils import autocast_for
+from colorize_gan.device import autocast_for
 
 
 @pytest.fixture(scope='module')
