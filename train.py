@@ -145,27 +145,23 @@ if hint_decoder and not (arch == 'encoder_unet' and hints):
                     "--hints=True with it")
 if encoder_weights not in ('imagenet', ''):
     raise UserError(f"--encoder_weights={encoder_weights!r}; use imagenet or '' (random init)")
-if width_d < 0 or not 0 < encoder_lr <= 1 or not 0 <= hint_none <= 1:
-    raise UserError(f"--width_d={width_d} must be >= 0 (0 = width), --encoder_lr={encoder_lr} in (0, 1] and "
-                    f"--hint_none={hint_none} in [0, 1]")
-if not 0 <= lr_decay_epochs <= epochs:
-    raise UserError(f"--lr_decay_epochs={lr_decay_epochs} must be between 0 and --epochs={epochs}")
-if lr < 0 or lr_d < 0 or lambda_l1 < 0 or lambda_adv < 0 or not 0 < label_smoothing <= 1:
-    raise UserError(f"--lr={lr} and --lr_d={lr_d} must be >= 0, --lambda_l1={lambda_l1} and --lambda_adv={lambda_adv} "
-                    f">= 0, --label_smoothing={label_smoothing} in (0, 1]")
-if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-    raise UserError(f"--beta1={beta1} and --beta2={beta2} must be in [0, 1)")
-if select_color < 0:
-    raise UserError(f"--select_color={select_color} must be >= 0 (a fraction of the real images' colorfulness)")
-if select_by not in SELECTION_RULES or select_mae <= 0:
-    raise UserError(f"--select_by={select_by} --select_mae={select_mae}: select_by must be one of "
-                    f"{', '.join(SELECTION_RULES)} and select_mae > 0 (a multiple of the grayscale output's MAE)")
-if not 0 <= ema_decay < 1:
-    raise UserError(f"--ema_decay={ema_decay} must be in [0, 1); 0 turns the EMA generator off")
-if not 0 <= dropout < 1:
-    raise UserError(f"--dropout={dropout} must be in [0, 1)")
-if checkpoint_minutes < 0 or log_seconds < 0 or train_limit < 0 or l1_warmup_epochs < 0:
-    raise UserError("--checkpoint_minutes, --log_seconds, --train_limit and --l1_warmup_epochs must be >= 0")
+for _name, _ok, _rule in (  # each setting's range, and the one that is out of it named alone
+        ('width_d', width_d >= 0, '>= 0 (0 = width)'), ('encoder_lr', 0 < encoder_lr <= 1, 'in (0, 1]'),
+        ('hint_none', 0 <= hint_none <= 1, 'in [0, 1]'), ('lr', lr >= 0, '>= 0'), ('lr_d', lr_d >= 0, '>= 0'),
+        ('lambda_l1', lambda_l1 >= 0, '>= 0'), ('lambda_adv', lambda_adv >= 0, '>= 0'),
+        ('label_smoothing', 0 < label_smoothing <= 1, 'in (0, 1]'), ('beta1', 0 <= beta1 < 1, 'in [0, 1)'),
+        ('beta2', 0 <= beta2 < 1, 'in [0, 1)'),
+        ('select_color', select_color >= 0, ">= 0 (a fraction of the real images' colorfulness)"),
+        ('select_mae', select_mae > 0, "> 0 (a multiple of the grayscale output's MAE)"),
+        ('ema_decay', 0 <= ema_decay < 1, 'in [0, 1); 0 turns the EMA generator off'),
+        ('dropout', 0 <= dropout < 1, 'in [0, 1)'), ('checkpoint_minutes', checkpoint_minutes >= 0, '>= 0'),
+        ('log_seconds', log_seconds >= 0, '>= 0'), ('train_limit', train_limit >= 0, '>= 0 (0 = all)'),
+        ('l1_warmup_epochs', l1_warmup_epochs >= 0, '>= 0'),
+        ('lr_decay_epochs', 0 <= lr_decay_epochs <= epochs, f'between 0 and --epochs={epochs}')):
+    if not _ok:  # NaN fails every comparison, so it lands here too
+        raise UserError(f"--{_name}={config[_name]} must be {_rule}")
+if select_by not in SELECTION_RULES:
+    raise UserError(f"--select_by={select_by}: select_by must be one of {', '.join(SELECTION_RULES)}")
 fine_tune_from = init_from if init_from not in ('scratch', 'resume', 'auto') else ''
 if fine_tune_from and not os.path.exists(os.path.expanduser(fine_tune_from)):
     raise UserError(f"--init_from={init_from} is neither scratch, resume nor auto, and no such file exists; pass one "

@@ -300,6 +300,9 @@ def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     ('train.py', ['--epochz=3'], 'unknown option --epochz; did you mean --epochs?'),
     ('train.py', ['--epochs=three'], "--epochs='three' is not a valid int"),
     ('train.py', ['--hint_decoder=True'], '--hint_decoder=True feeds the hints to the encoder U-Net'),
+    ('train.py', ['--lr=-1'], 'error: --lr=-1.0 must be >= 0\n'),  # the setting that is wrong, named alone
+    ('train.py', ['--train_limit=-1'], 'error: --train_limit=-1 must be >= 0 (0 = all)\n'),
+    ('train.py', ['--beta2=1'], 'error: --beta2=1.0 must be in [0, 1)\n'),
     ('train.py', ['--data_dir=/no/such/folder'], "data folder '/no/such/folder' does not exist"),
     ('train.py', ['--data_dir=/no/such/folder', '--device=cuda'], 'no CUDA device is available'),
     ('eval.py', ['--data_dir=/no/such/folder', '--checkpoint=/no/such.pt'], "checkpoint '/no/such.pt' does not exist"),
