@@ -30,7 +30,7 @@ def load_checkpoint(path, map_location='cpu', verb='load checkpoint',
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise UserError(f"checkpoint '{path}' does not exist{_relative_hint(path)}; "
-                        "pass --checkpoint=PATH to a generator checkpoint")
+                        "pass the path of a generator file (a run folder, a checkpoint or an export)")
     except pickle.UnpicklingError:  # not a pickle at all, or one holding objects other than tensors and plain values
         raise UserError(f"cannot {verb} '{path}' (not a checkpoint: PyTorch finds no weights-only data in it); "
                         f"{fix}") from None
@@ -159,7 +159,7 @@ def load_generator(path, device='cpu', fold=True, ckpt=None):
     if path.endswith('.safetensors'):
         if not os.path.exists(path):
             raise UserError(f"checkpoint '{path}' does not exist{_relative_hint(path)}; "
-                            "pass --checkpoint=PATH to a generator checkpoint")
+                            "pass the path of a generator file (a run folder, a checkpoint or an export)")
         try:
             with interrupt_after(), safe_open(path, framework='pt') as f:  # Ctrl-C here is no damaged file
                 config = json.loads(f.metadata()['config'])
@@ -168,7 +168,7 @@ def load_generator(path, device='cpu', fold=True, ckpt=None):
         except Exception as e:
             raise UserError(f"cannot read '{path}' as a generator export ({type(e).__name__}: "
                             f"{str(e).splitlines()[0][:80] if str(e) else 'unreadable'}); the file may be "
-                            "truncated or corrupt: download or export it again, or pass another --checkpoint")
+                            "truncated or corrupt: download or export it again, or pass another generator file")
         what = f'{precision} weights'
     else:
         config, state, what = _checkpoint_weights(ckpt if ckpt is not None else load_checkpoint(path), path)
@@ -178,7 +178,7 @@ def load_generator(path, device='cpu', fold=True, ckpt=None):
     except RuntimeError as e:
         raise UserError(f"'{path}' does not hold the weights of a {config} generator "
                         f"({str(e).splitlines()[1].strip()[:80] if len(str(e).splitlines()) > 1 else 'mismatch'}); "
-                        "export it again or pass another --checkpoint")
+                        "export it again or pass another generator file")
     G = G.to(device, memory_format=torch.channels_last).eval()  # oneDNN and cuDNN both run faster in NHWC
     if fold:
         fold_batchnorm(G)
