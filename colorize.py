@@ -114,6 +114,7 @@ def inside_out_dir(path):
     return real == out_real or real.startswith(out_real + os.sep)
 
 
+AUDIO_EXTENSIONS = ('.mp3', '.m4a', '.aac', '.wav', '.flac', '.ogg', '.opus', '.wma', '.aiff')
 EARLIER_OUTPUT = ('colorized output of an earlier run', 'colorized outputs of an earlier run')
 
 
@@ -494,7 +495,10 @@ for path, out in jobs:
         if image.size == 0:
             raise ValueError('image has no pixels')
     except Exception as e:
-        print(f"error: '{shown(path)}' is not a readable image ({describe_failure(e)})", file=sys.stderr)
+        audio = path.lower().endswith(AUDIO_EXTENSIONS)  # named by hand: not a picture at all
+        print(f"error: '{shown(path)}' " + ("is a sound file, with no pictures to colorize; pass photos or videos"
+                                            if audio else f"is not a readable image ({describe_failure(e)})"),
+              file=sys.stderr)
         failed.append(path)
         continue
     t1 = time.time()

@@ -588,3 +588,11 @@ def test_a_rerun_removes_what_a_killed_run_left_half_written_and_nothing_else(tm
     proc = run('colorize.py', tmp_path / 'p.png', f'--out_dir={out}', f'--checkpoint={model}')
     assert 'removed 1 half-written temp file(s) a stopped run left (.p.png.k1ll3d.tmp)' in proc.stdout
     assert not left.exists() and live.exists() and other.exists() and (out / 'p.png').exists()
+
+
+def test_a_sound_file_named_by_hand_is_called_one(tmp_path, model):
+    (tmp_path / 'song.m4a').write_bytes(b'\x00\x00\x00\x18ftypM4A ')
+    proc = run('colorize.py', tmp_path / 'song.m4a', f'--out_dir={tmp_path / "o"}', f'--checkpoint={model}',
+               check=False)
+    assert proc.returncode == 1 and 'is a sound file, with no pictures to colorize; pass photos or videos' in \
+        proc.stderr and not (tmp_path / 'o').exists()
