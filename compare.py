@@ -12,7 +12,7 @@ from colorize_gan.device import autocast_for, resolve_device
 from colorize_gan.evaluation import evaluate
 from colorize_gan.metrics import METRIC_NAMES
 from colorize_gan.plots import plot_curves, sample_grid, save_png
-from colorize_gan.utils import check_out_dir, configure
+from colorize_gan.utils import check_out_dir, check_outside, configure
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/, or 'data' = torchvision CIFAR-10
@@ -38,6 +38,7 @@ if test_limit < 0:
     sys.exit(f"error: --test_limit={test_limit} must be >= 0 (0 = the whole test split)")
 if out_dir:
     check_out_dir(out_dir)
+    check_outside(out_dir, [os.path.join(data_dir, 'train'), os.path.join(data_dir, 'test')])
 dev = resolve_device(device)
 
 generators = [load_generator(p, dev) for p in paths]

@@ -13,14 +13,14 @@ import os
 import sys
 import time
 
-from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator, training_config
-from colorize_gan.dataset import dataset_name, load_split, load_train_val
+from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator, training_record
+from colorize_gan.dataset import dataset_name, load_split, load_train_val, split_fingerprint
 from colorize_gan.device import autocast_for, resolve_device
 from colorize_gan.evaluation import evaluate, evaluate_photos
 from colorize_gan.hints import HINT_SPREAD, check_hint_spread
 from colorize_gan.images import OTHER_TYPE, list_images
 from colorize_gan.plots import sample_grid, save_png
-from colorize_gan.utils import UserError, check_out_dir, configure
+from colorize_gan.utils import UserError, check_out_dir, check_outside, configure
 
 # -----------------------------------------------------------------------------
 data_dir = 'data'  # image folder with test/ (train/ not needed), or 'data' = torchvision CIFAR-10
@@ -64,6 +64,10 @@ if test_limit < 0:
     raise UserError(f"--test_limit={test_limit} must be >= 0 (0 = every test image)")
 if out_dir:
     check_out_dir(out_dir)
+    check_outside(out_dir, [os.path.join(data_dir, 'train'), os.path.join(data_dir, 'test')] + (
+        [data_dir] if full_resolution else []))
+if split == 'val' and test_limit:
+    raise UserError(f"--test_limit={test_limit} cuts the test split; --split=val scores the held-out images whole")
 if full_resolution and split != 'test':
     sys.exit("error: --full_resolution reads the test/ images at their own size; it does not combine with --split=val")
 
@@ -98,18 +102,28 @@ if full_resolution:  # the pipeline people use: whole photos, the model at its w
     photos = photos[:test_limit or None]
     model, gray, colorfulness_real = evaluate_photos(G, photos, dev, image_size, saturation, upsample, hints,
                                                      hint_spread=hint_spread)
-    skipped = [(path, reason[0]) for path, reason in left_out if reason == OTHER_TYPE] + model['skipped']
+    n = len(photos) - len(model['skipped'])
+    skipped = model['skipped'] = [(path, reason[0]) for path, reason in left_out if reason == OTHER_TYPE] \
+        + model['skipped']  # every file left out, in the JSON too
     if skipped:  # what the folder held beside colour photos: left out of every figure, and said
         print(f"skipped {len(skipped)} file(s) that are not colour photos to score: "
               + '; '.join(f"{os.path.basename(path)} ({reason})" for path, reason in skipped[:5])
               + ('; ...' if len(skipped) > 5 else ''))
-    n, name = len(photos) - len(model['skipped']), 'full-resolution photos'
+    name = 'full-resolution photos'
 else:
-    if split == 'val':  # the images the model's own run held out: with another --val_size, some it trained on
-        trained_with = (training_config(checkpoint) or {}).get('val_size')
+    if split == 'val':  # the images the model's own run held out: of another folder or --val_size, some trained on
+        record, fingerprint = training_record(checkpoint)
+        record = record or {}
+        trained_with = record.get('val_size')
         if trained_with and 'val_size' in given and val_size != trained_with:
             raise UserError(f"--val_size={val_size}, but {description} was trained holding out {trained_with} "
                             "images; the others were trained on, so drop --val_size (it is taken from the model)")
+        if record.get('data_dir') and dataset_name(record['data_dir']) != dataset_name(data_dir):
+            raise UserError(f"{description} was trained on --data_dir={record['data_dir']}, not {data_dir}: the "
+                            "images held out there are not these; pass its data folder for --split=val")
+        if fingerprint and fingerprint != split_fingerprint(data_dir, 'train', record.get('image_size', size)):
+            raise UserError(f"{description} was trained on other images than --data_dir={data_dir} holds (their "
+                            "names or sizes differ): the images held out there are not these")
         val_size = trained_with or val_size
         test = load_train_val(data_dir, size, val_size)[1].to(dev)
     else:

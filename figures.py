@@ -25,6 +25,8 @@ height = 240  # px of each panel
 configure(globals(), sys.argv[1:])
 if not 16 <= height <= 2048:  # three rows of three panels: 2048 px rows already make a 100 MB figure
     raise UserError(f"--height={height} must be between 16 and 2048 (px of each panel)")
+if not out_dir:
+    raise UserError("--out_dir is empty; pass the folder the two figures go to (default images)")
 check_out_dir(out_dir)
 G, description = load_generator(checkpoint or PHOTO_GENERATOR)
 print(f"drawing with {description}")

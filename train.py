@@ -228,6 +228,8 @@ if fine_tune_from:  # a new run that starts from a generator's weights (and a ru
     G_init, description = load_generator(init_file, 'cpu', fold=False, ckpt=init_ckpt)
     init_D = init_ckpt.get('D') if isinstance(init_ckpt, dict) else None  # a run state's discriminator, if any
     partial = init_ckpt.get('loss_sums') if isinstance(init_ckpt, dict) else None  # a mid-epoch stop's sums so far
+    if init_D is not None and lambda_adv == 0:
+        init_D = None  # this run trains no D: the source's is not taken, nor said to be
     if init_D is not None and not any(h.get('loss_D', 0) > 0 for h in init_ckpt.get('history') or []) and not (
             partial is not None and float(partial[0]) > 0):
         init_D = None  # an L1-only run (or one stopped in its L1 warm-up) holds a D that never trained: a fresh one
@@ -252,10 +254,8 @@ if fine_tune_from:  # a new run that starts from a generator's weights (and a ru
             D.load_state_dict(init_D)
             log(f"D starts from {init_file}'s discriminator")
         except RuntimeError:
-            if lambda_adv > 0:
-                raise UserError(f"--init_from={init_from} holds a discriminator of width {source_width_d}, not "
-                                f"{width_d or width}; pass --width_d={source_width_d}") from None
-            log(f"note: {init_file}'s discriminator (width {source_width_d}) is not used: --lambda_adv=0 trains none")
+            raise UserError(f"--init_from={init_from} holds a discriminator of width {source_width_d}, not "
+                            f"{width_d or width}; pass --width_d={source_width_d}") from None
 
 # -----------------------------------------------------------------------------
 # the schedule (a resume may change it only for epochs not yet trained)
@@ -275,10 +275,11 @@ def schedule(settings, epoch):
 # the run folder: one live run at a time, and what it already holds decides how this one starts (checked
 # before any data is read: a refusal comes at once)
 check_data_dir(data_dir)  # a missing data folder is refused before the run folder is made
-if init_from not in ('resume', 'auto') or not (os.path.exists(paths['state']) or os.path.isdir(out_dir) and any(
-        e.endswith('_train_generator') for e in os.listdir(out_dir))):
-    check_new_run_folder(out_dir, None if is_torchvision_source(data_dir) else data_dir)  # a new run: not inside
-    # the image folder, nor among someone's files
+if not (os.path.exists(paths['state']) or os.path.isdir(out_dir) and any(
+        e.endswith('_train_generator') for e in os.listdir(out_dir))):  # a new run: not inside the data's images,
+    # nor among someone's files (a folder holding a run is judged below: resume it, or refused)
+    check_new_run_folder(out_dir, [] if is_torchvision_source(data_dir) else
+                         [os.path.join(data_dir, 'train'), os.path.join(data_dir, 'test')])
 lock = RunLock(out_dir) if master else None
 if master:
     note = lock.acquire()
@@ -447,6 +448,14 @@ def resume_command():
     return f"{launcher} {shlex.join(args + ['--init_from=resume'])}"
 
 
+def new_run_command(**settings):
+    """The command of a new run with this run's settings (those off their defaults) and `settings` on top, quoted."""
+    launcher = f"python3 {shlex.quote(script_as_run('train.py'))}"
+    chosen = {k: v for k, v in config.items() if v != defaults.get(k) and k not in ('init_from', 'out_dir')}
+    words = [f'--{k}={v:g}' if isinstance(v, float) else f'--{k}={v}' for k, v in {**chosen, **settings}.items()]
+    return f"{launcher} {shlex.join(words)}"
+
+
 def finish(message=None, code=0, stream=None):
     """Leave the run: the one exit sequence (curves drawn, lock released, processes torn down together)."""
     draw_curves()
@@ -612,8 +621,9 @@ for epoch in range(start_epoch, epochs):
         if broken:
             # a resume keeps the run's learning rates: a new run from the saved weights can lower them
             finish(f"error: the loss became NaN or inf in epoch {epoch + 1}, by step {step} (batch {done}); "
-                   + (f"{paths['state']} (the last checkpoint) is untouched: start a new run from it with a lower "
-                      f"--lr or --lr_d (--init_from={paths['state']} --out_dir=<a new folder>)"
+                   + (f"{paths['state']} (the last checkpoint) is untouched: start a new run from it at lower "
+                      "learning rates: " + new_run_command(init_from=paths['state'], out_dir=out_dir + '_lower_lr',
+                                                           lr=lr / 10, lr_d=(lr_d or lr) / 10)
                       if os.path.exists(paths['state']) else "nothing was saved: rerun with a lower --lr or --lr_d")
                    + (f" or a --lambda_l1 below {lambda_l1:g}" if lambda_l1 > 1000 else ''), code=1)
         if master and not bar.disable and done % 20 == 0:

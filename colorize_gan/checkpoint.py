@@ -80,16 +80,18 @@ def training_history(path):
     return load_checkpoint(path).get('history')
 
 
-def training_config(path):
-    """The train.py settings (its config dict) a checkpoint, folder or export was trained with; None if it records
-    none (an export of weights alone)."""
+def training_record(path):
+    """What a checkpoint, folder or export records of its training data: (train.py's config dict or None, the
+    training split's fingerprint or None). Exports keep the config of the run they came from, not the fingerprint."""
     path = checkpoint_file(path)
     if path.endswith('.safetensors'):
-        return _export_info(path)[1].get('train_config')
+        return _export_info(path)[1].get('train_config'), None
     if path.endswith('.onnx'):
-        return None
+        return None, None
     ckpt = load_checkpoint(path)
-    return ckpt.get('config') if isinstance(ckpt, dict) else None
+    if not isinstance(ckpt, dict):
+        return None, None
+    return ckpt.get('config'), ckpt.get('data_fingerprint') or None
 
 
 # -----------------------------------------------------------------------------

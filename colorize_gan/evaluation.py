@@ -100,7 +100,7 @@ def evaluate_photos(G, paths, device='cpu', size=0, saturation=1.0, upsample='bi
         colorfulness_real += colorfulness(rgb_real).item()
     n = len(paths) - len(skipped)
     if not n:
-        raise UserError(f"none of the {len(paths)} files is a colour photo to score ('{skipped[0][0]}': "
+        raise UserError(f"none of the {len(paths)} image files is a colour photo to score ('{skipped[0][0]}': "
                         f"{skipped[0][1]}); pass a folder of colour originals")
     means = {key: {k: v / n for k, v in sums[key].items()} for key in sums}
     means['model']['better_than_gray'] = better / n

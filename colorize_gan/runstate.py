@@ -18,7 +18,7 @@ import shutil
 import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .utils import UserError, atomic_write
+from .utils import UserError, atomic_write, check_outside
 
 FORMAT = 2  # 1: the two-folder layout; 2: one state.pt per run
 
@@ -36,23 +36,23 @@ def run_paths(out_dir):
             'config': os.path.join(out_dir, 'config.json'), 'images': os.path.join(out_dir, 'images')}
 
 
-# what a run folder may hold beside a run's files before a new run starts in it: exports, soups, the lock, temp files
-_RUN_ENTRY = re.compile(r'(state|best|epoch\d+)\.pt|config\.json|images|\.lock(\.owner)?|.*\.(safetensors|onnx)|'
-                        r'.*_train_(generator|discriminator)|\..*\.tmp')
+# what a new run's folder may already hold: the lock of a refused start, a killed write's temp file
+_SCRATCH = re.compile(r'\.lock(\.owner)?|\..*\.tmp')
+_RUN_FILE = re.compile(r'(state|best|epoch\d+)\.pt|config\.json|images|.*_train_(generator|discriminator)')
 
 
-def check_new_run_folder(out_dir, data_dir):
-    """Refuse, before anything is written, a folder a new run must not write into: one inside the image folder
-    `data_dir` (its sample grids would become training images; None for a source that is no image folder) or one
-    holding files that are not a run's (the repository, a photo album). UserError naming the fix."""
-    out, data = os.path.realpath(out_dir), data_dir and os.path.realpath(data_dir)
-    if data and (out == data or out.startswith(data + os.sep)):
-        raise UserError(f"--out_dir={out_dir} is inside --data_dir={data_dir}: the run's sample images would become "
-                        "training images; pass an --out_dir outside the data (e.g. runs/<name>)")
-    others = sorted(e for e in (os.listdir(out_dir) if os.path.isdir(out_dir) else []) if not _RUN_ENTRY.fullmatch(e))
+def check_new_run_folder(out_dir, image_folders):
+    """Refuse, before anything is written, a folder a new run (no state.pt in it) must not write into: one inside
+    `image_folders` (the data's train/ and test/: its sample grids would become data), or one holding anything but
+    a refused start's lock: another run's files without their state.pt (best.pt, snapshots: a new run would keep,
+    and later promote, them), exports, photos, the repository. UserError naming the fix."""
+    check_outside(out_dir, image_folders)
+    others = sorted(e for e in (os.listdir(out_dir) if os.path.isdir(out_dir) else []) if not _SCRATCH.fullmatch(e))
     if others:
-        raise UserError(f"--out_dir={out_dir} holds files that are not a run's ({', '.join(others[:3])}"
-                        f"{', ...' if len(others) > 3 else ''}); pass a new or empty folder for a new run")
+        named = f"{', '.join(others[:3])}{', ...' if len(others) > 3 else ''}"
+        why = f"another run's files ({named}) but no state.pt to resume" if any(
+            _RUN_FILE.fullmatch(e) for e in others) else f"files that are not a run's ({named})"
+        raise UserError(f"--out_dir={out_dir} holds {why}; pass a new or empty folder for a new run")
 
 
 def snapshot_path(out_dir, epoch):

@@ -39,15 +39,29 @@ def check_out_dir(folder, option='--out_dir'):
     Makes nothing that stays. Raises UserError naming `option`, the path and the fix."""
     existing = os.path.abspath(os.path.expanduser(folder))
     while not os.path.exists(existing):
+        if os.path.islink(existing):
+            raise UserError(f"cannot write to {option}={folder} ('{existing}' is a link to '{os.readlink(existing)}', "
+                            "which does not exist); remove the link or choose another folder")
         existing = os.path.dirname(existing)
     why = f"'{existing}' is a file" if not os.path.isdir(existing) else ''
     if not why:
         try:
             os.rmdir(tempfile.mkdtemp(prefix='.write-test-', dir=existing))
         except OSError as e:
-            why = f"'{existing}' is not writable: {e.strerror}"
+            why = f"no folder can be made in '{existing}': {e.strerror}"
     if why:
         raise UserError(f"cannot write to {option}={folder} ({why}); choose a folder you can write to")
+
+
+def check_outside(out_dir, image_folders, option='--out_dir'):
+    """Refuse (UserError) an output folder inside a folder whose images a script reads (a data folder's train/ or
+    test/): its sample grids would be read as data the next time."""
+    out = os.path.realpath(out_dir)
+    for folder in image_folders:
+        real = os.path.realpath(folder)
+        if out == real or out.startswith(real + os.sep):
+            raise UserError(f"{option}={out_dir} is inside {folder}, whose images are read as data: what is written "
+                            f"there would become data; pass an {option} outside it")
 
 
 _UMASK = os.umask(0)

@@ -3,6 +3,7 @@ mid-epoch resumes at the next batch, bit-identical to one never stopped."""
 import errno
 import functools
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -153,9 +154,14 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_data, 
     proc = run('train.py', *common, '--epochs=2', '--lr=1e30', '--lr_d=1e30', '--init_from=resume', check=False)
     assert proc.returncode != 0
     assert 'the loss became NaN or inf in epoch 2' in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    assert f"(the last checkpoint) is untouched: start a new run from it with a lower --lr or --lr_d (--init_from=" \
-        f"{out / 'state.pt'} --out_dir=<a new folder>)" in proc.stderr  # what works: a resume keeps the rates
+    assert "(the last checkpoint) is untouched: start a new run from it at lower learning rates: python3 " in \
+        proc.stderr  # a resume keeps the run's rates: the advice is a new run, as a command that starts
     assert (out / 'state.pt').read_bytes() == good
+    advised = shlex.split(proc.stderr.split('learning rates: ')[1])
+    assert f'--init_from={out / "state.pt"}' in advised and f'--out_dir={out}_lower_lr' in advised
+    assert '--lr=1e+29' in advised and '--width=4' in advised and f'--data_dir={tiny_data}' in advised
+    again = run(*advised[1:], check=False)  # the run's own settings come with it: G loads (and, at 1e29, diverges)
+    assert f'G starts from {out / "state.pt"}' in again.stdout and 'the loss became NaN' in again.stderr
     fresh = run('train.py', *common, '--epochs=1', '--lr=1e30', '--lr_d=1e30', f'--out_dir={tmp_path / "new"}',
                 check=False)
     assert 'nothing was saved: rerun with a lower --lr or --lr_d' in fresh.stderr

@@ -84,6 +84,7 @@ def test_eval_full_resolution_scores_whole_photos_beside_a_true_grayscale_baseli
     assert skipped.startswith('skipped 4 file(s) that are not colour photos to score: notes.txt (file of no image '
                               'type)') and 'empty.jpg (unreadable' in skipped and 'gray.png (not an 8-bit colour ' \
         'photo)' in skipped and 'tiny.png (smaller than 11 px' in skipped
+    assert len(result['skipped']) == 4  # the JSON lists every file left out
     want = np.mean([_gray_baseline_mae(rgb) for rgb in photos.values()])
     assert result['gray']['mae'] == pytest.approx(want, abs=0.05)  # a baseline computed some other way
     assert result['gray']['colorfulness'] < 0.5 < result['colorfulness_real']

@@ -158,18 +158,24 @@ def test_best_epoch_by_color_is_the_color_nearest_real_among_accurate_enough_epo
 
 def test_a_new_run_refuses_a_folder_inside_the_images_or_holding_other_files(tmp_path):
     data = tmp_path / 'photos'
-    (data / 'train').mkdir(parents=True)
-    for inside in (data, data / 'train' / 'run1'):
-        with pytest.raises(UserError, match='is inside --data_dir=.*sample images would become training images'):
-            runstate.check_new_run_folder(str(inside), str(data))
-    runstate.check_new_run_folder(str(data / 'train' / 'run1'), None)  # torchvision's data folder holds no images
+    splits = [str(data / 'train'), str(data / 'test')]
+    for inside in (data / 'train', data / 'test' / 'grids'):
+        with pytest.raises(UserError, match="is inside .*whose images are read as data"):
+            runstate.check_new_run_folder(str(inside), splits)
+    runstate.check_new_run_folder(str(data / 'runs' / 'x'), splits)  # beside the splits: never read as data
+    runstate.check_new_run_folder(str(data / 'train' / 'run1'), [])  # torchvision's data folder holds no images
     mine = tmp_path / 'mine'
     mine.mkdir()
-    for name in ('state.pt', 'best.pt', 'epoch003.pt', 'config.json', 'images', '.lock', '.lock.owner',
-                 'generator.safetensors', 'g.onnx', 'cifar10_train_generator', '.state.pt.abc123.tmp'):
+    for name in ('.lock', '.lock.owner', '.state.pt.abc123.tmp'):
         (mine / name).touch()
-    runstate.check_new_run_folder(str(mine), str(data))  # what runs, exports and soups leave: a new run may start
-    (mine / 'README.md').touch()
-    with pytest.raises(UserError, match=r"holds files that are not a run's \(README.md\); pass a new or empty folder"):
-        runstate.check_new_run_folder(str(mine), str(data))
-    runstate.check_new_run_folder(str(tmp_path / 'new' / 'run'), str(data))  # not there yet: fine
+    runstate.check_new_run_folder(str(mine), splits)  # what a refused start or a killed write leaves: fine
+    (mine / 'best.pt').touch()  # another run's best.pt without its state.pt: a new run would keep and promote it
+    with pytest.raises(UserError, match=r"holds another run's files \(best.pt\) but no state.pt to resume"):
+        runstate.check_new_run_folder(str(mine), splits)
+    (mine / 'best.pt').unlink()
+    for other in ('README.md', 'generator.safetensors'):
+        (mine / other).touch()
+        with pytest.raises(UserError, match=rf"holds files that are not a run's \({other}\); pass a new or empty"):
+            runstate.check_new_run_folder(str(mine), splits)
+        (mine / other).unlink()
+    runstate.check_new_run_folder(str(tmp_path / 'new' / 'run'), splits)  # not there yet: fine

@@ -1,4 +1,5 @@
 """The --name=value command line, device resolution, the autocast factory and quiet exits on signals."""
+import os
 import signal
 import subprocess
 import sys
@@ -97,3 +98,14 @@ def test_a_short_option_is_an_error_unless_a_file_has_that_name(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     (tmp_path / '-v').touch()  # a file may be named so: then it is an input
     assert utils.parse_overrides(['photo.jpg', '-v', '-'], cfg, positional=True) == ({}, ['photo.jpg', '-v', '-'])
+
+
+def test_an_output_folder_that_is_a_link_to_nothing_is_refused_before_any_work(tmp_path):
+    (tmp_path / 'dangling').symlink_to(tmp_path / 'gone')
+    with pytest.raises(UserError, match=r"is a link to .*gone', which does not exist\); remove the link"):
+        utils.check_out_dir(str(tmp_path / 'dangling' / 'sub'))
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(UserError, match=r"cannot write to --out_dir=.*file' is a file\)"):
+        utils.check_out_dir(str(tmp_path / 'file' / 'sub'))
+    utils.check_out_dir(str(tmp_path / 'new' / 'folder'))
+    assert sorted(os.listdir(tmp_path)) == ['dangling', 'file']  # nothing made, nothing left
