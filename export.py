@@ -51,6 +51,8 @@ if format == 'onnx' and precision != 'fp16':
 if os.path.basename(out_name) != out_name:
     raise UserError(f"--out_name={out_name} is a path; pass a file name, and the folder as --out_dir")
 path = checkpoint_file(checkpoint)
+if format == 'safetensors' and path.endswith(('.safetensors', '.onnx')):  # before any other advice: it cannot work
+    raise UserError(f"'{path}' is already an export; pass a train.py checkpoint (.pt, or its run folder)")
 folder = os.path.expanduser(out_dir) or os.path.dirname(os.path.abspath(path))
 out = os.path.join(folder, out_name or f'generator.{format}')
 if not out.endswith(f'.{format}'):
@@ -96,8 +98,6 @@ if format == 'onnx':  # any generator file, export included: the inference struc
     print(f"exported {description} -> {out} ({os.path.getsize(out) / 1e6:.1f} MB, ONNX opset {OPSET}, height and "
           f"width multiples of {G.multiple})")
     sys.exit(0)
-if path.endswith('.safetensors'):
-    sys.exit(f"error: '{path}' is already an export; pass a train.py checkpoint (.pt)")
 ckpt = load_checkpoint(path)
 # the trainable structure, EMA weights if any
 G, description, extra = mix(*load_generator(path, 'cpu', fold=False, ckpt=ckpt))

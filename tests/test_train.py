@@ -336,9 +336,11 @@ def test_eval_default_checkpoint_is_the_training_output(tiny_data, tmp_path):
     ('figures.py', ['--out_dir=/proc/x'], 'cannot write to --out_dir=/proc/x'),
     ('export.py', [f'--checkpoint={PHOTO}', '--format=onnx', '--precision=int8', '--out_dir=x'],
      '--precision=int8 is for .safetensors exports; an ONNX export is fp32'),
-    ('export.py', [f'--checkpoint={PHOTO}', '--interpolate_with=a.pt', '--out_dir=x'],
+    ('export.py', [f'--checkpoint={PHOTO}', '--format=onnx', '--interpolate_with=a.pt', '--out_dir=x'],
      "--interpolation=0.0 is not in (0, 1], the share of --interpolate_with's weights"),
     ('export.py', [f'--checkpoint={PHOTO}', '--out_name=../x.safetensors'], 'is a path; pass a file name'),
+    ('export.py', [f'--checkpoint={PHOTO}', f'--out_dir={os.path.dirname(PHOTO)}', '--out_name=generator.safetensors'],
+     'is already an export; pass a train.py checkpoint'),  # not 'exists; pass --overwrite', which would not help
 ])
 def test_bad_command_lines_exit_with_one_line(script, args, message, tmp_path):
     proc = run(script, *args, check=False, cwd=tmp_path)
