@@ -11,6 +11,7 @@ inputs are never modified, and files already under out_dir are never taken as in
 `colorize` command: `colorize old_photo.jpg --out_dir=colorized`.
 """
 import glob
+import itertools
 import os
 import signal
 import sys
@@ -69,8 +70,7 @@ upsample = 'bicubic'  # how the predicted colour reaches full size: bicubic | gu
 overwrite = False  # redo outputs made otherwise (else: made from this input with these settings = done; others refused)
 max_megapixels = 500.0  # larger images are refused before decoding (memory); raise it for bigger scans
 hint = ''  # x,y,colour[,radius]: a colour you know at that point (repeatable); only its ab is used, L is kept
-hints = ''  # a JSON file of hints (repeatable): [{"x": .., "y": .., "color": .., "radius": ..}], or an object keyed by
-# file name
+hints = ''  # a JSON file (repeatable): [{"x": .., "y": .., "color": .., "radius": ..}], or an object keyed by name
 hint_spread = HINT_SPREAD  # how far each hint's colour spreads on flat lightness, x the short side; 0 = model only
 temporal = 0.95  # videos: colour stabilization over frames: 0 = each frame alone, 0.95 = averaged over ~39 frames
 video_quality = 18  # videos (written as H.264 mp4): x264 CRF: 0 lossless, 18 about visually lossless, 51 worst
@@ -180,7 +180,8 @@ for arg in inputs:
         earlier = sum(reason == EARLIER_OUTPUT for _, reason in skipped[skipped_before:])
         why = (f"its {excluded[arg]} image(s) are under --out_dir={shown(out_dir)}, and outputs are never inputs"
                if excluded.get(arg) else f"its {earlier} file(s) are colorized outputs of an earlier run; name such a "
-               "file itself to colorize it again" if earlier else
+               "file itself to colorize it again" if earlier else "it matches no file" if glob.has_magic(arg) and not
+               glob.glob(os.path.expanduser(arg), recursive=True) else
                "none with an extension Pillow or the video decoder opens")
         print(f"error: '{shown(arg)}' holds no image files to colorize ({why})", file=sys.stderr)
         failed.append(arg)
@@ -215,30 +216,47 @@ def output_names(planned):
     claims = {}
     for path, out in plain.items():
         claims.setdefault(out, []).append(path)
+    collided = {path for paths in claims.values() if len(paths) > 1 for path in paths}
     outputs = {}
-    for out, paths in claims.items():  # the plain name goes to the same input whichever others join it later
-        outputs[paths[0] if len(paths) == 1 else min(paths, key=lambda path: plain_name_rank(path, out))] = out
-    taken = set(outputs.values())
-    for path, stem in stems.items():  # the others: photo.jpg and photo.png in one folder -> photo_jpg.png
-        if path in outputs:
-            continue
-        ext, own = os.path.splitext(plain[path])[1], os.path.splitext(path)[1].lstrip('.').lower()
-        out, n = os.path.join(out_dir, f'{stem}_{own}{ext}'), 2
-        while out in taken:  # photo.jpg, photo.JPG and photo.Jpg
-            out = os.path.join(out_dir, f'{stem}_{own}_{n}{ext}')
-            n += 1
-        taken.add(out)
-        outputs[path] = out
+    # an input of a clash keeps the name an earlier run gave it (photo_jpg.png stays photo.jpg's when a photo_jpg.png
+    # joins the folder); then each plain name goes to one input; the others get their extension (photo_jpg.png)
+    for path in sorted(collided):
+        for out in itertools.islice(names_for(path, plain[path], stems[path]), 8):
+            if out not in outputs.values() and made_from(out, path):
+                outputs[path] = out
+                break
+    for out, paths in claims.items():
+        free = [path for path in paths if path not in outputs]
+        if free and out not in outputs.values():
+            outputs[free[0] if len(free) == 1 else min(free, key=lambda path: plain_name_rank(path, out))] = out
+    taken = set(outputs.values()) | set(plain.values())  # a plain name is its input's even where it is taken later
+    for path, stem in stems.items():
+        if path not in outputs:
+            out = next(out for out in itertools.islice(names_for(path, plain[path], stem), 1, None) if out not in taken)
+            taken.add(out)
+            outputs[path] = out
     return outputs
 
 
+def names_for(path, plain, stem):
+    """The output names input `path` may take, in order (a generator): its plain one, then with its extension
+    (photo_jpg.png), then numbered (photo_jpg_2.png, ...: photo.jpg beside photo.JPG)."""
+    ext, own = os.path.splitext(plain)[1], os.path.splitext(path)[1].lstrip('.').lower()
+    yield plain
+    yield os.path.join(out_dir, f'{stem}_{own}{ext}')
+    for n in itertools.count(2):
+        yield os.path.join(out_dir, f'{stem}_{own}_{n}{ext}')
+
+
+def made_from(out, path):
+    """True when an output already at `out` records `path` as its input."""
+    return os.path.exists(out) and parse_record(
+        (video_source if is_video(path) else image_source)(out) or '')[0] == source_id(path)
+
+
 def plain_name_rank(path, out):
-    """Which of the inputs that would share the output name `out` keeps it (lowest first): the one an output already
-    there was made from, then one of the output's own type (photo.png for photo.png; .jpeg after .jpg), then the first
-    by name."""
-    if os.path.exists(out) and parse_record((video_source if is_video(path) else image_source)(out) or '')[0] == \
-            source_id(path):
-        return 0, path
+    """Which of the inputs that would share the output name `out` keeps it (lowest first): one of the output's own
+    type (photo.png for photo.png; .jpeg after .jpg), then the first by name."""
     own, ext = os.path.splitext(path)[1].lower(), os.path.splitext(out)[1]
     return (1 if own == ext else 2 if (own, ext) == ('.jpeg', '.jpg') else 3), path
 
@@ -332,14 +350,14 @@ if jobs:
 
 def settings_of(path, digests={}):
     """The settings the output of `path` is made with (images.output_settings), as its file records them: with the
-    input's digest (images.input_digest, read once a file)."""
-    working_size = size or G.config['image_size']
+    input's digest (images.input_digest, read once a file) and, for a photo, the working size it is colorized at."""
     if path not in digests:
         digests[path] = input_digest(path)
     if is_video(path):
-        return output_settings(model_record, working_size, saturation, upsample, side_by_side, temporal=temporal,
-                               video_quality=video_quality, input_sha1=digests[path])
-    return output_settings(model_record, working_size, saturation, upsample, side_by_side, hints_of[path],
+        return output_settings(model_record, size or G.config['image_size'], saturation, upsample, side_by_side,
+                               temporal=temporal, video_quality=video_quality, input_sha1=digests[path])
+    used = working_short_side(*image_size(path), size, G.config['image_size'])  # a --size above the photo's: its own
+    return output_settings(model_record, used, saturation, upsample, side_by_side, hints_of[path],
                            image_format, quality, hint_spread, input_sha1=digests[path])
 
 
@@ -539,7 +557,7 @@ if other_settings:
           f"(e.g. '{shown(first)}': {change}); pass --overwrite to redo them with these, or another --out_dir",
           file=sys.stderr)
 print(f"wrote {written}, failed {len(failed)}" + (f" ({', '.join(shown(f) for f in failed)})" if failed else '')
-      + (f", already done {done_before} (kept; --overwrite redoes them)" if done_before else '')
+      + (f", already done {done_before} (kept: made from the same input and settings)" if done_before else "")
       + (f", {len(other_settings)} made with other settings or inputs (kept)" if other_settings else '')
       + (f" ({len(partial)} partial: {', '.join(shown(f) for f in partial)})" if partial else '')
       + (f"; outputs in {shown(out_dir)}/; {t_model:.1f}s colorizing, {t_io:.1f}s decode+encode" if written else '')

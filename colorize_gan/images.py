@@ -18,8 +18,8 @@ except ImportError:  # pragma: no cover - it is in requirements.txt
 # every extension a registered Pillow decoder opens (JPEG, PNG, TIFF, WebP, AVIF, BMP, GIF, HEIC, JPEG 2000, ...),
 # less the stub plugins that need outside handlers (scientific formats, WMF, EPS's Ghostscript) and MPEG video
 _NOT_PHOTOS = {'BUFR', 'GRIB', 'HDF5', 'WMF', 'EPS', 'MPEG', 'FITS'}
-IMAGE_EXTENSIONS = tuple(sorted(ext for ext, kind in Image.registered_extensions().items()
-                                if kind in Image.OPEN and kind not in _NOT_PHOTOS))
+IMAGE_EXTENSIONS = tuple(sorted(ext for ext, kind in Image.registered_extensions().items()  # MPO opens as JPEG
+                                if (kind in Image.OPEN or kind == 'MPO') and kind not in _NOT_PHOTOS))
 
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB'))
@@ -220,6 +220,9 @@ def _scaled(arr, mode):
     finite = arr[np.isfinite(arr)]
     if finite.size == 0:
         raise ValueError(f"its {mode} pixels hold no finite values")
+    if finite.size < arr.size:  # no value there (NaN, inf): no lightness to keep, so none is made up
+        raise ValueError(f"{arr.size - finite.size} of its {mode} pixels hold no number (NaN or inf); fill them "
+                         "first (an image editor, or numpy.nan_to_num)")
     low, top = float(finite.min()), float(finite.max())
     if mode.startswith('I;16'):
         low, scale = 0.0, 65535.0  # a 16-bit file: its type's range, as viewers show it
@@ -284,8 +287,10 @@ def as_pixels(image):
                              "(image.seek(i), then image.copy())")
         try:
             image.load()
-        except (OSError, SyntaxError) as e:  # what PIL raises for a damaged or truncated file
-            raise ValueError(f"the image cannot be decoded ({describe_failure(e)})") from None
+        except (OSError, SyntaxError, ValueError, AssertionError) as e:  # damaged, truncated, or its file closed
+            why = describe_failure(e) if str(e) else ("its file is closed: load it (image.load()) inside the with "
+                                                      "block, or pass image.copy()")
+            raise ValueError(f"the image cannot be decoded ({why})") from None
         return pixels(image)
     if not isinstance(image, np.ndarray):
         raise ValueError(f"cannot colorize a {type(image).__name__}: pass a PIL image or a numpy array (a list of "

@@ -56,11 +56,14 @@ def test_every_kind_of_array_reads_as_its_file_does(tmp_path):
     frames = [Image.fromarray(gray), Image.fromarray(255 - gray)]
     frames[0].save(tmp_path / 'anim.gif', save_all=True, append_images=frames[1:])
     (tmp_path / 'cut.png').write_bytes((tmp_path / 'a.png').read_bytes()[:400])
+    with Image.open(tmp_path / 'a.png') as closed:  # opened, never loaded, then closed
+        pass
     for bad, message in ((np.zeros((4, 4), np.int64), 'uint8'), (floats * 2, r'\[0, 1\]'),
                          (np.zeros((4, 4, 3), np.uint16), 'not uint16 colour'),
                          (np.zeros((4, 4, 2), np.uint8), 'HxW'), ('photo.jpg', 'PIL image or a numpy array'),
                          (Image.open(tmp_path / 'anim.gif'), 'holds 2 frames .*pass one frame'),
-                         (Image.open(tmp_path / 'cut.png'), 'cannot be decoded .*damaged or incomplete')):
+                         (Image.open(tmp_path / 'cut.png'), 'cannot be decoded .*damaged or incomplete'),
+                         (closed, 'its file is closed: load it')):
         with pytest.raises(ValueError, match=message):
             as_pixels(bad)
 

@@ -227,6 +227,14 @@ def test_a_file_added_beside_one_of_the_same_stem_leaves_the_first_output_s_name
         images.source_id(str(album / 'photo.jpg'))
     fresh = run('colorize.py', album, f'--out_dir={tmp_path / "new"}', f'--checkpoint={model}')  # no earlier output:
     assert f"photo.png -> {tmp_path / 'new' / 'st' / 'photo.png'}" in fresh.stdout  # the output's own type keeps it
+    # a file named as the jpg's output joins: the jpg keeps photo_jpg.png, the newcomer takes a free name
+    Image.fromarray(_gray(seed=1)).save(tmp_path / 'new' / 'st' / 'x.png')  # (a stray file there changes nothing)
+    run('colorize.py', album, f'--out_dir={tmp_path / "o2"}', f'--checkpoint={model}')
+    Image.fromarray(_gray(seed=3)).save(album / 'photo_jpg.png')
+    third = run('colorize.py', album, f'--out_dir={tmp_path / "o2"}', f'--checkpoint={model}')
+    assert 'wrote 1, failed 0, already done 2' in third.stdout and third.returncode == 0
+    assert f"photo_jpg.png -> {tmp_path / 'o2' / 'st' / 'photo_jpg_png.png'}" in third.stdout
+    assert 'already done 3' in run('colorize.py', album, f'--out_dir={tmp_path / "o2"}', f'--checkpoint={model}').stdout
 
 
 def test_deep_pixel_values_are_scaled_by_the_range_they_use(tmp_path, model):
@@ -238,6 +246,12 @@ def test_deep_pixel_values_are_scaled_by_the_range_they_use(tmp_path, model):
     for name in ('float_over_1', 'int_0_1020', 'float_signed'):
         L = luminance(np.asarray(Image.open(tmp_path / 'o' / tmp_path.name / f'{name}.png')))
         assert L[:, -1].mean() - L[:, 0].mean() > 80, name  # the ramp spans the range: not near-black
+    holes = ramp.copy()
+    holes[:4, :4] = np.nan  # pixels with no value: refused, not made black
+    Image.fromarray(holes).save(tmp_path / 'nan.tif')
+    proc = run('colorize.py', tmp_path / 'nan.tif', f'--out_dir={tmp_path / "n"}', f'--checkpoint={model}',
+               check=False)
+    assert proc.returncode == 1 and '16 of its F pixels hold no number (NaN or inf); fill them first' in proc.stderr
 
 
 def test_linked_folders_are_followed_once_and_camera_mpo_jpegs_open(tmp_path, model):
