@@ -112,8 +112,13 @@ if full_resolution:  # the pipeline people use: whole photos, the model at its w
     name = 'full-resolution photos'
 else:
     if split == 'val':  # the images the model's own run held out: of another folder or --val_size, some trained on
-        record, fingerprint = training_record(checkpoint)
+        record, fingerprint, mixed = training_record(checkpoint)
         record = record or {}
+        held = lambda config: (dataset_name(config['data_dir']), config.get('val_size'))  # noqa: E731
+        if mixed and record and held(mixed) != held(record):
+            raise UserError(f"{description} mixes generators whose runs held out other images ({held(record)[0]}, "
+                            f"{held(record)[1]} and {held(mixed)[0]}, {held(mixed)[1]}): no image is held out of both, "
+                            "so --split=val has none to score; choose soups of runs of one data folder and --val_size")
         trained_with = record.get('val_size')
         if trained_with and 'val_size' in given and val_size != trained_with:
             raise UserError(f"--val_size={val_size}, but {description} was trained holding out {trained_with} "

@@ -26,7 +26,13 @@ checkpoint or an export, and needs `pip install onnx`.
 import os
 import sys
 
-from colorize_gan.checkpoint import checkpoint_file, export_generator, load_checkpoint, load_generator
+from colorize_gan.checkpoint import (
+    checkpoint_file,
+    export_generator,
+    load_checkpoint,
+    load_generator,
+    training_record,
+)
 from colorize_gan.checkpoint import interpolate_weights as interpolate
 from colorize_gan.utils import UserError, configure
 
@@ -87,7 +93,8 @@ def mix(G, description):
     other, other_description = load_generator(interpolate_with, 'cpu', fold=False)
     interpolate(G, other, interpolation)
     return G, f"{1 - interpolation:g} x {description} + {interpolation:g} x {other_description}", \
-        {'interpolated_with': other_description, 'interpolation': interpolation}
+        {'interpolated_with': other_description, 'interpolation': interpolation,
+         'interpolated_train_config': training_record(interpolate_with)[0]}  # eval.py --split=val checks both
 
 
 if format == 'onnx':  # any generator file, export included: the inference structure (BatchNorm folded), fp32

@@ -82,16 +82,18 @@ def training_history(path):
 
 def training_record(path):
     """What a checkpoint, folder or export records of its training data: (train.py's config dict or None, the
-    training split's fingerprint or None). Exports keep the config of the run they came from, not the fingerprint."""
+    training split's fingerprint or None, the config of the generator a soup was mixed with or None). Exports keep
+    the config of the run they came from (and of the one mixed in), not the fingerprint."""
     path = checkpoint_file(path)
     if path.endswith('.safetensors'):
-        return _export_info(path)[1].get('train_config'), None
+        info = _export_info(path)[1]
+        return info.get('train_config'), None, info.get('interpolated_train_config')
     if path.endswith('.onnx'):
-        return None, None
+        return None, None, None
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt, dict):
-        return None, None
-    return ckpt.get('config'), ckpt.get('data_fingerprint') or None
+        return None, None, None
+    return ckpt.get('config'), ckpt.get('data_fingerprint') or None, None
 
 
 # -----------------------------------------------------------------------------

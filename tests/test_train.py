@@ -254,6 +254,12 @@ def test_train_then_eval_export_compare_and_fine_tune(tiny_data, tmp_path):
                   f'--init_from={tmp_path / "no_d"}', '--width_d=16', '--epochs=1', *TRAIN_TINY).stdout
     assert 'discriminator never trained (no adversarial epoch): D starts fresh' in from_l1
     assert 'D starts from' not in from_l1
+    # a soup of runs that held out other images (8 and 16) has no validation images of its own: --split=val refuses
+    run('export.py', f'--checkpoint={out}', f'--interpolate_with={ft}', '--interpolation=0.5',
+        '--out_name=soup.safetensors')
+    soup = run('eval.py', f'--data_dir={tiny_data}', f'--checkpoint={out / "soup.safetensors"}', '--split=val',
+               check=False)
+    assert soup.returncode == 1 and 'mixes generators whose runs held out other images' in soup.stderr
 
 
 @pytest.mark.slow
