@@ -62,10 +62,9 @@ except ValueError as e:
     raise UserError(f"--{e}") from None
 if test_limit < 0:
     raise UserError(f"--test_limit={test_limit} must be >= 0 (0 = every test image)")
-if out_dir:
+if out_dir and not full_resolution:  # the sample grid's folder (whole photos make no grid)
     check_out_dir(out_dir)
-    check_outside(out_dir, [os.path.join(data_dir, 'train'), os.path.join(data_dir, 'test')] + (
-        [data_dir] if full_resolution else []))
+    check_outside(out_dir, [os.path.join(data_dir, 'train'), os.path.join(data_dir, 'test')])
 if split == 'val' and test_limit:
     raise UserError(f"--test_limit={test_limit} cuts the test split; --split=val scores the held-out images whole")
 if full_resolution and split != 'test':
