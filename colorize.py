@@ -227,6 +227,8 @@ def output_names(planned):
                 break
     for out, paths in claims.items():
         free = [path for path in paths if path not in outputs]
+        if len(paths) > 1 and os.path.exists(out) and not any(made_from(out, path) for path in paths):
+            continue  # an earlier run's output of an input no longer here: a clash's newcomers get their own names
         if free and out not in outputs.values():
             outputs[free[0] if len(free) == 1 else min(free, key=lambda path: plain_name_rank(path, out))] = out
     taken = set(outputs.values()) | set(plain.values())  # a plain name is its input's even where it is taken later
@@ -453,6 +455,11 @@ for path, out in jobs:
               file=sys.stderr)
         failed.append(path)
         continue
+    if os.path.isdir(out):
+        print(f"error: '{shown(out)}', where the output of '{shown(path)}' goes, is a folder; move it, or pass another "
+              "--out_dir", file=sys.stderr)
+        failed.append(path)
+        continue
     if os.path.exists(out):  # a rerun continues: what is done stays, nothing is silently replaced
         record = (video_source if is_video(path) else image_source)(out)
         made_from, made_with = parse_record(record) if record is not None else (None, None)
@@ -525,10 +532,12 @@ for path, out in jobs:
             colored += 1
             if colored == 1:
                 print("note: colour inputs are colorized from their luminance only; their own colours are discarded")
-        if size and working_short_side(*image.shape[:2], size, G.config['image_size']) < size and not size_capped:
+        used = working_short_side(*image.shape[:2], size, G.config['image_size'])
+        if size and used < size and not size_capped:
             size_capped.append(path)
-            print(f"note: --size={size} is above the short side of '{shown(path)}' ({min(image.shape[:2])} px): a "
-                  "photo is worked at no more than its own short side (more adds no detail, only time)")
+            print(f"note: --size={size} is above the short side of '{shown(path)}' ({min(image.shape[:2])} px): it "
+                  f"is worked at {used} px (its own short side, or the model's {G.config['image_size']} if that is "
+                  "more; a larger size adds no detail, only time)")
         result = colorize(G, image, size, dev, saturation, hints_of[path], upsample, hint_spread)  # HxWx3 uint8
         t2 = time.time()
         if side_by_side:

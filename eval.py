@@ -122,7 +122,8 @@ else:
         if trained_with and 'val_size' in given and val_size != trained_with:
             raise UserError(f"--val_size={val_size}, but {description} was trained holding out {trained_with} "
                             "images; the others were trained on, so drop --val_size (it is taken from the model)")
-        if record.get('data_dir') and dataset_name(record['data_dir']) != dataset_name(data_dir):
+        named = os.path.basename(os.path.normpath(record.get('data_dir', ''))) not in ('', '.', '..')  # not '.'
+        if named and dataset_name(record['data_dir']) != dataset_name(data_dir):
             raise UserError(f"{description} was trained on --data_dir={record['data_dir']}, not {data_dir}: the "
                             "images held out there are not these; pass its data folder for --split=val")
         if fingerprint and fingerprint != split_fingerprint(data_dir, 'train', record.get('image_size', size)):

@@ -12,6 +12,7 @@ SIGUSR1, Ctrl-C or killed after a timed checkpoint; auto = resume when there is 
 import copy
 import inspect
 import json
+import math
 import os
 import shlex
 import signal
@@ -456,6 +457,16 @@ def new_run_command(**settings):
     return f"{launcher} {shlex.join(words)}"
 
 
+def diverged_advice():
+    """What to do after a run diverged: a resume keeps the run's learning rates, so a new run from the last checkpoint
+    (untouched: the divergence stops the run before it is written) at lower ones, as a command."""
+    if not os.path.exists(paths['state']):
+        return "nothing was saved: rerun with a lower --lr or --lr_d"
+    return (f"{paths['state']} (the last checkpoint) is untouched: start a new run from it at lower learning rates: "
+            + new_run_command(init_from=paths['state'], out_dir=out_dir + '_lower_lr', lr=lr / 10,
+                              lr_d=(lr_d or lr) / 10))
+
+
 def finish(message=None, code=0, stream=None):
     """Leave the run: the one exit sequence (curves drawn, lock released, processes torn down together)."""
     draw_curves()
@@ -532,6 +543,10 @@ def end_of_epoch(epoch, sums, train_s, first):
         return
     metrics_raw, grid = validate(G, grid=G_ema is None)
     metrics, grid = validate(G_ema, grid=True) if G_ema is not None else (metrics_raw, grid)
+    if not (math.isfinite(metrics['mae']) and math.isfinite(metrics_raw['mae'])):  # the losses stayed finite, but
+        # the generator's outputs did not (weights or BatchNorm statistics blown up): not checkpointed as an epoch
+        finish(f"error: validation gave NaN after epoch {epoch + 1} (the generator's weights diverged, though the "
+               f"losses stayed finite); {diverged_advice()}", code=1)
     history.append({'epoch': epoch + 1, 'step': step, 'loss_D': loss_D_avg, 'loss_G_adv': loss_G_adv_avg,
                     'loss_G_l1': loss_G_l1_avg, 'val_mae': metrics['mae'], 'val_mae_raw': metrics_raw['mae'],
                     'val_mae_gray': val_mae_gray, 'val_colorfulness': metrics['colorfulness'],
@@ -621,11 +636,8 @@ for epoch in range(start_epoch, epochs):
         if broken:
             # a resume keeps the run's learning rates: a new run from the saved weights can lower them
             finish(f"error: the loss became NaN or inf in epoch {epoch + 1}, by step {step} (batch {done}); "
-                   + (f"{paths['state']} (the last checkpoint) is untouched: start a new run from it at lower "
-                      "learning rates: " + new_run_command(init_from=paths['state'], out_dir=out_dir + '_lower_lr',
-                                                           lr=lr / 10, lr_d=(lr_d or lr) / 10)
-                      if os.path.exists(paths['state']) else "nothing was saved: rerun with a lower --lr or --lr_d")
-                   + (f" or a --lambda_l1 below {lambda_l1:g}" if lambda_l1 > 1000 else ''), code=1)
+                   f"{diverged_advice()}" + (f" or a --lambda_l1 below {lambda_l1:g}" if lambda_l1 > 1000 else ''),
+                   code=1)
         if master and not bar.disable and done % 20 == 0:
             d, g, l1 = (sums / done).tolist()
             bar.set_postfix_str(f'D {d:.3f} G_adv {g:.3f} G_l1 {l1:.4f}')

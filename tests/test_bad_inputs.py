@@ -235,6 +235,18 @@ def test_a_file_added_beside_one_of_the_same_stem_leaves_the_first_output_s_name
     assert 'wrote 1, failed 0, already done 2' in third.stdout and third.returncode == 0
     assert f"photo_jpg.png -> {tmp_path / 'o2' / 'st' / 'photo_jpg_png.png'}" in third.stdout
     assert 'already done 3' in run('colorize.py', album, f'--out_dir={tmp_path / "o2"}', f'--checkpoint={model}').stdout
+    # photo.png goes; two newcomers of that stem come: neither takes the gone input's photo.png, nor is refused
+    (album / 'photo.png').unlink()
+    for ext in ('bmp', 'webp'):
+        Image.fromarray(_gray(seed=len(ext))).save(album / f'photo.{ext}')
+    fourth = run('colorize.py', album, f'--out_dir={tmp_path / "o2"}', f'--checkpoint={model}')
+    assert fourth.returncode == 0 and 'wrote 2, failed 0' in fourth.stdout
+    assert {'st/photo_bmp.png', 'st/photo_webp.png'} <= set(_pngs(tmp_path / 'o2'))
+    # a folder where an output goes: named, not written through
+    (tmp_path / 'o3' / 'photo.png' / 'inner').mkdir(parents=True)
+    folder = run('colorize.py', album / 'photo.jpg', f'--out_dir={tmp_path / "o3"}', '--overwrite',
+                 f'--checkpoint={model}', check=False)
+    assert folder.returncode == 1 and 'is a folder; move it, or pass another --out_dir' in folder.stderr
 
 
 def test_deep_pixel_values_are_scaled_by_the_range_they_use(tmp_path, model):

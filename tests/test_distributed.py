@@ -165,6 +165,10 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_data, 
     fresh = run('train.py', *common, '--epochs=1', '--lr=1e30', '--lr_d=1e30', f'--out_dir={tmp_path / "new"}',
                 check=False)
     assert 'nothing was saved: rerun with a lower --lr or --lr_d' in fresh.stderr
+    # weights that blow up while the losses stay finite (tanh saturates): validation's NaN stops the run too
+    blown = run('train.py', *common, '--epochs=2', '--lr=1e12', f'--out_dir={tmp_path / "blown"}', check=False)
+    assert blown.returncode == 1 and ('validation gave NaN after epoch 1' in blown.stderr
+                                      or 'the loss became NaN' in blown.stderr) and 'done:' not in blown.stdout
 
 
 def test_a_failed_checkpoint_write_names_the_problem_and_keeps_the_old_file(tmp_path, monkeypatch):

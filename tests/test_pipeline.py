@@ -119,7 +119,8 @@ def test_colorize_size_sets_the_working_resolution(tmp_path):
     assert photo.working_size(3, 3, 2048, 16, 128) == (128, 128) and photo.working_size(3, 3, 0, 16, 128) == (128, 128)
     big = run('colorize.py', tmp_path / 'p.png', f'--checkpoint={tmp_path / "g.safetensors"}', '--size=4096',
               f'--out_dir={tmp_path / "big"}')
-    assert "note: --size=4096 is above the short side of" in big.stdout and "(100 px)" in big.stdout
+    assert "note: --size=4096 is above the short side of" in big.stdout and "(100 px): it is worked at 100 px" in \
+        big.stdout
     same = run('colorize.py', tmp_path / 'p.png', f'--checkpoint={tmp_path / "g.safetensors"}', '--size=100',
                f'--out_dir={tmp_path / "big"}')  # the size it was worked at is what the output records
     assert 'already done 1' in same.stdout
