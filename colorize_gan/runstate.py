@@ -229,8 +229,11 @@ def check_resume(state, config, defaults, schedule_fn, source):
         refused.update({k: changes[k] for k in alone or schedule})
     if refused:
         listed = ', '.join(f"{k}={old!r} (asked {new!r})" for k, (old, new) in sorted(refused.items()))
-        raise UserError(f"{source} was trained with {listed}: these change what the run means. Resume with the run's "
-                        "values, or start a new run (--init_from=scratch and another --out_dir)")
+        why = (f" (it has trained {trained} epoch(s): --epochs cannot ask for fewer; its epochs are kept as "
+               "epochNNN.pt with --keep_snapshots, and best.pt is the rule's pick)") if 'epochs' in refused and \
+            refused['epochs'][1] < trained else ''
+        raise UserError(f"{source} was trained with {listed}: these change what the run means{why}. Resume with the "
+                        "run's values, or start a new run (--init_from=scratch and another --out_dir)")
     return changes
 
 

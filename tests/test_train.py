@@ -302,6 +302,8 @@ def test_a_new_selection_rule_on_resume_moves_best_to_its_epoch(tiny_data, tmp_p
     assert 'resume: select_mae changes from 10.0 to 20.0' in once and 'nothing to do' in once
     again = run('train.py', f'--out_dir={out}', '--init_from=resume').stdout
     assert 'changes from' not in again and '--select_mae=20.0' in again  # the run's settings apply
+    fewer = run('train.py', f'--out_dir={out}', '--epochs=2', '--init_from=resume', check=False)
+    assert fewer.returncode == 1 and 'it has trained 3 epoch(s): --epochs cannot ask for fewer' in fewer.stderr
 
 
 @pytest.mark.slow
