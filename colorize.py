@@ -80,6 +80,8 @@ config, inputs = configure(globals(), sys.argv[1:], positional=True, flags=('sid
                            repeatable=('hint', 'hints'))
 if image_format not in ('png', 'jpg'):
     raise UserError(f"--image_format={image_format} is not supported; use --image_format=png or --image_format=jpg")
+if image_format == 'png' and quality != 95:  # said, not silently unused
+    print(f"note: --quality={quality} is for --image_format=jpg; PNG outputs are lossless")
 try:
     check_colorize_settings(size, saturation, upsample, UPSAMPLING, quality)
     hint_spread = config['hint_spread'] = check_hint_spread(hint_spread)

@@ -258,9 +258,13 @@ def pixels(im):
     """A decoded PIL image as read_image returns it (EXIF orientation and ICC profile applied, modes converted and
     scaled as read_image says): HxW or HxWx3, uint8 or float32 in [0,1]. Raises ValueError for a mode with no such
     conversion or no finite values."""
+    deep = im.mode.startswith('I;16') or im.mode in ('I', 'F')
+    white_is_zero = deep and getattr(im, 'tag_v2', {}).get(262) == 0  # a TIFF's MinIsWhite: Pillow inverts 8-bit
+    # ones itself, not deeper ones
     im = _to_srgb(ImageOps.exif_transpose(im))
-    if im.mode.startswith('I;16') or im.mode in ('I', 'F'):
-        return _scaled(np.asarray(im), im.mode)
+    if deep:
+        scaled = _scaled(np.asarray(im), im.mode)
+        return 1 - scaled if white_is_zero else scaled
     if im.mode == 'P' and 'transparency' not in im.info:
         im = im.convert('RGB')
     elif im.mode in ('P', 'PA', 'LA', 'La', 'RGBA', 'RGBa') or 'transparency' in im.info:

@@ -258,6 +258,12 @@ def test_deep_pixel_values_are_scaled_by_the_range_they_use(tmp_path, model):
     for name in ('float_over_1', 'int_0_1020', 'float_signed'):
         L = luminance(np.asarray(Image.open(tmp_path / 'o' / tmp_path.name / f'{name}.png')))
         assert L[:, -1].mean() - L[:, 0].mean() > 80, name  # the ramp spans the range: not near-black
+    import tifffile  # scikit-image's own TIFF library: Pillow cannot write a 16-bit MinIsWhite file
+    deep = (ramp * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / 'white_is_zero.tif', deep, photometric='miniswhite')  # old scanners write these
+    tifffile.imwrite(tmp_path / 'white_is_zero_8.tif', (deep >> 8).astype(np.uint8), photometric='miniswhite')
+    sixteen, eight = (images.read_image(tmp_path / f'white_is_zero{end}.tif') for end in ('', '_8'))
+    assert np.abs(sixteen * 255 - eight).max() < 1.5  # as viewers show them: 0 is white in both, not in 8-bit alone
     holes = ramp.copy()
     holes[:4, :4] = np.nan  # pixels with no value: refused, not made black
     Image.fromarray(holes).save(tmp_path / 'nan.tif')
@@ -492,7 +498,8 @@ def test_images_over_the_megapixel_limit_are_refused_in_one_plain_line(tmp_path,
         " raise that to colorize it" in proc.stderr and 'readable' not in proc.stderr  # it is readable: just large
     assert 'wrote 1, failed 1' in proc.stdout
     small = run('colorize.py', tmp_path / 'small.png', '--max_megapixels=0.001', f'--out_dir={tmp_path / "o2"}',
-                f'--checkpoint={model}', check=False)
+                f'--checkpoint={model}', '--quality=50', check=False)
+    assert 'note: --quality=50 is for --image_format=jpg; PNG outputs are lossless' in small.stdout
     assert '56x40 (0.00224 MP), over --max_megapixels=0.001' in small.stderr  # a small photo's size is not rounded to 0
 
 
