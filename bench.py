@@ -24,6 +24,7 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage.metrics import structural_similarity
 
+import colorize_gan.script  # noqa: F401  (one-line errors and a quiet Ctrl-C from here on)
 from colorize_gan import video
 from colorize_gan.checkpoint import PHOTO_GENERATOR, load_generator
 from colorize_gan.color import denormalize_lab, normalize_lab, rgb_to_lab, rgb_uint8_to_network

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+import colorize_gan.script  # noqa: F401  (before the library loads PyTorch: one-line errors and a quiet Ctrl-C)
 from colorize_gan.checkpoint import PHOTO_GENERATOR, checkpoint_file, load_generator
 from colorize_gan.color import is_gray
 from colorize_gan.device import resolve_device

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+import colorize_gan.script  # noqa: F401  (before the library loads PyTorch: one-line errors and a quiet Ctrl-C)
 from colorize_gan.checkpoint import load_generator, training_history
 from colorize_gan.dataset import load_split
 from colorize_gan.device import autocast_for, resolve_device

@@ -17,6 +17,7 @@ import tempfile
 import numpy as np
 from PIL import Image
 
+import colorize_gan.script  # noqa: F401  (before the library loads PyTorch: one-line errors and a quiet Ctrl-C)
 from colorize_gan.assets import EXAMPLES_DIR
 from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator
 from colorize_gan.color import is_gray

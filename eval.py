@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+import colorize_gan.script  # noqa: F401  (before the library loads PyTorch: one-line errors and a quiet Ctrl-C)
 from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator, training_record
 from colorize_gan.dataset import dataset_name, load_split, load_train_val, split_fingerprint
 from colorize_gan.device import autocast_for, resolve_device

@@ -26,6 +26,7 @@ checkpoint or an export, and needs `pip install onnx`.
 import os
 import sys
 
+import colorize_gan.script  # noqa: F401  (before the library loads PyTorch: one-line errors and a quiet Ctrl-C)
 from colorize_gan.checkpoint import (
     checkpoint_file,
     export_generator,

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 from skimage import data as skdata
 
+import colorize_gan.script  # noqa: F401  (before the library loads PyTorch: one-line errors and a quiet Ctrl-C)
 from colorize_gan.checkpoint import PHOTO_GENERATOR, load_generator
 from colorize_gan.photo import colorize
 from colorize_gan.plots import save_png

@@ -24,6 +24,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
+import colorize_gan.script  # noqa: F401  (one-line errors and a quiet Ctrl-C from here on)
 from colorize_gan.checkpoint import checkpoint_file, load_checkpoint, load_generator
 from colorize_gan.color import colorized_rgb, rgb_uint8_to_network
 from colorize_gan.dataset import (

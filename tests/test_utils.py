@@ -109,3 +109,18 @@ def test_an_output_folder_that_is_a_link_to_nothing_is_refused_before_any_work(t
         utils.check_out_dir(str(tmp_path / 'file' / 'sub'))
     utils.check_out_dir(str(tmp_path / 'new' / 'folder'))
     assert sorted(os.listdir(tmp_path)) == ['dangling', 'file']  # nothing made, nothing left
+
+
+def test_scripts_make_errors_and_ctrl_c_one_line_before_pytorch_loads():
+    import ast
+    for script in ('colorize.py', 'eval.py', 'demo.py', 'figures.py', 'export.py', 'compare.py', 'train.py',
+                   'bench.py'):
+        tree = ast.parse(open(os.path.join(REPO, script)).read())
+        ours = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)) and (
+            getattr(node, 'module', None) or node.names[0].name).startswith('colorize_gan')]
+        assert isinstance(ours[0], ast.Import) and ours[0].names[0].name == 'colorize_gan.script', script
+    for raised, line in (('KeyboardInterrupt', 'interrupted (Ctrl-C)'),
+                         ("__import__('colorize_gan.utils').utils.UserError('no such photo')", 'error: no such photo')):
+        proc = subprocess.run([sys.executable, '-c', f'import colorize_gan.script; raise {raised}'], cwd=REPO,
+                              capture_output=True, text=True)
+        assert proc.stderr.strip() == line and proc.returncode != 0, raised
