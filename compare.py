@@ -8,7 +8,7 @@ import sys
 
 import colorize_gan.script  # noqa: F401  (before the library loads PyTorch: one-line errors and a quiet Ctrl-C)
 from colorize_gan.checkpoint import load_generator, training_history
-from colorize_gan.dataset import load_split
+from colorize_gan.dataset import load_split, split_folders
 from colorize_gan.device import autocast_for, resolve_device
 from colorize_gan.evaluation import evaluate
 from colorize_gan.metrics import METRIC_NAMES
@@ -39,7 +39,7 @@ if test_limit < 0:
     sys.exit(f"error: --test_limit={test_limit} must be >= 0 (0 = the whole test split)")
 if out_dir:
     check_out_dir(out_dir)
-    check_outside(out_dir, [os.path.join(data_dir, 'train'), os.path.join(data_dir, 'test')])
+    check_outside(out_dir, split_folders(data_dir))
 dev = resolve_device(device)
 
 generators = [load_generator(p, dev) for p in paths]

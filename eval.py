@@ -14,8 +14,15 @@ import sys
 import time
 
 import colorize_gan.script  # noqa: F401  (before the library loads PyTorch: one-line errors and a quiet Ctrl-C)
-from colorize_gan.checkpoint import CIFAR10_GENERATOR, PHOTO_GENERATOR, load_generator, training_record
-from colorize_gan.dataset import dataset_name, load_split, load_train_val, split_fingerprint
+from colorize_gan.checkpoint import (
+    CIFAR10_GENERATOR,
+    PHOTO_GENERATOR,
+    checkpoint_file,
+    load_checkpoint,
+    load_generator,
+    training_record,
+)
+from colorize_gan.dataset import dataset_name, load_split, load_train_val, split_fingerprint, split_folders
 from colorize_gan.device import autocast_for, resolve_device
 from colorize_gan.evaluation import evaluate, evaluate_photos
 from colorize_gan.hints import HINT_SPREAD, check_hint_spread
@@ -65,7 +72,7 @@ if test_limit < 0:
     raise UserError(f"--test_limit={test_limit} must be >= 0 (0 = every test image)")
 if out_dir and not full_resolution:  # the sample grid's folder (whole photos make no grid)
     check_out_dir(out_dir)
-    check_outside(out_dir, [os.path.join(data_dir, 'train'), os.path.join(data_dir, 'test')])
+    check_outside(out_dir, split_folders(data_dir))
 if split == 'val' and test_limit:
     raise UserError(f"--test_limit={test_limit} cuts the test split; --split=val scores the held-out images whole")
 if full_resolution and split != 'test':
@@ -84,7 +91,9 @@ if not checkpoint:
     else:
         checkpoint, chosen = (PHOTO_GENERATOR, "colorize.py's default, the shipped photo model") if full_resolution \
             else (CIFAR10_GENERATOR, "the shipped CIFAR-10 model")
-G, description = load_generator(checkpoint, dev)
+ckpt_file = checkpoint_file(checkpoint)  # a train.py file is read once, for the weights and (--split=val) its record
+ckpt = load_checkpoint(ckpt_file) if split == 'val' and ckpt_file.endswith('.pt') else None
+G, description = load_generator(ckpt_file, dev, ckpt=ckpt)
 print(f"evaluating {description}" + (f"\n(no --checkpoint: {chosen}; pass --checkpoint=<run folder, checkpoint "
                                        "or export> to evaluate another)" if chosen else ''))
 size = image_size or G.config['image_size']
@@ -112,7 +121,7 @@ if full_resolution:  # the pipeline people use: whole photos, the model at its w
     name = 'full-resolution photos'
 else:
     if split == 'val':  # the images the model's own run held out: of another folder or --val_size, some trained on
-        record, fingerprint, mixed = training_record(checkpoint)
+        record, fingerprint, mixed = training_record(ckpt_file, ckpt)
         record = record or {}
         held = lambda config: (dataset_name(config['data_dir']), config.get('val_size'))  # noqa: E731
         if mixed and record and held(mixed) != held(record):

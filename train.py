@@ -34,6 +34,7 @@ from colorize_gan.dataset import (
     is_torchvision_source,
     load_train_val,
     split_fingerprint,
+    split_folders,
 )
 from colorize_gan.device import autocast_for, resolve_device, training_amp
 from colorize_gan.evaluation import evaluate
@@ -280,8 +281,7 @@ check_data_dir(data_dir)  # a missing data folder is refused before the run fold
 if not (os.path.exists(paths['state']) or os.path.isdir(out_dir) and any(
         e.endswith('_train_generator') for e in os.listdir(out_dir))):  # a new run: not inside the data's images,
     # nor among someone's files (a folder holding a run is judged below: resume it, or refused)
-    check_new_run_folder(out_dir, [] if is_torchvision_source(data_dir) else
-                         [os.path.join(data_dir, 'train'), os.path.join(data_dir, 'test')])
+    check_new_run_folder(out_dir, split_folders(data_dir))
 lock = RunLock(out_dir) if master else None
 if master:
     note = lock.acquire()

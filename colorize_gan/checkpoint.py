@@ -80,17 +80,18 @@ def training_history(path):
     return load_checkpoint(path).get('history')
 
 
-def training_record(path):
+def training_record(path, ckpt=None):
     """What a checkpoint, folder or export records of its training data: (train.py's config dict or None, the
     training split's fingerprint or None, the config of the generator a soup was mixed with or None). Exports keep
-    the config of the run they came from (and of the one mixed in), not the fingerprint."""
+    the config of the run they came from (and of the one mixed in), not the fingerprint. `ckpt`: the train.py file's
+    dict when the caller has loaded it already (it is not read again)."""
     path = checkpoint_file(path)
     if path.endswith('.safetensors'):
         info = _export_info(path)[1]
         return info.get('train_config'), None, info.get('interpolated_train_config')
     if path.endswith('.onnx'):
         return None, None, None
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path) if ckpt is None else ckpt
     if not isinstance(ckpt, dict):
         return None, None, None
     return ckpt.get('config'), ckpt.get('data_fingerprint') or None, None

@@ -192,6 +192,12 @@ def is_torchvision_source(data_dir):
     return not has_split and os.path.normpath(data_dir) == os.path.normpath(DEFAULT_DATA_DIR)
 
 
+def split_folders(data_dir):
+    """The folders whose images a script reads from `data_dir` (its train/ and test/; none for torchvision's
+    CIFAR-10): what outputs must stay out of (utils.check_outside)."""
+    return [] if is_torchvision_source(data_dir) else [os.path.join(data_dir, split) for split in ('train', 'test')]
+
+
 def check_data_dir(data_dir, split='train'):
     """DatasetError (one line naming the fix) unless data_dir is torchvision's CIFAR-10 location or holds `split`/:
     what a script checks before it takes a run folder, without reading any image."""

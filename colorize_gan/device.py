@@ -31,12 +31,17 @@ def cpu_has_amx():
         return False
 
 
+def _check_amp(amp):
+    """UserError unless amp is one of auto, bf16, fp32."""
+    if amp not in ('auto', 'bf16', 'fp32'):
+        raise UserError(f"unknown --amp={amp}; use auto, bf16 or fp32")
+
+
 def training_amp(amp, device):
     """What train.py's --amp means on `device` (a torch.device or its name): 'auto' is 'bf16' on CUDA and on a CPU
     with AMX units (cpu_has_amx), where bf16 training measured 1.6-2x faster (docs/experiments.md, "bf16 training on
     the CPU"), else 'fp32'; 'bf16' and 'fp32' stay. Raises UserError for another value."""
-    if amp not in ('auto', 'bf16', 'fp32'):
-        raise UserError(f"unknown --amp={amp}; use auto, bf16 or fp32")
+    _check_amp(amp)
     if amp == 'auto':
         return 'bf16' if torch.device(device).type == 'cuda' or cpu_has_amx() else 'fp32'
     return amp
@@ -46,8 +51,7 @@ def autocast_for(device, amp='auto'):
     """The one way to get mixed precision: a factory of autocast contexts. amp 'auto': bf16 on CUDA, none on the CPU
     (evaluation's figures stay fp32 there); 'bf16': bf16 autocast on either; 'fp32': none. Raises UserError for
     another amp."""
-    if amp not in ('auto', 'bf16', 'fp32'):
-        raise UserError(f"unknown --amp={amp}; use auto, bf16 or fp32")
+    _check_amp(amp)
     kind = torch.device(device).type
     if amp == 'bf16' or amp == 'auto' and kind == 'cuda':
         return lambda: torch.autocast(kind, dtype=torch.bfloat16)
